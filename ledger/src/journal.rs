@@ -1,0 +1,36 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, Balance, CreditKind, DebitKind, LogIndex, TxId};
+
+/// What a journal entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JournalKind {
+    Open,
+    Credit(CreditKind),
+    Debit(DebitKind),
+    TransferOut,
+    TransferIn,
+    Hold,
+    Capture(DebitKind),
+    Release,
+    Expire,
+    Freeze,
+    Unfreeze,
+}
+
+/// One line of a wallet's audit trail: one per account a successful command
+/// (or a hold expiry) touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub account: AccountId,
+    pub log_index: LogIndex,
+    /// Order within the log entry, from 0; expiries come first.
+    pub position: u32,
+    /// `None` for a hold expiry, which no request caused.
+    pub tx: Option<TxId>,
+    pub kind: JournalKind,
+    /// Money moved, minor units; 0 for open, freeze and unfreeze.
+    pub amount: u64,
+    /// The account after the change.
+    pub balance: Balance,
+}
