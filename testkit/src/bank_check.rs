@@ -1,0 +1,89 @@
+//! The bank invariant: money is conserved per currency.
+
+use std::collections::BTreeMap;
+
+use crate::history::{EventType, HistoryEvent, OpKind, account_currency, completed_calls};
+
+/// Where an observed total came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotalSource {
+    /// Sum of available + held over the accounts the read returned.
+    Balances,
+    /// The total the system itself reported in `totals`.
+    Reported,
+}
+
+/// A `read_all` whose total for a currency differs from the expected one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankViolation {
+    pub process: u64,
+    pub time_ns: u64,
+    pub currency: String,
+    pub expected: i128,
+    pub observed: i128,
+    pub source: TotalSource,
+}
+
+/// Result of [`check_bank`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BankReport {
+    pub reads_checked: usize,
+    pub violations: Vec<BankViolation>,
+}
+
+impl BankReport {
+    pub fn is_ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// For each ok `read_all` whose invoke carries `expected_totals`: for each
+/// currency listed there, the sum of available + held over the returned
+/// accounts of that currency, and the reported `totals` entry if present,
+/// must equal the expected total. Currencies not listed are not checked.
+pub fn check_bank(history: &[HistoryEvent]) -> BankReport {
+    let mut report = BankReport::default();
+    for call in completed_calls(history) {
+        if call.invoke.f != OpKind::ReadAll || call.completion.kind != EventType::Ok {
+            continue;
+        }
+        let Some(expected_totals) = &call.invoke.value.expected_totals else {
+            continue;
+        };
+        report.reads_checked += 1;
+        let done = call.completion;
+        let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+        for (account, balance) in done.value.balances.iter().flatten() {
+            *sums.entry(account_currency(account)).or_default() += balance.total();
+        }
+        for (currency, expected) in expected_totals {
+            let expected = i128::from(*expected);
+            let summed = sums.get(currency.as_str()).copied().unwrap_or(0);
+            let reported = done
+                .value
+                .totals
+                .as_ref()
+                .and_then(|totals| totals.get(currency));
+            let observations = [
+                (Some(summed), TotalSource::Balances),
+                (reported.copied(), TotalSource::Reported),
+            ];
+            for (observed, source) in observations {
+                match observed {
+                    Some(observed) if observed != expected => {
+                        report.violations.push(BankViolation {
+                            process: done.process,
+                            time_ns: done.time_ns,
+                            currency: currency.clone(),
+                            expected,
+                            observed,
+                            source,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    report
+}
