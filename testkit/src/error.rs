@@ -33,6 +33,12 @@ pub enum TestkitError {
         line: usize,
         message: String,
     },
+    /// A workload configuration field is out of its bounds.
+    #[error("invalid workload config {field}: {message}")]
+    InvalidWorkload {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl TestkitError {
