@@ -1,0 +1,160 @@
+//! Coalesces concurrent commands bound for one node into `Execute` RPCs,
+//! several in flight at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use geowallet_proto::v1 as pb;
+use geowallet_proto::v1::wallet_client::WalletClient;
+use prost::Message;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tonic::transport::Channel;
+
+/// Why an RPC gave no result for a command.
+#[derive(Debug, Clone)]
+pub(crate) enum CallError {
+    /// The node is not the leader; the hint names the leader if known.
+    NotLeader { endpoint: Option<String> },
+    /// The node answered but could not take the command now.
+    Unavailable(String),
+    /// The request may or may not have reached the node (timeout, reset).
+    Transport(String),
+    /// The connection could not be made: the request was not sent.
+    Unreachable(String),
+    /// The node refused the whole call (malformed request).
+    Invalid(String),
+}
+
+struct Queued {
+    command: pb::Command,
+    reply: oneshot::Sender<Result<pb::CommandResult, CallError>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    tx: mpsc::Sender<Queued>,
+}
+
+pub(crate) struct BatchLimits {
+    pub commands_per_rpc_max: usize,
+    pub rpcs_in_flight_max: usize,
+    pub rpc_timeout: Duration,
+}
+
+impl Batcher {
+    pub(crate) fn start(client: WalletClient<Channel>, limits: BatchLimits) -> Batcher {
+        let (tx, rx) = mpsc::channel(limits.commands_per_rpc_max * limits.rpcs_in_flight_max);
+        tokio::spawn(run(client, rx, limits));
+        Batcher { tx }
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        command: pb::Command,
+    ) -> Result<pb::CommandResult, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Queued { command, reply })
+            .await
+            .map_err(|_| CallError::Unreachable("client connection task stopped".into()))?;
+        rx.await
+            .map_err(|_| CallError::Transport("client connection task dropped the call".into()))?
+    }
+}
+
+async fn run(client: WalletClient<Channel>, mut rx: mpsc::Receiver<Queued>, limits: BatchLimits) {
+    let slots = Arc::new(Semaphore::new(limits.rpcs_in_flight_max));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < limits.commands_per_rpc_max {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let client = client.clone();
+        let timeout = limits.rpc_timeout;
+        tokio::spawn(async move {
+            send(client, batch, timeout).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn send(mut client: WalletClient<Channel>, batch: Vec<Queued>, timeout: Duration) {
+    let (commands, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|q| (q.command, q.reply)).unzip();
+    let n = commands.len();
+    let req = pb::ExecuteRequest {
+        commands,
+        region: String::new(),
+    };
+    let result = match tokio::time::timeout(timeout, client.execute(req)).await {
+        Err(_) => Err(CallError::Transport(format!(
+            "no answer within {timeout:?}"
+        ))),
+        Ok(Err(status)) => Err(call_error(&status)),
+        Ok(Ok(resp)) => {
+            let results = resp.into_inner().results;
+            if results.len() == n {
+                Ok(results)
+            } else {
+                Err(CallError::Transport(format!(
+                    "server answered {} results for {n} commands",
+                    results.len()
+                )))
+            }
+        }
+    };
+    match result {
+        Ok(results) => {
+            for (reply, r) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(r));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Maps a gRPC status to what the retry loop needs to know.
+pub(crate) fn call_error(status: &tonic::Status) -> CallError {
+    if let Ok(detail) = pb::ErrorDetail::decode(status.details()) {
+        match detail.kind {
+            Some(pb::error_detail::Kind::NotLeader(n)) => {
+                let endpoint = (!n.leader_endpoint.is_empty()).then_some(n.leader_endpoint);
+                return CallError::NotLeader { endpoint };
+            }
+            Some(pb::error_detail::Kind::Unavailable(u)) => {
+                return CallError::Unavailable(u.reason);
+            }
+            None => {}
+        }
+    }
+    match status.code() {
+        tonic::Code::InvalidArgument => CallError::Invalid(status.message().to_string()),
+        tonic::Code::Unavailable if is_connect_failure(status) => {
+            CallError::Unreachable(status.message().to_string())
+        }
+        _ => CallError::Transport(format!("{}: {}", status.code(), status.message())),
+    }
+}
+
+fn is_connect_failure(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("tcp connect error") || text.contains("Connection refused") {
+            return true;
+        }
+        source = s.source();
+    }
+    status.message().contains("tcp connect error")
+}

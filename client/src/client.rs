@@ -1,0 +1,513 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use geowallet_proto::v1 as pb;
+use geowallet_proto::v1::wallet_client::WalletClient;
+use pb::command::Op;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::batcher::{BatchLimits, Batcher, CallError, call_error};
+use crate::{
+    Account, Balance, CreditKind, DebitKind, Error, JournalEntry, JournalPage, Receipt, Status, Tx,
+};
+
+/// How the client talks to the cluster. Every bound is named.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Region requests come from (used for placement in later versions).
+    pub region: String,
+    /// One RPC's deadline.
+    pub rpc_timeout: Duration,
+    /// Total time a command may spend in retries before it is reported
+    /// `Indeterminate` (or `Unavailable` if it was never sent).
+    pub retry_budget: Duration,
+    /// Attempts per command at most.
+    pub attempts_max: u32,
+    /// Pause between attempts, doubled each time up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Commands coalesced into one RPC at most.
+    pub commands_per_rpc_max: usize,
+    /// RPCs in flight per node at most.
+    pub rpcs_in_flight_max: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            region: String::new(),
+            rpc_timeout: Duration::from_secs(3),
+            retry_budget: Duration::from_secs(15),
+            attempts_max: 60,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(500),
+            commands_per_rpc_max: 1024,
+            rpcs_in_flight_max: 8,
+        }
+    }
+}
+
+struct Conn {
+    client: WalletClient<Channel>,
+    batcher: Batcher,
+}
+
+struct Inner {
+    seeds: Vec<String>,
+    config: ClientConfig,
+    leader: Mutex<Option<String>>,
+    conns: Mutex<HashMap<String, Arc<Conn>>>,
+}
+
+/// A handle to a geowallet cluster; cheap to clone and share.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// What one attempt teaches the retry loop.
+enum Next<T> {
+    Done(Result<T, Error>),
+    Retry { maybe_applied: bool, error: String },
+}
+
+impl Client {
+    /// A client for the cluster reachable at `seeds` (`host:port` each).
+    /// Connections are made lazily; nothing is sent here.
+    pub fn connect<S: Into<String>>(
+        seeds: impl IntoIterator<Item = S>,
+        config: ClientConfig,
+    ) -> Result<Client, Error> {
+        let seeds: Vec<String> = seeds
+            .into_iter()
+            .map(Into::into)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if seeds.is_empty() {
+            return Err(Error::InvalidArgument {
+                message: "give at least one endpoint (host:port)".into(),
+            });
+        }
+        for s in &seeds {
+            Endpoint::from_shared(format!("http://{s}")).map_err(|e| Error::InvalidArgument {
+                message: format!("bad endpoint {s}: {e}"),
+            })?;
+        }
+        let inner = Inner {
+            seeds,
+            config,
+            leader: Mutex::new(None),
+            conns: Mutex::new(HashMap::new()),
+        };
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
+    }
+
+    fn conn(&self, endpoint: &str) -> Arc<Conn> {
+        let mut conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = conns.get(endpoint) {
+            return c.clone();
+        }
+        let cfg = &self.inner.config;
+        let channel = Endpoint::from_shared(format!("http://{endpoint}"))
+            .expect("endpoints are validated in connect and NotLeader hints come from the server config")
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_millis(500))
+            .connect_lazy();
+        let client = WalletClient::new(channel);
+        let limits = BatchLimits {
+            commands_per_rpc_max: cfg.commands_per_rpc_max,
+            rpcs_in_flight_max: cfg.rpcs_in_flight_max,
+            rpc_timeout: cfg.rpc_timeout,
+        };
+        let conn = Arc::new(Conn {
+            batcher: Batcher::start(client.clone(), limits),
+            client,
+        });
+        conns.insert(endpoint.to_string(), conn.clone());
+        conn
+    }
+
+    /// The endpoint for attempt `n`: the cached leader, else seeds in turn.
+    fn target(&self, attempt: u32) -> String {
+        if let Some(l) = self
+            .inner
+            .leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return l;
+        }
+        let seeds = &self.inner.seeds;
+        seeds[attempt as usize % seeds.len()].clone()
+    }
+
+    fn set_leader(&self, leader: Option<String>) {
+        *self.inner.leader.lock().unwrap_or_else(|p| p.into_inner()) = leader;
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cfg = &self.inner.config;
+        cfg.backoff_min
+            .saturating_mul(1u32 << attempt.min(10))
+            .min(cfg.backoff_max)
+    }
+
+    /// Learns from a failed call: follow a leader hint, forget a dead leader.
+    fn learn<T>(&self, endpoint: &str, err: CallError) -> Next<T> {
+        match err {
+            CallError::NotLeader { endpoint: hint } => {
+                let moved = hint.as_deref() != Some(endpoint);
+                self.set_leader(hint.filter(|_| moved));
+                Next::Retry {
+                    maybe_applied: true,
+                    error: format!("{endpoint} is not the leader"),
+                }
+            }
+            CallError::Unavailable(m) => {
+                self.set_leader(None);
+                Next::Retry {
+                    maybe_applied: true,
+                    error: m,
+                }
+            }
+            CallError::Transport(m) => {
+                self.set_leader(None);
+                Next::Retry {
+                    maybe_applied: true,
+                    error: format!("{endpoint}: {m}"),
+                }
+            }
+            CallError::Unreachable(m) => {
+                self.set_leader(None);
+                Next::Retry {
+                    maybe_applied: false,
+                    error: format!("{endpoint}: {m}"),
+                }
+            }
+            CallError::Invalid(m) => Next::Done(Err(Error::InvalidArgument { message: m })),
+        }
+    }
+
+    /// Runs `attempt_fn` against the leader (or seeds) until it succeeds, is
+    /// refused, or the retry budget is spent. `tx_id` is `None` for reads,
+    /// which are never indeterminate.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        tx_id: Option<&str>,
+        mut attempt_fn: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        let cfg = &self.inner.config;
+        let deadline = Instant::now() + cfg.retry_budget;
+        let mut maybe_applied = false;
+        let mut last_error = String::new();
+        for attempt in 0..cfg.attempts_max {
+            let endpoint = self.target(attempt);
+            let next = match attempt_fn(endpoint.clone()).await {
+                Ok(r) => {
+                    self.set_leader(Some(endpoint));
+                    Next::Done(Ok(r))
+                }
+                Err(e) => self.learn(&endpoint, e),
+            };
+            match next {
+                Next::Done(r) => return r,
+                Next::Retry {
+                    maybe_applied: m,
+                    error,
+                } => {
+                    maybe_applied |= m;
+                    last_error = error;
+                }
+            }
+            if Instant::now() + self.backoff(attempt) >= deadline {
+                break;
+            }
+            tokio::time::sleep(self.backoff(attempt)).await;
+        }
+        match tx_id {
+            Some(tx_id) if maybe_applied => Err(Error::Indeterminate {
+                tx_id: tx_id.to_string(),
+                last_error,
+            }),
+            _ => Err(Error::Unavailable {
+                message: last_error,
+            }),
+        }
+    }
+
+    async fn execute(&self, tx: &Tx, op: Op) -> Result<Receipt, Error> {
+        let command = pb::Command {
+            tx_id: tx.id.clone(),
+            created_at_ns: tx.created_at_ns,
+            op: Some(op),
+        };
+        let result = self
+            .with_retries(Some(&tx.id), |endpoint| {
+                let conn = self.conn(&endpoint);
+                let command = command.clone();
+                async move { conn.batcher.submit(command).await }
+            })
+            .await?;
+        match result.result {
+            Some(pb::command_result::Result::Ok(r)) => Ok(r.into()),
+            Some(pb::command_result::Result::Refused(r)) => Err(Error::from_refusal(r)),
+            None => Err(Error::Indeterminate {
+                tx_id: tx.id.clone(),
+                last_error: "empty result from server".into(),
+            }),
+        }
+    }
+
+    pub async fn open(&self, tx: &Tx, account: &Account) -> Result<Receipt, Error> {
+        self.execute(
+            tx,
+            Op::Open(pb::Open {
+                account: Some(account.to_pb()),
+            }),
+        )
+        .await
+    }
+
+    pub async fn credit(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        amount: u64,
+        kind: CreditKind,
+    ) -> Result<Receipt, Error> {
+        self.execute(
+            tx,
+            Op::Credit(pb::Credit {
+                account: Some(account.to_pb()),
+                amount,
+                kind: kind.to_pb(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn debit(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        amount: u64,
+        kind: DebitKind,
+    ) -> Result<Receipt, Error> {
+        self.execute(
+            tx,
+            Op::Debit(pb::Debit {
+                account: Some(account.to_pb()),
+                amount,
+                kind: kind.to_pb(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn transfer(
+        &self,
+        tx: &Tx,
+        from: &Account,
+        to: &Account,
+        amount: u64,
+    ) -> Result<Receipt, Error> {
+        let op = Op::Transfer(pb::Transfer {
+            from: Some(from.to_pb()),
+            to: Some(to.to_pb()),
+            amount,
+        });
+        self.execute(tx, op).await
+    }
+
+    pub async fn hold(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        hold_id: &str,
+        amount: u64,
+        expires_at_ns: u64,
+    ) -> Result<Receipt, Error> {
+        let op = Op::Hold(pb::Hold {
+            account: Some(account.to_pb()),
+            hold_id: hold_id.into(),
+            amount,
+            expires_at_ns,
+        });
+        self.execute(tx, op).await
+    }
+
+    /// Captures `amount` of the hold, or all that remains for `None`.
+    pub async fn capture(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        hold_id: &str,
+        amount: Option<u64>,
+        kind: DebitKind,
+    ) -> Result<Receipt, Error> {
+        let op = Op::Capture(pb::Capture {
+            account: Some(account.to_pb()),
+            hold_id: hold_id.into(),
+            amount: amount.unwrap_or(0),
+            kind: kind.to_pb(),
+        });
+        self.execute(tx, op).await
+    }
+
+    pub async fn release(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        hold_id: &str,
+    ) -> Result<Receipt, Error> {
+        self.execute(
+            tx,
+            Op::Release(pb::Release {
+                account: Some(account.to_pb()),
+                hold_id: hold_id.into(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn freeze(&self, tx: &Tx, account: &Account) -> Result<Receipt, Error> {
+        self.execute(
+            tx,
+            Op::Freeze(pb::Freeze {
+                account: Some(account.to_pb()),
+            }),
+        )
+        .await
+    }
+
+    pub async fn unfreeze(&self, tx: &Tx, account: &Account) -> Result<Receipt, Error> {
+        self.execute(
+            tx,
+            Op::Unfreeze(pb::Unfreeze {
+                account: Some(account.to_pb()),
+            }),
+        )
+        .await
+    }
+
+    /// Linearizable read of an account's balance (served by the leader after
+    /// a quorum confirmed its leadership).
+    pub async fn balance(&self, account: &Account) -> Result<Balance, Error> {
+        let req = pb::BalanceRequest {
+            account: Some(account.to_pb()),
+        };
+        let timeout = self.inner.config.rpc_timeout;
+        let resp = self
+            .with_retries(None, |endpoint| {
+                let mut client = self.conn(&endpoint).client.clone();
+                let req = req.clone();
+                async move { unary(timeout, client.balance(req)).await }
+            })
+            .await?;
+        match resp.refused {
+            Some(r) => Err(Error::from_refusal(r)),
+            None => Ok(resp.balance.unwrap_or_default().into()),
+        }
+    }
+
+    /// One page of an account's journal from `from` (log index, position) on.
+    pub async fn journal(
+        &self,
+        account: &Account,
+        from: (u64, u32),
+        limit: u32,
+    ) -> Result<JournalPage, Error> {
+        let req = pb::JournalRequest {
+            account: Some(account.to_pb()),
+            from_log_index: from.0,
+            from_position: from.1,
+            limit,
+        };
+        let timeout = self.inner.config.rpc_timeout;
+        let resp = self
+            .with_retries(None, |endpoint| {
+                let mut client = self.conn(&endpoint).client.clone();
+                let req = req.clone();
+                async move { unary(timeout, client.journal(req)).await }
+            })
+            .await?;
+        let entries = resp
+            .entries
+            .into_iter()
+            .map(|e| JournalEntry {
+                log_index: e.log_index,
+                position: e.position,
+                tx_id: e.tx_id,
+                kind: e.kind,
+                amount: e.amount,
+                balance: e.balance.unwrap_or_default().into(),
+            })
+            .collect();
+        Ok(JournalPage {
+            entries,
+            next: resp
+                .more
+                .then_some((resp.next_log_index, resp.next_position)),
+        })
+    }
+
+    /// The status of the node at `endpoint` (no retries, no redirects).
+    pub async fn status_of(&self, endpoint: &str) -> Result<Status, Error> {
+        Endpoint::from_shared(format!("http://{endpoint}")).map_err(|e| {
+            Error::InvalidArgument {
+                message: format!("bad endpoint {endpoint}: {e}"),
+            }
+        })?;
+        let mut client = self.conn(endpoint).client.clone();
+        let s = unary(
+            self.inner.config.rpc_timeout,
+            client.status(pb::StatusRequest {}),
+        )
+        .await
+        .map_err(|e| Error::Unavailable {
+            message: format!("{endpoint}: {e:?}"),
+        })?;
+        Ok(Status {
+            node_id: s.node_id,
+            state: s.state,
+            leader_id: s.leader_id,
+            leader_endpoint: s.leader_endpoint,
+            term: s.term,
+            last_log_index: s.last_log_index,
+            committed_index: s.committed_index,
+            applied_index: s.applied_index,
+            snapshot_index: s.snapshot_index,
+            members: s
+                .members
+                .into_iter()
+                .map(|m| (m.id, m.endpoint, m.matched_index))
+                .collect(),
+        })
+    }
+
+    /// The seed endpoints this client was made with.
+    pub fn seeds(&self) -> &[String] {
+        &self.inner.seeds
+    }
+}
+
+async fn unary<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => Err(CallError::Transport(format!(
+            "no answer within {timeout:?}"
+        ))),
+        Ok(Err(status)) => Err(call_error(&status)),
+        Ok(Ok(resp)) => Ok(resp.into_inner()),
+    }
+}

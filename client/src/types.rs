@@ -1,0 +1,180 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use geowallet_proto::v1 as pb;
+
+/// A wallet: one player's balance in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Account {
+    pub player: u64,
+    pub currency: String,
+}
+
+impl Account {
+    pub fn new(player: u64, currency: impl Into<String>) -> Account {
+        Account {
+            player,
+            currency: currency.into(),
+        }
+    }
+
+    pub(crate) fn to_pb(&self) -> pb::AccountRef {
+        pb::AccountRef {
+            player: self.player,
+            currency: self.currency.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.player, self.currency)
+    }
+}
+
+/// A transaction id with the time it was first created. Keep it and pass the
+/// same `Tx` again to retry a command safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tx {
+    pub id: String,
+    pub created_at_ns: u64,
+}
+
+impl Tx {
+    /// A new transaction stamped with the current time.
+    pub fn new(id: impl Into<String>) -> Tx {
+        let created_at_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Tx {
+            id: id.into(),
+            created_at_ns,
+        }
+    }
+
+    pub fn with_created_at(id: impl Into<String>, created_at_ns: u64) -> Tx {
+        Tx {
+            id: id.into(),
+            created_at_ns,
+        }
+    }
+}
+
+impl From<&str> for Tx {
+    fn from(id: &str) -> Tx {
+        Tx::new(id)
+    }
+}
+
+impl From<String> for Tx {
+    fn from(id: String) -> Tx {
+        Tx::new(id)
+    }
+}
+
+/// Money in an account, in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balance {
+    pub available: u64,
+    pub held: u64,
+}
+
+impl From<pb::Balance> for Balance {
+    fn from(b: pb::Balance) -> Balance {
+        Balance {
+            available: b.available,
+            held: b.held,
+        }
+    }
+}
+
+/// What an applied command answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The Raft log index the command was applied at.
+    pub log_index: u64,
+    /// The account's balance right after the command.
+    pub balance: Balance,
+    /// For a transfer: the receiving account's balance after it.
+    pub counterpart: Option<Balance>,
+}
+
+impl From<pb::Receipt> for Receipt {
+    fn from(r: pb::Receipt) -> Receipt {
+        Receipt {
+            log_index: r.log_index,
+            balance: r.balance.unwrap_or_default().into(),
+            counterpart: r.counterpart.map(Into::into),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditKind {
+    Deposit,
+    Win,
+    Bonus,
+    Refund,
+}
+
+impl CreditKind {
+    pub(crate) fn to_pb(self) -> i32 {
+        (match self {
+            CreditKind::Deposit => pb::CreditKind::Deposit,
+            CreditKind::Win => pb::CreditKind::Win,
+            CreditKind::Bonus => pb::CreditKind::Bonus,
+            CreditKind::Refund => pb::CreditKind::Refund,
+        }) as i32
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebitKind {
+    Bet,
+    Withdrawal,
+    Fee,
+}
+
+impl DebitKind {
+    pub(crate) fn to_pb(self) -> i32 {
+        (match self {
+            DebitKind::Bet => pb::DebitKind::Bet,
+            DebitKind::Withdrawal => pb::DebitKind::Withdrawal,
+            DebitKind::Fee => pb::DebitKind::Fee,
+        }) as i32
+    }
+}
+
+/// One journal line of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub log_index: u64,
+    pub position: u32,
+    pub tx_id: String,
+    pub kind: String,
+    pub amount: u64,
+    pub balance: Balance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalPage {
+    pub entries: Vec<JournalEntry>,
+    /// Where the next page starts (log index, position), if there is more.
+    pub next: Option<(u64, u32)>,
+}
+
+/// One node's view of its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub node_id: u64,
+    pub state: String,
+    pub leader_id: u64,
+    pub leader_endpoint: String,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub committed_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    /// (node id, endpoint, matched log index as the leader sees it)
+    pub members: Vec<(u64, String, u64)>,
+}

@@ -1,0 +1,424 @@
+//! `geowallet ctl`: one command against a cluster. Human output by default,
+//! one JSON object on stdout with `--json`. A refusal or failure prints one
+//! line on stderr and exits non-zero (1 refused, 2 bad usage, 3 unavailable
+//! or indeterminate); scripts rely on this contract.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand, ValueEnum};
+use geowallet_client::{
+    Account, Balance, Client, ClientConfig, CreditKind, DebitKind, Error, Receipt, Tx,
+};
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// Comma-separated node endpoints (host:port).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+#[derive(Debug, Args)]
+pub struct Wallet {
+    #[arg(long)]
+    pub player: u64,
+    /// Currency code, e.g. EUR.
+    #[arg(long)]
+    pub currency: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TxArg {
+    /// Transaction id: reuse it to retry safely (never applied twice).
+    #[arg(long)]
+    pub tx: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CreditKindArg {
+    Deposit,
+    Win,
+    Bonus,
+    Refund,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DebitKindArg {
+    Bet,
+    Withdrawal,
+    Fee,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Open a wallet.
+    Open {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+    },
+    /// Credit a wallet (deposit, win, bonus, refund).
+    Credit {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+        /// Minor units (cents for EUR).
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, value_enum, default_value = "deposit")]
+        kind: CreditKindArg,
+    },
+    /// Debit a wallet (bet, withdrawal, fee).
+    Debit {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, value_enum, default_value = "bet")]
+        kind: DebitKindArg,
+    },
+    /// Move money to another player's wallet of the same currency.
+    Transfer {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+        #[arg(long)]
+        to_player: u64,
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Hold funds (available -> held) until captured, released or expired.
+    Hold {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+        #[arg(long)]
+        hold: String,
+        #[arg(long)]
+        amount: u64,
+        /// The hold expires this long from now.
+        #[arg(long, default_value_t = 15 * 60 * 1000)]
+        expires_in_ms: u64,
+    },
+    /// Capture a hold (all of it unless --amount).
+    Capture {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+        #[arg(long)]
+        hold: String,
+        #[arg(long)]
+        amount: Option<u64>,
+        #[arg(long, value_enum, default_value = "withdrawal")]
+        kind: DebitKindArg,
+    },
+    /// Release a hold back to available.
+    Release {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+        #[arg(long)]
+        hold: String,
+    },
+    /// Freeze a wallet: debits, holds and transfers out are refused.
+    Freeze {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+    },
+    Unfreeze {
+        #[command(flatten)]
+        w: Wallet,
+        #[command(flatten)]
+        tx: TxArg,
+    },
+    /// Linearizable balance read.
+    Balance {
+        #[command(flatten)]
+        w: Wallet,
+    },
+    /// One page of a wallet's journal.
+    Journal {
+        #[command(flatten)]
+        w: Wallet,
+        #[arg(long, default_value_t = 0)]
+        from_index: u64,
+        #[arg(long, default_value_t = 0)]
+        from_position: u32,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Every node's view of the cluster.
+    Status,
+}
+
+fn account(w: &Wallet) -> Account {
+    Account::new(w.player, w.currency.clone())
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn credit_kind(k: CreditKindArg) -> CreditKind {
+    match k {
+        CreditKindArg::Deposit => CreditKind::Deposit,
+        CreditKindArg::Win => CreditKind::Win,
+        CreditKindArg::Bonus => CreditKind::Bonus,
+        CreditKindArg::Refund => CreditKind::Refund,
+    }
+}
+
+fn debit_kind(k: DebitKindArg) -> DebitKind {
+    match k {
+        DebitKindArg::Bet => DebitKind::Bet,
+        DebitKindArg::Withdrawal => DebitKind::Withdrawal,
+        DebitKindArg::Fee => DebitKind::Fee,
+    }
+}
+
+/// Runs one ctl command; returns the process exit code.
+pub async fn run(args: CtlArgs) -> i32 {
+    let config = ClientConfig {
+        retry_budget: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let client = match Client::connect(args.endpoints.clone(), config) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let result = match &args.verb {
+        Verb::Balance { w } => client
+            .balance(&account(w))
+            .await
+            .map(|b| balance_output(w, b)),
+        Verb::Journal {
+            w,
+            from_index,
+            from_position,
+            limit,
+        } => client
+            .journal(&account(w), (*from_index, *from_position), *limit)
+            .await
+            .map(journal_output),
+        Verb::Status => Ok(status_output(&client).await),
+        verb => write(&client, verb).await,
+    };
+    match result {
+        Ok((value, text)) => {
+            if args.json {
+                println!("{value}");
+            } else {
+                println!("{text}");
+            }
+            0
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &Error) -> i32 {
+    eprintln!("error: {e} [{}]", e.code());
+    match e {
+        Error::InvalidArgument { .. } => 2,
+        Error::Indeterminate { .. } | Error::Unavailable { .. } => 3,
+        _ => 1,
+    }
+}
+
+async fn write(client: &Client, verb: &Verb) -> Result<(serde_json::Value, String), Error> {
+    let (tx, receipt) = match verb {
+        Verb::Open { w, tx } => (tx, client.open(&Tx::new(&tx.tx), &account(w)).await?),
+        Verb::Credit {
+            w,
+            tx,
+            amount,
+            kind,
+        } => (
+            tx,
+            client
+                .credit(&Tx::new(&tx.tx), &account(w), *amount, credit_kind(*kind))
+                .await?,
+        ),
+        Verb::Debit {
+            w,
+            tx,
+            amount,
+            kind,
+        } => (
+            tx,
+            client
+                .debit(&Tx::new(&tx.tx), &account(w), *amount, debit_kind(*kind))
+                .await?,
+        ),
+        Verb::Transfer {
+            w,
+            tx,
+            to_player,
+            amount,
+        } => {
+            let to = Account::new(*to_player, w.currency.clone());
+            (
+                tx,
+                client
+                    .transfer(&Tx::new(&tx.tx), &account(w), &to, *amount)
+                    .await?,
+            )
+        }
+        Verb::Hold {
+            w,
+            tx,
+            hold,
+            amount,
+            expires_in_ms,
+        } => {
+            let expires = now_ns().saturating_add(expires_in_ms.saturating_mul(1_000_000));
+            (
+                tx,
+                client
+                    .hold(&Tx::new(&tx.tx), &account(w), hold, *amount, expires)
+                    .await?,
+            )
+        }
+        Verb::Capture {
+            w,
+            tx,
+            hold,
+            amount,
+            kind,
+        } => (
+            tx,
+            client
+                .capture(
+                    &Tx::new(&tx.tx),
+                    &account(w),
+                    hold,
+                    *amount,
+                    debit_kind(*kind),
+                )
+                .await?,
+        ),
+        Verb::Release { w, tx, hold } => (
+            tx,
+            client.release(&Tx::new(&tx.tx), &account(w), hold).await?,
+        ),
+        Verb::Freeze { w, tx } => (tx, client.freeze(&Tx::new(&tx.tx), &account(w)).await?),
+        Verb::Unfreeze { w, tx } => (tx, client.unfreeze(&Tx::new(&tx.tx), &account(w)).await?),
+        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Status => {
+            unreachable!("reads are handled by run")
+        }
+    };
+    Ok(receipt_output(&tx.tx, &receipt))
+}
+
+fn receipt_output(tx: &str, r: &Receipt) -> (serde_json::Value, String) {
+    let mut value = json!({
+        "tx": tx,
+        "log_index": r.log_index,
+        "available": r.balance.available,
+        "held": r.balance.held,
+    });
+    let mut text = format!(
+        "ok tx={tx} at log index {}: available {} held {}",
+        r.log_index, r.balance.available, r.balance.held
+    );
+    if let Some(c) = r.counterpart {
+        value["counterpart"] = json!({ "available": c.available, "held": c.held });
+        text.push_str(&format!(
+            "; receiver available {} held {}",
+            c.available, c.held
+        ));
+    }
+    (value, text)
+}
+
+fn balance_output(w: &Wallet, b: Balance) -> (serde_json::Value, String) {
+    let value = json!({ "player": w.player, "currency": w.currency, "available": b.available, "held": b.held });
+    (
+        value,
+        format!(
+            "{}/{}: available {} held {}",
+            w.player, w.currency, b.available, b.held
+        ),
+    )
+}
+
+fn journal_output(page: geowallet_client::JournalPage) -> (serde_json::Value, String) {
+    let entries: Vec<_> = page
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "log_index": e.log_index, "position": e.position, "tx": e.tx_id, "kind": e.kind,
+                "amount": e.amount, "available": e.balance.available, "held": e.balance.held,
+            })
+        })
+        .collect();
+    let mut text: Vec<String> = page
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{:>8}.{:<3} {:<16} {:>12}  available {:>12} held {:>10}  tx {}",
+                e.log_index,
+                e.position,
+                e.kind,
+                e.amount,
+                e.balance.available,
+                e.balance.held,
+                e.tx_id
+            )
+        })
+        .collect();
+    let next = page
+        .next
+        .map(|(i, p)| json!({ "from_index": i, "from_position": p }));
+    if let Some((i, p)) = page.next {
+        text.push(format!("more: --from-index {i} --from-position {p}"));
+    }
+    (json!({ "entries": entries, "next": next }), text.join("\n"))
+}
+
+async fn status_output(client: &Client) -> (serde_json::Value, String) {
+    let mut nodes = Vec::new();
+    let mut lines = Vec::new();
+    for endpoint in client.seeds().to_vec() {
+        match client.status_of(&endpoint).await {
+            Ok(s) => {
+                lines.push(format!(
+                    "node {} at {endpoint}: {} term {} leader {} last log {} committed {} applied {} snapshot {}",
+                    s.node_id, s.state, s.term, s.leader_id, s.last_log_index, s.committed_index, s.applied_index, s.snapshot_index
+                ));
+                nodes.push(json!({
+                    "endpoint": endpoint, "reachable": true, "node_id": s.node_id, "state": s.state, "term": s.term,
+                    "leader_id": s.leader_id, "last_log_index": s.last_log_index, "committed_index": s.committed_index,
+                    "applied_index": s.applied_index, "snapshot_index": s.snapshot_index,
+                }));
+            }
+            Err(e) => {
+                lines.push(format!("{endpoint}: unreachable ({e})"));
+                nodes.push(
+                    json!({ "endpoint": endpoint, "reachable": false, "error": e.to_string() }),
+                );
+            }
+        }
+    }
+    (json!({ "nodes": nodes }), lines.join("\n"))
+}

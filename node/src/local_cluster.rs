@@ -1,0 +1,282 @@
+//! A cluster of real `geowallet node` processes on 127.0.0.1, each with its
+//! own data dir: what `geowallet dev` runs and what integration tests kill
+//! and restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use geowallet_client::{Client, ClientConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{NodeConfig, PeerConfig, RaftTuning};
+
+/// `DIR/cluster.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterFile {
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub id: u64,
+    pub endpoint: String,
+    pub pid: u32,
+}
+
+pub struct NodeProc {
+    pub id: u64,
+    pub endpoint: String,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("node.toml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("node.log")
+    }
+}
+
+pub struct LocalCluster {
+    pub dir: PathBuf,
+    pub nodes: Vec<NodeProc>,
+    binary: PathBuf,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port on 127.0.0.1")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl LocalCluster {
+    /// Writes configs for `n` nodes under `dir` and starts them with `binary`.
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        n: u64,
+        tuning: RaftTuning,
+    ) -> anyhow::Result<LocalCluster> {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        let mut peers = Vec::new();
+        for id in 1..=n {
+            peers.push(PeerConfig {
+                id,
+                endpoint: format!("127.0.0.1:{}", free_port()?),
+            });
+        }
+        let mut nodes = Vec::new();
+        for p in &peers {
+            let node_dir = dir.join(format!("n{}", p.id));
+            std::fs::create_dir_all(&node_dir)?;
+            let config = NodeConfig {
+                node_id: p.id,
+                listen: p.endpoint.parse()?,
+                data_dir: node_dir.join("data"),
+                peers: peers.clone(),
+                raft: tuning.clone(),
+            };
+            std::fs::write(node_dir.join("node.toml"), toml::to_string(&config)?)?;
+            nodes.push(NodeProc {
+                id: p.id,
+                endpoint: p.endpoint.clone(),
+                dir: node_dir,
+                child: None,
+            });
+        }
+        let mut cluster = LocalCluster {
+            dir: dir.to_path_buf(),
+            nodes,
+            binary: binary.to_path_buf(),
+        };
+        for id in 1..=n {
+            cluster.spawn(id)?;
+        }
+        cluster.write_cluster_file()?;
+        Ok(cluster)
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.endpoint.clone()).collect()
+    }
+
+    pub fn node(&self, id: u64) -> &NodeProc {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .expect("node id of this cluster")
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut NodeProc {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .expect("node id of this cluster")
+    }
+
+    /// Starts (or restarts) node `id` on its existing data dir.
+    pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
+        let binary = self.binary.clone();
+        let node = self.node_mut(id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.log_path())?;
+        let child = Command::new(&binary)
+            .arg("node")
+            .arg("--config")
+            .arg(node.config_path())
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        node.child = Some(child);
+        self.write_cluster_file()
+    }
+
+    /// SIGKILL: no shutdown, no flush; what a power cut looks like to us.
+    pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
+        if let Some(mut child) = self.node_mut(id).child.take() {
+            child.kill().context("kill node")?;
+            child.wait()?;
+        }
+        self.write_cluster_file()
+    }
+
+    /// Waits for node `id` to exit by itself and returns its exit status.
+    pub fn wait_exit(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let node = self.node_mut(id);
+        let Some(child) = node.child.as_mut() else {
+            bail!("node {id} is not running")
+        };
+        loop {
+            if let Some(status) = child.try_wait()? {
+                node.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("node {id} did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self, id: u64) -> bool {
+        let node = self.node_mut(id);
+        match node.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn write_cluster_file(&self) -> anyhow::Result<()> {
+        let file = ClusterFile {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| ClusterNode {
+                    id: n.id,
+                    endpoint: n.endpoint.clone(),
+                    pid: n.pid().unwrap_or(0),
+                })
+                .collect(),
+        };
+        let path = self.dir.join("cluster.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&file)?)
+            .with_context(|| format!("write {}", path.display()))
+    }
+
+    /// A client for this cluster.
+    pub fn client(&self, config: ClientConfig) -> anyhow::Result<Client> {
+        Ok(Client::connect(self.endpoints(), config)?)
+    }
+
+    /// Waits until one running node is leader and serves a linearizable
+    /// read; returns the leader's id.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        let client = self.client(ClientConfig {
+            retry_budget: Duration::from_millis(500),
+            ..Default::default()
+        })?;
+        let deadline = Instant::now() + timeout;
+        let probe = geowallet_client::Account::new(0, "EUR");
+        loop {
+            for n in &self.nodes {
+                if n.child.is_none() {
+                    continue;
+                }
+                let Ok(s) = client.status_of(&n.endpoint).await else {
+                    continue;
+                };
+                if s.state == "leader" && s.node_id == n.id {
+                    match client.balance(&probe).await {
+                        Ok(_) | Err(geowallet_client::Error::UnknownAccount { .. }) => {
+                            return Ok(n.id);
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no leader within {timeout:?}; see the node.log files under {}",
+                    self.dir.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops every node with SIGTERM (SIGKILL after a grace period).
+    pub fn stop_all(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut child) = n.child.take() {
+                terminate(&mut child, Duration::from_secs(5));
+            }
+        }
+        let _ = self.write_cluster_file();
+    }
+}
+
+fn terminate(child: &mut Child, grace: Duration) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut child) = n.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}

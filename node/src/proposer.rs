@@ -1,0 +1,150 @@
+//! Leader-side batching: requests that arrive together become one Raft entry
+//! (one append, one fsync, one replication round for all of them), and up to
+//! `PROPOSALS_IN_FLIGHT_MAX` entries are in flight at once, so the next batch
+//! gathers while the previous one commits.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use geowallet_ledger::{Outcome, Request};
+use geowallet_raft::{GroupRaft, Proposal};
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Requests per Raft entry at most.
+pub const REQUESTS_PER_ENTRY_MAX: usize = 4096;
+/// Raft entries proposed and not yet answered at most.
+pub const PROPOSALS_IN_FLIGHT_MAX: usize = 8;
+/// Submissions queued at most before callers wait (backpressure).
+pub const SUBMISSIONS_QUEUED_MAX: usize = 16 * 1024;
+
+/// Why a submission got no outcomes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    /// This node is not the leader. The requests may still commit if this
+    /// node was leader when it proposed them: retry with the same tx ids.
+    #[error("this node is not the leader")]
+    NotLeader {
+        leader_id: Option<u64>,
+        leader_endpoint: Option<String>,
+    },
+    #[error("the group cannot take writes now: {0}")]
+    Unavailable(String),
+}
+
+struct Submission {
+    requests: Vec<Request>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, ProposeError>>,
+}
+
+/// Hands requests to one group's Raft, batched.
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::Sender<Submission>,
+}
+
+impl Proposer {
+    pub fn start(raft: GroupRaft) -> Proposer {
+        let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
+        tokio::spawn(run(raft, rx));
+        Proposer { tx }
+    }
+
+    /// Proposes `requests` (in order, in one entry) and returns their outcomes.
+    pub async fn propose(&self, requests: Vec<Request>) -> Result<Vec<Outcome>, ProposeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Submission { requests, reply })
+            .await
+            .map_err(|_| ProposeError::Unavailable("the node is shutting down".into()))?;
+        rx.await
+            .map_err(|_| ProposeError::Unavailable("the proposal was dropped".into()))?
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+async fn run(raft: GroupRaft, mut rx: mpsc::Receiver<Submission>) {
+    let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
+        let mut total = first.requests.len();
+        let mut batch = vec![first];
+        while total < REQUESTS_PER_ENTRY_MAX {
+            match rx.try_recv() {
+                Ok(s) => {
+                    total += s.requests.len();
+                    batch.push(s);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose_batch(&raft, batch, total).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn propose_batch(raft: &GroupRaft, mut batch: Vec<Submission>, total: usize) {
+    let mut requests = Vec::with_capacity(total);
+    let mut counts = Vec::with_capacity(batch.len());
+    for s in &mut batch {
+        counts.push(s.requests.len());
+        requests.append(&mut s.requests);
+    }
+    let result = raft
+        .client_write(Proposal {
+            leader_time_ns: now_ns(),
+            requests,
+        })
+        .await;
+    match result {
+        Ok(resp) => {
+            let mut outcomes = resp.data.into_iter();
+            assert_eq!(
+                outcomes.len(),
+                total,
+                "apply answers one outcome per request"
+            );
+            for (s, n) in batch.into_iter().zip(counts) {
+                let _ = s.reply.send(Ok(outcomes.by_ref().take(n).collect()));
+            }
+        }
+        Err(err) => {
+            let err = propose_error(raft, err);
+            for s in batch {
+                let _ = s.reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+fn propose_error(
+    raft: &GroupRaft,
+    err: RaftError<geowallet_raft::TypeConfig, ClientWriteError<geowallet_raft::TypeConfig>>,
+) -> ProposeError {
+    match err {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            if f.leader_id.as_ref() == Some(raft.node_id()) {
+                return ProposeError::Unavailable(
+                    "the new leader is not confirmed by a quorum yet; retry".into(),
+                );
+            }
+            ProposeError::NotLeader {
+                leader_id: f.leader_id,
+                leader_endpoint: f.leader_node.map(|n| n.addr),
+            }
+        }
+        other => ProposeError::Unavailable(other.to_string()),
+    }
+}

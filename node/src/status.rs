@@ -1,0 +1,42 @@
+use std::collections::BTreeMap;
+
+use geowallet_proto::v1 as pb;
+use geowallet_raft::GroupRaft;
+use openraft::async_runtime::WatchReceiver;
+
+/// This node's view of its group, from openraft's metrics.
+pub fn status(node_id: u64, raft: &GroupRaft, peers: &BTreeMap<u64, String>) -> pb::StatusResponse {
+    let m = raft.metrics().borrow_watched().clone();
+    let matched: BTreeMap<u64, u64> = m
+        .replication
+        .as_ref()
+        .map(|r| {
+            r.iter()
+                .map(|(id, log)| (*id, log.as_ref().map_or(0, |l| l.index)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let members = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .map(|id| pb::Member {
+            id,
+            endpoint: peers.get(&id).cloned().unwrap_or_default(),
+            matched_index: matched.get(&id).copied().unwrap_or(0),
+        })
+        .collect();
+    let leader_id = m.current_leader.unwrap_or(0);
+    pb::StatusResponse {
+        node_id,
+        state: format!("{:?}", m.state).to_lowercase(),
+        leader_id,
+        leader_endpoint: peers.get(&leader_id).cloned().unwrap_or_default(),
+        term: m.current_term,
+        last_log_index: m.last_log_index.unwrap_or(0),
+        committed_index: m.local_committed.as_ref().map_or(0, |l| l.index),
+        applied_index: m.last_applied.as_ref().map_or(0, |l| l.index),
+        members,
+        snapshot_index: m.snapshot.as_ref().map_or(0, |l| l.index),
+    }
+}

@@ -1,0 +1,233 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use geowallet_ledger::{LogIndex, Outcome};
+use geowallet_proto::v1 as pb;
+use geowallet_proto::v1::wallet_server::Wallet;
+use geowallet_raft::{GroupRaft, LedgerView, TypeConfig};
+use geowallet_storage::StateStore;
+use openraft::ReadPolicy;
+use openraft::error::{ForwardToLeader, LinearizableReadError, RaftError};
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::proposer::{ProposeError, Proposer};
+use crate::wire;
+
+/// Commands per Execute call at most.
+pub const COMMANDS_PER_CALL_MAX: usize = 10_000;
+/// How long a new leader may take to be confirmed by a quorum before a read gives up.
+const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
+
+/// The client API of one node (one group for now).
+pub struct WalletService {
+    pub node_id: u64,
+    pub raft: GroupRaft,
+    pub proposer: Proposer,
+    pub view: LedgerView,
+    pub store: StateStore,
+    /// Peer endpoints by node id, for leader hints and status.
+    pub peers: BTreeMap<u64, String>,
+}
+
+pub fn not_leader(leader_id: Option<u64>, leader_endpoint: Option<String>) -> Status {
+    let detail = pb::ErrorDetail {
+        kind: Some(pb::error_detail::Kind::NotLeader(pb::NotLeader {
+            leader_id: leader_id.unwrap_or(0),
+            leader_endpoint: leader_endpoint.clone().unwrap_or_default(),
+        })),
+    };
+    let msg = match (leader_id, leader_endpoint) {
+        (Some(id), Some(ep)) => format!("not the leader; the leader is node {id} at {ep}"),
+        _ => "not the leader and no leader is known yet; retry shortly".to_string(),
+    };
+    Status::with_details(
+        tonic::Code::FailedPrecondition,
+        msg,
+        detail.encode_to_vec().into(),
+    )
+}
+
+pub fn unavailable(reason: impl Into<String>) -> Status {
+    let reason = reason.into();
+    let detail = pb::ErrorDetail {
+        kind: Some(pb::error_detail::Kind::Unavailable(pb::Unavailable {
+            reason: reason.clone(),
+        })),
+    };
+    Status::with_details(
+        tonic::Code::Unavailable,
+        reason,
+        detail.encode_to_vec().into(),
+    )
+}
+
+impl WalletService {
+    fn forward(&self, f: ForwardToLeader<TypeConfig>) -> Status {
+        let endpoint = f
+            .leader_node
+            .map(|n| n.addr)
+            .or_else(|| f.leader_id.and_then(|id| self.peers.get(&id).cloned()));
+        not_leader(f.leader_id, endpoint)
+    }
+
+    /// Confirms leadership with a quorum (read index) and waits until the
+    /// state machine has applied up to it.
+    async fn linearize(&self) -> Result<(), Status> {
+        for attempt in 0..2 {
+            match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                    if f.leader_id == Some(self.node_id) && attempt == 0 {
+                        // A fresh leader: wait for a quorum to acknowledge it, then retry.
+                        let _ = self
+                            .raft
+                            .wait(Some(LEADER_CONFIRM_WAIT))
+                            .leader_with_quorum_acked(None, "read")
+                            .await;
+                        continue;
+                    }
+                    return Err(self.forward(f));
+                }
+                Err(e) => {
+                    return Err(unavailable(format!(
+                        "cannot confirm leadership for a read: {e}"
+                    )));
+                }
+            }
+        }
+        Err(unavailable(
+            "the new leader is not confirmed by a quorum yet; retry",
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl Wallet for WalletService {
+    async fn execute(
+        &self,
+        req: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let commands = req.into_inner().commands;
+        if commands.len() > COMMANDS_PER_CALL_MAX {
+            return Err(Status::invalid_argument(format!(
+                "{} commands in one call; send at most {COMMANDS_PER_CALL_MAX}",
+                commands.len()
+            )));
+        }
+        let mut results: Vec<Option<pb::CommandResult>> = Vec::with_capacity(commands.len());
+        let mut requests = Vec::with_capacity(commands.len());
+        for c in &commands {
+            match wire::request(c) {
+                Ok(r) => {
+                    requests.push(r);
+                    results.push(None);
+                }
+                Err(refusal) => results.push(Some(wire::refused(refusal))),
+            }
+        }
+        let outcomes: Vec<Outcome> = if requests.is_empty() {
+            Vec::new()
+        } else {
+            match self.proposer.propose(requests).await {
+                Ok(o) => o,
+                Err(ProposeError::NotLeader {
+                    leader_id,
+                    leader_endpoint,
+                }) => {
+                    let endpoint = leader_endpoint
+                        .or_else(|| leader_id.and_then(|id| self.peers.get(&id).cloned()));
+                    return Err(not_leader(leader_id, endpoint));
+                }
+                Err(ProposeError::Unavailable(reason)) => return Err(unavailable(reason)),
+            }
+        };
+        let mut outcomes = outcomes.into_iter();
+        let results = results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    wire::outcome(outcomes.next().expect("one outcome per valid command"))
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::ExecuteResponse { results }))
+    }
+
+    async fn balance(
+        &self,
+        req: Request<pb::BalanceRequest>,
+    ) -> Result<Response<pb::BalanceResponse>, Status> {
+        let account = match wire::account(req.get_ref().account.as_ref(), "account") {
+            Ok(a) => a,
+            Err(refused) => {
+                return Ok(Response::new(pb::BalanceResponse {
+                    refused: Some(refused),
+                    ..Default::default()
+                }));
+            }
+        };
+        self.linearize().await?;
+        let resp = self.view.read(|ledger, applied| {
+            let read_index = applied.last_applied.as_ref().map_or(0, |l| l.index);
+            match ledger.account(&account) {
+                Some(a) => pb::BalanceResponse {
+                    balance: Some(pb::Balance {
+                        available: a.available,
+                        held: a.held,
+                    }),
+                    frozen: a.frozen,
+                    read_index,
+                    refused: None,
+                },
+                None => pb::BalanceResponse {
+                    read_index,
+                    refused: Some(wire::refusal(&geowallet_ledger::Refusal::UnknownAccount {
+                        account,
+                    })),
+                    ..Default::default()
+                },
+            }
+        });
+        Ok(Response::new(resp))
+    }
+
+    async fn journal(
+        &self,
+        req: Request<pb::JournalRequest>,
+    ) -> Result<Response<pb::JournalResponse>, Status> {
+        let r = req.into_inner();
+        let account = wire::account(r.account.as_ref(), "account")
+            .map_err(|e| Status::invalid_argument(e.message))?;
+        self.linearize().await?;
+        let limit = if r.limit == 0 { 100 } else { r.limit as usize };
+        let store = self.store.clone();
+        let from = (LogIndex(r.from_log_index), r.from_position);
+        let page = tokio::task::spawn_blocking(move || store.journal_page(&account, from, limit))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::data_loss(e.to_string()))?;
+        let (more, next_log_index, next_position) = match page.next {
+            Some((i, p)) => (true, i.0, p),
+            None => (false, 0, 0),
+        };
+        let entries = page.entries.iter().map(wire::journal_entry).collect();
+        Ok(Response::new(pb::JournalResponse {
+            entries,
+            more,
+            next_log_index,
+            next_position,
+        }))
+    }
+
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        Ok(Response::new(crate::status::status(
+            self.node_id,
+            &self.raft,
+            &self.peers,
+        )))
+    }
+}

@@ -1,0 +1,210 @@
+//! Conversions between the gRPC messages and the ledger's types. Bad input
+//! becomes an `invalid_argument` refusal for that command, never a panic.
+
+use geowallet_ledger::{
+    AccountId, Amount, Balance, Command, CreditKind, Currency, DebitKind, HoldId, JournalEntry,
+    JournalKind, Outcome, PlayerId, Receipt, Refusal, Request, TxId,
+};
+use geowallet_proto::v1 as pb;
+use pb::command::Op;
+
+/// Stable code of a malformed command.
+pub const INVALID_ARGUMENT: &str = "invalid_argument";
+
+pub fn invalid(message: impl Into<String>) -> pb::Refusal {
+    pb::Refusal {
+        code: INVALID_ARGUMENT.into(),
+        message: message.into(),
+        ..Default::default()
+    }
+}
+
+pub fn account(a: Option<&pb::AccountRef>, field: &str) -> Result<AccountId, pb::Refusal> {
+    let a = a.ok_or_else(|| {
+        invalid(format!(
+            "{field} is missing: give a player id and a currency"
+        ))
+    })?;
+    let currency = Currency::parse(&a.currency).map_err(|e| invalid(format!("{field}: {e}")))?;
+    Ok(AccountId {
+        player: PlayerId(a.player),
+        currency,
+    })
+}
+
+fn hold_id(s: &str) -> Result<HoldId, pb::Refusal> {
+    HoldId::new(s).map_err(|e| invalid(e.to_string()))
+}
+
+fn credit_kind(k: i32) -> Result<CreditKind, pb::Refusal> {
+    match pb::CreditKind::try_from(k) {
+        Ok(pb::CreditKind::Deposit) => Ok(CreditKind::Deposit),
+        Ok(pb::CreditKind::Win) => Ok(CreditKind::Win),
+        Ok(pb::CreditKind::Bonus) => Ok(CreditKind::Bonus),
+        Ok(pb::CreditKind::Refund) => Ok(CreditKind::Refund),
+        _ => Err(invalid("credit kind must be deposit, win, bonus or refund")),
+    }
+}
+
+fn debit_kind(k: i32) -> Result<DebitKind, pb::Refusal> {
+    match pb::DebitKind::try_from(k) {
+        Ok(pb::DebitKind::Bet) => Ok(DebitKind::Bet),
+        Ok(pb::DebitKind::Withdrawal) => Ok(DebitKind::Withdrawal),
+        Ok(pb::DebitKind::Fee) => Ok(DebitKind::Fee),
+        _ => Err(invalid("debit kind must be bet, withdrawal or fee")),
+    }
+}
+
+/// A wire command as a ledger request.
+pub fn request(c: &pb::Command) -> Result<Request, pb::Refusal> {
+    let tx = TxId::new(c.tx_id.as_str()).map_err(|e| invalid(e.to_string()))?;
+    let command = match c
+        .op
+        .as_ref()
+        .ok_or_else(|| invalid("command has no operation"))?
+    {
+        Op::Open(o) => Command::OpenAccount {
+            account: account(o.account.as_ref(), "account")?,
+        },
+        Op::Credit(o) => Command::Credit {
+            account: account(o.account.as_ref(), "account")?,
+            amount: Amount(o.amount),
+            kind: credit_kind(o.kind)?,
+        },
+        Op::Debit(o) => Command::Debit {
+            account: account(o.account.as_ref(), "account")?,
+            amount: Amount(o.amount),
+            kind: debit_kind(o.kind)?,
+        },
+        Op::Transfer(o) => Command::Transfer {
+            from: account(o.from.as_ref(), "from")?,
+            to: account(o.to.as_ref(), "to")?,
+            amount: Amount(o.amount),
+        },
+        Op::Hold(o) => Command::Hold {
+            account: account(o.account.as_ref(), "account")?,
+            hold: hold_id(&o.hold_id)?,
+            amount: Amount(o.amount),
+            expires_at_ns: o.expires_at_ns,
+        },
+        Op::Capture(o) => Command::Capture {
+            account: account(o.account.as_ref(), "account")?,
+            hold: hold_id(&o.hold_id)?,
+            amount: (o.amount != 0).then_some(Amount(o.amount)),
+            kind: debit_kind(o.kind)?,
+        },
+        Op::Release(o) => Command::Release {
+            account: account(o.account.as_ref(), "account")?,
+            hold: hold_id(&o.hold_id)?,
+        },
+        Op::Freeze(o) => Command::Freeze {
+            account: account(o.account.as_ref(), "account")?,
+        },
+        Op::Unfreeze(o) => Command::Unfreeze {
+            account: account(o.account.as_ref(), "account")?,
+        },
+    };
+    Ok(Request {
+        tx,
+        created_at_ns: c.created_at_ns,
+        command,
+    })
+}
+
+pub fn balance(b: Balance) -> pb::Balance {
+    pb::Balance {
+        available: b.available,
+        held: b.held,
+    }
+}
+
+fn receipt(r: Receipt) -> pb::Receipt {
+    pb::Receipt {
+        log_index: r.log_index.0,
+        balance: Some(balance(r.balance)),
+        counterpart: r.counterpart.map(balance),
+    }
+}
+
+/// A ledger refusal on the wire, its typed fields filled.
+pub fn refusal(r: &Refusal) -> pb::Refusal {
+    let mut out = pb::Refusal {
+        code: r.code().into(),
+        message: r.to_string(),
+        ..Default::default()
+    };
+    match r {
+        Refusal::InsufficientFunds {
+            available,
+            requested,
+            ..
+        } => {
+            out.available = *available;
+            out.requested = *requested;
+        }
+        Refusal::OverCapture {
+            held, requested, ..
+        } => {
+            out.held = *held;
+            out.requested = *requested;
+        }
+        Refusal::CurrencyMismatch { from, to } => {
+            out.currency_from = from.as_str().into();
+            out.currency_to = to.as_str().into();
+        }
+        Refusal::HoldExpired { expired_at_ns, .. } => out.time_ns = *expired_at_ns,
+        Refusal::TxIdExpired {
+            oldest_allowed_ns, ..
+        } => out.time_ns = *oldest_allowed_ns,
+        Refusal::TxIdFromFuture { leader_time_ns, .. } => out.time_ns = *leader_time_ns,
+        _ => {}
+    }
+    out
+}
+
+pub fn outcome(o: Outcome) -> pb::CommandResult {
+    let result = match o {
+        Ok(r) => pb::command_result::Result::Ok(receipt(r)),
+        Err(r) => pb::command_result::Result::Refused(refusal(&r)),
+    };
+    pb::CommandResult {
+        result: Some(result),
+    }
+}
+
+pub fn refused(r: pb::Refusal) -> pb::CommandResult {
+    pb::CommandResult {
+        result: Some(pb::command_result::Result::Refused(r)),
+    }
+}
+
+pub fn journal_kind(k: &JournalKind) -> String {
+    match k {
+        JournalKind::Open => "open".into(),
+        JournalKind::Credit(c) => format!("credit:{}", format!("{c:?}").to_lowercase()),
+        JournalKind::Debit(d) => format!("debit:{}", format!("{d:?}").to_lowercase()),
+        JournalKind::TransferOut => "transfer_out".into(),
+        JournalKind::TransferIn => "transfer_in".into(),
+        JournalKind::Hold => "hold".into(),
+        JournalKind::Capture(d) => format!("capture:{}", format!("{d:?}").to_lowercase()),
+        JournalKind::Release => "release".into(),
+        JournalKind::Expire => "expire".into(),
+        JournalKind::Freeze => "freeze".into(),
+        JournalKind::Unfreeze => "unfreeze".into(),
+    }
+}
+
+pub fn journal_entry(e: &JournalEntry) -> pb::JournalEntry {
+    pb::JournalEntry {
+        log_index: e.log_index.0,
+        position: e.position,
+        tx_id: e
+            .tx
+            .as_ref()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        kind: journal_kind(&e.kind),
+        amount: e.amount,
+        balance: Some(balance(e.balance)),
+    }
+}

@@ -1,0 +1,69 @@
+use std::path::Path;
+use std::time::Duration;
+
+use geowallet_client::{Client, ClientConfig};
+use geowallet_node::config::RaftTuning;
+use geowallet_node::local_cluster::LocalCluster;
+
+/// Fast elections so failover tests finish quickly; small snapshot threshold
+/// so a restarted node can be made to catch up by snapshot.
+pub fn tuning(snapshot_logs_since_last: u64) -> RaftTuning {
+    RaftTuning {
+        heartbeat_interval_ms: 50,
+        election_timeout_ms_min: 300,
+        election_timeout_ms_max: 600,
+        snapshot_logs_since_last,
+        logs_kept_after_snapshot: 10,
+    }
+}
+
+pub struct TestCluster {
+    pub cluster: LocalCluster,
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    pub async fn start(snapshot_logs_since_last: u64) -> TestCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("geowallet-it-")
+            .tempdir()
+            .unwrap();
+        let cluster = LocalCluster::start(
+            Path::new(env!("CARGO_BIN_EXE_geowallet")),
+            dir.path(),
+            3,
+            tuning(snapshot_logs_since_last),
+        )
+        .unwrap();
+        let tc = TestCluster { cluster, _dir: dir };
+        tc.cluster
+            .wait_for_leader(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", tc.logs()));
+        tc
+    }
+
+    pub fn client(&self) -> Client {
+        self.cluster
+            .client(ClientConfig {
+                retry_budget: Duration::from_secs(20),
+                ..Default::default()
+            })
+            .unwrap()
+    }
+
+    /// Every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for n in &self.cluster.nodes {
+            let text = std::fs::read_to_string(n.log_path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("--- node {} log (last 40 lines) ---\n", n.id));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,70 @@
+use std::process::Command;
+
+use crate::cluster::TestCluster;
+
+fn ctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_geowallet"))
+        .args(["ctl", "--endpoints", endpoints])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+// The ctl contract scripts rely on: --json prints one object with available/held; a refusal exits
+// non-zero with one clear line on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_json_and_refusal_contract() {
+    let tc = TestCluster::start(100_000).await;
+    let eps = tc.cluster.endpoints().join(",");
+    let w = ["--player", "5", "--currency", "EUR"];
+    let (code, _, err) = ctl(&eps, &[&["open"][..], &w, &["--tx", "ctl-open"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ctl(
+        &eps,
+        &[
+            &["--json", "credit"][..],
+            &w,
+            &["--tx", "ctl-dep", "--amount", "1234"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["available"], 1234);
+    let (code, out, _) = ctl(&eps, &[&["--json", "balance"][..], &w].concat());
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["available"].as_u64(), v["held"].as_u64()),
+        (Some(1234), Some(0))
+    );
+    let (code, out, err) = ctl(
+        &eps,
+        &[&["debit"][..], &w, &["--tx", "ctl-bet", "--amount", "5000"]].concat(),
+    );
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("insufficient funds: 1234 available, 5000 requested"),
+        "{err}"
+    );
+    let (code, _, err) = ctl(
+        &eps,
+        &[&["credit"][..], &w, &["--tx", "ctl-dep", "--amount", "1"]].concat(),
+    );
+    assert_eq!(
+        code, 1,
+        "reusing a tx id for a different command is refused"
+    );
+    assert!(err.contains("tx_id_conflict"), "{err}");
+    let (code, out, _) = ctl(&eps, &["--json", "status"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 3);
+}

@@ -1,0 +1,8 @@
+//! Integration tests: three real `geowallet node` processes on loopback,
+//! real RocksDB, real gRPC, driven through the client library.
+
+mod cluster;
+mod commands;
+mod corruption;
+mod ctl;
+mod failover;

@@ -1,0 +1,22 @@
+//! geowallet's Raft layer on openraft: the type configuration, adapters from
+//! openraft's v2 storage traits to `geowallet-storage` (log with group
+//! commit; ledger state machine with checksummed, streamed snapshots), and
+//! the tonic transport between nodes (append, vote, pre-vote, snapshot,
+//! transfer-leader). Knows the ledger and storage; knows nothing of the
+//! client API's semantics.
+
+mod codec;
+mod log_adapter;
+mod network;
+mod proposal;
+mod service;
+mod state_machine;
+mod types;
+
+pub use codec::{decode, encode};
+pub use log_adapter::LogAdapter;
+pub use network::NetworkFactory;
+pub use proposal::Proposal;
+pub use service::{GroupRegistry, RaftRpcService};
+pub use state_machine::{AppliedState, LedgerStateMachine, LedgerView, SnapshotHandle};
+pub use types::{GroupRaft, TypeConfig};

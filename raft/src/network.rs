@@ -1,0 +1,254 @@
+use std::future::Future;
+use std::time::Duration;
+
+use geowallet_proto::raft::raft_service_client::RaftServiceClient;
+use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
+use geowallet_storage::{GroupId, SnapshotChunkReader};
+use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec::{decode, encode};
+use crate::{SnapshotHandle, TypeConfig};
+
+/// Bytes per snapshot chunk on the wire.
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Makes a gRPC client per peer for one group.
+#[derive(Clone)]
+pub struct NetworkFactory {
+    group: GroupId,
+}
+
+impl NetworkFactory {
+    pub fn new(group: GroupId) -> NetworkFactory {
+        NetworkFactory { group }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        PeerClient::new(self.group, target, &node.addr)
+    }
+}
+
+/// The connection from this node to one peer, for one group.
+pub struct PeerClient {
+    group: GroupId,
+    target: u64,
+    client: Result<RaftServiceClient<Channel>, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("raft rpc to node {target} failed: {message}")]
+struct TransportError {
+    target: u64,
+    message: String,
+}
+
+impl PeerClient {
+    fn new(group: GroupId, target: u64, addr: &str) -> PeerClient {
+        let client = Endpoint::from_shared(format!("http://{addr}"))
+            .map(|e| {
+                e.tcp_nodelay(true)
+                    .connect_timeout(Duration::from_millis(500))
+                    .http2_keep_alive_interval(Duration::from_secs(5))
+            })
+            .map(|e| RaftServiceClient::new(e.connect_lazy()).max_decoding_message_size(64 << 20))
+            .map_err(|e| format!("bad endpoint {addr}: {e}"));
+        PeerClient {
+            group,
+            target,
+            client,
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> TransportError {
+        TransportError {
+            target: self.target,
+            message: message.into(),
+        }
+    }
+
+    fn client(&self) -> Result<RaftServiceClient<Channel>, RPCError<TypeConfig>> {
+        self.client
+            .clone()
+            .map_err(|m| RPCError::Unreachable(Unreachable::new(&self.error(m))))
+    }
+
+    fn status_error(&self, status: tonic::Status) -> RPCError<TypeConfig> {
+        let err = self.error(format!("{}: {}", status.code(), status.message()));
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                RPCError::Unreachable(Unreachable::new(&err))
+            }
+            _ => RPCError::Network(NetworkError::new(&err)),
+        }
+    }
+
+    async fn call<Req, Resp, F, Fut>(
+        &self,
+        req: &Req,
+        option: &RPCOption,
+        rpc: F,
+    ) -> Result<Resp, RPCError<TypeConfig>>
+    where
+        Req: serde::Serialize,
+        Resp: serde::de::DeserializeOwned,
+        F: FnOnce(RaftServiceClient<Channel>, RaftMessage) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<RaftMessage>, tonic::Status>>,
+    {
+        let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let msg = RaftMessage {
+            group_id: self.group.0,
+            data,
+        };
+        let fut = rpc(self.client()?, msg);
+        let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
+            Err(_) => {
+                return Err(RPCError::Unreachable(Unreachable::new(
+                    &self.error("timed out"),
+                )));
+            }
+            Ok(Err(status)) => return Err(self.status_error(status)),
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        decode("raft reply", &reply.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotHandle;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, m| async move {
+            c.append_entries(m).await
+        })
+        .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, m| async move { c.vote(m).await })
+            .await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, m| async move { c.pre_vote(m).await })
+            .await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&req, &option, |mut c, m| async move {
+            c.transfer_leader(m).await
+        })
+        .await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotHandle>,
+        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let net = |e: &dyn std::fmt::Display| {
+            StreamingError::Network(NetworkError::new(&self.error(e.to_string())))
+        };
+        let chunks = snapshot_chunks(self.group, &vote, &snapshot).map_err(|e| net(&e))?;
+        let mut client = self
+            .client
+            .clone()
+            .map_err(|m| StreamingError::Unreachable(Unreachable::new(&self.error(m))))?;
+        let send = client.install_snapshot(tokio_stream_iter(chunks));
+        let reply = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            r = tokio::time::timeout(option.hard_ttl().max(Duration::from_secs(30)), send) => r,
+        };
+        let reply = match reply {
+            Err(_) => {
+                return Err(StreamingError::Unreachable(Unreachable::new(
+                    &self.error("snapshot send timed out"),
+                )));
+            }
+            Ok(Err(status)) => return Err(net(&status)),
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        decode("snapshot reply", &reply.data).map_err(|e| net(&e))
+    }
+}
+
+/// Reads the whole snapshot into chunks lazily: an iterator the stream pulls.
+fn snapshot_chunks(
+    group: GroupId,
+    vote: &VoteOf<TypeConfig>,
+    snapshot: &SnapshotOf<TypeConfig, SnapshotHandle>,
+) -> Result<impl Iterator<Item = SnapshotChunk> + Send + 'static, std::io::Error> {
+    let mut reader =
+        SnapshotChunkReader::open(&snapshot.snapshot.path).map_err(std::io::Error::other)?;
+    let mut first = Some((encode(vote)?, encode(&snapshot.meta)?));
+    let mut done = false;
+    Ok(std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let (vote, meta) = first.take().unwrap_or_default();
+        match reader.next_piece(SNAPSHOT_CHUNK_BYTES) {
+            Ok(Some((offset, data, crc32))) => Some(SnapshotChunk {
+                group_id: group.0,
+                vote,
+                meta,
+                data,
+                crc32,
+                offset,
+                last: false,
+            }),
+            Ok(None) => {
+                done = true;
+                Some(SnapshotChunk {
+                    group_id: group.0,
+                    vote,
+                    meta,
+                    data: Vec::new(),
+                    crc32: crc32fast::hash(&[]),
+                    offset: 0,
+                    last: true,
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading snapshot for sending failed");
+                done = true;
+                None
+            }
+        }
+    }))
+}
+
+fn tokio_stream_iter<I: Iterator<Item = SnapshotChunk> + Send + 'static>(
+    iter: I,
+) -> impl futures::Stream<Item = SnapshotChunk> + Send + 'static {
+    futures::stream::iter(iter)
+}

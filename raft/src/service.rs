@@ -1,0 +1,171 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use geowallet_proto::raft::raft_service_server::RaftService;
+use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
+use geowallet_storage::{GroupId, SnapshotChunkWriter};
+use openraft::alias::{SnapshotMetaOf, VoteOf};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::codec::{decode, encode};
+use crate::{GroupRaft, SnapshotHandle};
+
+/// The Raft groups hosted by this node, by group id.
+#[derive(Default)]
+pub struct GroupRegistry {
+    groups: RwLock<HashMap<GroupId, (GroupRaft, PathBuf)>>,
+}
+
+impl GroupRegistry {
+    /// Registers `raft`; received snapshots for it are written to `snapshot_dir`.
+    pub fn insert(&self, group: GroupId, raft: GroupRaft, snapshot_dir: PathBuf) {
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group, (raft, snapshot_dir));
+    }
+
+    pub fn get(&self, group: GroupId) -> Option<GroupRaft> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn snapshot_dir(&self, group: GroupId) -> Option<PathBuf> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .map(|(_, d)| d.clone())
+    }
+}
+
+/// Server side of the node-to-node Raft RPCs: decodes, routes by group id,
+/// hands the message to that group's `Raft`.
+#[derive(Clone)]
+pub struct RaftRpcService {
+    registry: Arc<GroupRegistry>,
+}
+
+impl RaftRpcService {
+    pub fn new(registry: Arc<GroupRegistry>) -> RaftRpcService {
+        RaftRpcService { registry }
+    }
+
+    fn raft(&self, group_id: u64) -> Result<GroupRaft, Status> {
+        self.registry.get(GroupId(group_id)).ok_or_else(|| {
+            Status::not_found(format!("group {group_id} is not hosted on this node"))
+        })
+    }
+}
+
+fn bad_input(e: std::io::Error) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+fn reply<T: serde::Serialize>(group_id: u64, v: &T) -> Result<Response<RaftMessage>, Status> {
+    let data = encode(v).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(RaftMessage { group_id, data }))
+}
+
+fn fatal(e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("raft is shutting down or failed: {e}"))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftRpcService {
+    async fn append_entries(
+        &self,
+        req: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let m = req.into_inner();
+        let raft = self.raft(m.group_id)?;
+        let rpc = decode("append entries", &m.data).map_err(bad_input)?;
+        let resp = raft.append_entries(rpc).await.map_err(fatal)?;
+        reply(m.group_id, &resp)
+    }
+
+    async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = req.into_inner();
+        let raft = self.raft(m.group_id)?;
+        let rpc = decode("vote", &m.data).map_err(bad_input)?;
+        let resp = raft.vote(rpc).await.map_err(fatal)?;
+        reply(m.group_id, &resp)
+    }
+
+    async fn pre_vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = req.into_inner();
+        let raft = self.raft(m.group_id)?;
+        let rpc = decode("pre-vote", &m.data).map_err(bad_input)?;
+        let resp = raft.pre_vote(rpc).await.map_err(fatal)?;
+        reply(m.group_id, &resp)
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let m = req.into_inner();
+        let raft = self.raft(m.group_id)?;
+        let rpc = decode("transfer leader", &m.data).map_err(bad_input)?;
+        let resp = raft.handle_transfer_leader(rpc).await.map_err(fatal)?;
+        reply(m.group_id, &resp)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let mut stream = req.into_inner();
+        let first = stream
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+        let group_id = first.group_id;
+        let raft = self.raft(group_id)?;
+        let dir = self
+            .registry
+            .snapshot_dir(GroupId(group_id))
+            .ok_or_else(|| Status::not_found("group gone"))?;
+        let vote: VoteOf<crate::TypeConfig> =
+            decode("snapshot vote", &first.vote).map_err(bad_input)?;
+        let meta: SnapshotMetaOf<crate::TypeConfig> =
+            decode("snapshot meta", &first.meta).map_err(bad_input)?;
+        let nonce: u64 = rand::random();
+        let path = dir.join(format!("{}-recv-{nonce:016x}.snap", GroupId(group_id)));
+        let storage = |e: geowallet_storage::StorageError| Status::data_loss(e.to_string());
+        let mut writer = SnapshotChunkWriter::create(&path).map_err(storage)?;
+        let mut chunk = first;
+        loop {
+            if chunk.last {
+                break;
+            }
+            writer
+                .write_piece(chunk.offset, &chunk.data, chunk.crc32)
+                .map_err(storage)?;
+            chunk = stream.next().await.ok_or_else(|| {
+                Status::invalid_argument("snapshot stream ended before its last chunk")
+            })??;
+        }
+        let info = writer.finish().map_err(storage)?;
+        tracing::info!(
+            group = group_id,
+            rows = info.rows,
+            bytes = info.size_bytes,
+            "received snapshot"
+        );
+        let snapshot = openraft::storage::Snapshot {
+            meta,
+            snapshot: SnapshotHandle { path },
+        };
+        let resp = raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(fatal)?;
+        reply(group_id, &resp)
+    }
+}

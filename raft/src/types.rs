@@ -1,0 +1,18 @@
+use geowallet_ledger::Outcome;
+
+use crate::Proposal;
+
+openraft::declare_raft_types!(
+    /// geowallet's openraft configuration: log entries carry a `Proposal`
+    /// (a batch of ledger requests with the leader's time), and apply answers
+    /// one outcome per request.
+    pub TypeConfig:
+        D = Proposal,
+        R = Vec<Outcome>,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// One shard group's Raft handle.
+pub type GroupRaft = openraft::Raft<TypeConfig, crate::LedgerStateMachine>;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing geowallet needs on Debian beyond the
+# Rust toolchain: protoc (gRPC code generation), libclang (RocksDB bindings)
+# and cargo-nextest. Does nothing when they are already there.
+set -euo pipefail
+need_apt=()
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi

@@ -1,0 +1,183 @@
+//! Key layout. All integers big-endian so RocksDB's byte order is numeric
+//! order; every key starts with the 8-byte group id.
+
+use geowallet_ledger::{AccountId, Currency, HoldId, LogIndex, PlayerId, SystemAccount, TxId};
+use serde::{Deserialize, Serialize};
+
+/// A shard group (one Raft group). Group 0 is reserved for the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupId(pub u64);
+
+impl std::fmt::Display for GroupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "g{}", self.0)
+    }
+}
+
+pub(crate) const CF_LOG: &str = "log";
+pub(crate) const CF_META: &str = "meta";
+pub(crate) const CF_STATE: &str = "state";
+pub(crate) const CF_JOURNAL: &str = "journal";
+pub(crate) const ALL_CFS: [&str; 4] = [CF_LOG, CF_META, CF_STATE, CF_JOURNAL];
+
+/// Tags of the per-group rows in the meta column family.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MetaTag {
+    Vote = 1,
+    Committed = 2,
+    LastPurged = 3,
+    Applied = 4,
+    SnapshotInstall = 5,
+}
+
+/// Kinds of rows in the state column family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateKind {
+    Account = 1,
+    Hold = 2,
+    Tx = 3,
+    System = 4,
+    LedgerMeta = 5,
+}
+
+impl StateKind {
+    pub(crate) fn from_byte(b: u8) -> Option<StateKind> {
+        Some(match b {
+            1 => StateKind::Account,
+            2 => StateKind::Hold,
+            3 => StateKind::Tx,
+            4 => StateKind::System,
+            5 => StateKind::LedgerMeta,
+            _ => return None,
+        })
+    }
+}
+
+pub(crate) fn group_prefix(group: GroupId) -> [u8; 8] {
+    group.0.to_be_bytes()
+}
+
+/// The first key after every key of `group`.
+pub(crate) fn group_end(group: GroupId) -> Vec<u8> {
+    match group.0.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        None => vec![0xff; 9],
+    }
+}
+
+pub(crate) fn log_key(group: GroupId, index: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&group.0.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub(crate) fn log_key_index(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(8..16)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+pub(crate) fn meta_key(group: GroupId, tag: MetaTag) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&group.0.to_be_bytes());
+    k[8] = tag as u8;
+    k
+}
+
+fn currency_bytes(c: Currency) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    let s = c.as_str().as_bytes();
+    out[..s.len()].copy_from_slice(s);
+    out
+}
+
+fn state_key(group: GroupId, kind: StateKind, capacity: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + capacity);
+    k.extend_from_slice(&group.0.to_be_bytes());
+    k.push(kind as u8);
+    k
+}
+
+fn push_account(k: &mut Vec<u8>, account: &AccountId) {
+    k.extend_from_slice(&account.player.0.to_be_bytes());
+    k.extend_from_slice(&currency_bytes(account.currency));
+}
+
+pub(crate) fn account_key(group: GroupId, account: &AccountId) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Account, 16);
+    push_account(&mut k, account);
+    k
+}
+
+pub(crate) fn hold_key(group: GroupId, account: &AccountId, hold: &HoldId) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Hold, 16 + hold.as_str().len());
+    push_account(&mut k, account);
+    k.extend_from_slice(hold.as_str().as_bytes());
+    k
+}
+
+pub(crate) fn tx_key(group: GroupId, tx: &TxId) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Tx, tx.as_str().len());
+    k.extend_from_slice(tx.as_str().as_bytes());
+    k
+}
+
+pub(crate) fn system_key(group: GroupId, currency: Currency, which: SystemAccount) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::System, 9);
+    k.extend_from_slice(&currency_bytes(currency));
+    k.push(match which {
+        SystemAccount::House => 1,
+        SystemAccount::Gateway => 2,
+    });
+    k
+}
+
+pub(crate) fn ledger_meta_key(group: GroupId) -> Vec<u8> {
+    state_key(group, StateKind::LedgerMeta, 0)
+}
+
+pub(crate) fn journal_key(
+    group: GroupId,
+    account: &AccountId,
+    index: LogIndex,
+    pos: u32,
+) -> Vec<u8> {
+    let mut k = Vec::with_capacity(36);
+    k.extend_from_slice(&group.0.to_be_bytes());
+    push_account(&mut k, account);
+    k.extend_from_slice(&index.0.to_be_bytes());
+    k.extend_from_slice(&pos.to_be_bytes());
+    k
+}
+
+pub(crate) fn journal_account_prefix(group: GroupId, account: &AccountId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(24);
+    k.extend_from_slice(&group.0.to_be_bytes());
+    push_account(&mut k, account);
+    k
+}
+
+/// Decodes the account part of an account or hold key (after the 9-byte prefix).
+pub(crate) fn decode_account(rest: &[u8]) -> Option<AccountId> {
+    let player = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let raw = rest.get(8..16)?;
+    let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
+    let code = std::str::from_utf8(&raw[..len]).ok()?;
+    let currency = Currency::parse(code).ok()?;
+    Some(AccountId {
+        player: PlayerId(player),
+        currency,
+    })
+}
+
+pub(crate) fn decode_system(rest: &[u8]) -> Option<(Currency, SystemAccount)> {
+    let raw = rest.get(..8)?;
+    let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
+    let currency = Currency::parse(std::str::from_utf8(&raw[..len]).ok()?).ok()?;
+    let which = match rest.get(8)? {
+        1 => SystemAccount::House,
+        2 => SystemAccount::Gateway,
+        _ => return None,
+    };
+    Some((currency, which))
+}

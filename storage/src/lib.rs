@@ -1,0 +1,25 @@
+//! geowallet's durable storage on RocksDB: the Raft log, vote and committed
+//! index, the ledger state with its applied index (written in one batch), the
+//! per-wallet journal, and snapshot files. Every stored value carries a crc32
+//! that is verified on read; a mismatch is an error, never silently used.
+//!
+//! Many shard groups share one RocksDB instance: every key starts with the
+//! group id. This crate knows the ledger's types but nothing of Raft, gRPC or
+//! async runtimes: callers hand it opaque bytes for Raft metadata.
+
+mod db;
+mod error;
+mod keys;
+mod log_store;
+mod log_syncer;
+mod seal;
+mod snapshot_file;
+mod state_store;
+
+pub use db::Db;
+pub use error::StorageError;
+pub use keys::GroupId;
+pub use log_store::LogStore;
+pub use log_syncer::SyncCallback;
+pub use snapshot_file::{SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo};
+pub use state_store::{JournalPage, StateStore};
