@@ -44,8 +44,8 @@ impl Default for RaftTuning {
             heartbeat_interval_ms: 100,
             election_timeout_ms_min: 500,
             election_timeout_ms_max: 1000,
-            snapshot_logs_since_last: 20_000,
-            logs_kept_after_snapshot: 2_000,
+            snapshot_logs_since_last: 100_000,
+            logs_kept_after_snapshot: 10_000,
         }
     }
 }

@@ -195,6 +195,11 @@ async fn leader_sigkill_under_load_loses_nothing_and_doubles_nothing() {
         "restarted node {victim}: applied {} snapshot {}",
         s.applied_index, s.snapshot_index
     );
+    let log = std::fs::read_to_string(tc.cluster.node(victim).log_path()).unwrap();
+    assert!(
+        log.contains("received snapshot"),
+        "the leader purged its log, so catching up needs a snapshot:\n{log}"
+    );
     // Now lose another node: the restarted one must carry the quorum with correct state.
     let leader = tc
         .cluster
