@@ -133,10 +133,10 @@ async fn tick(raft: geowallet_raft::GroupRaft, proposer: Proposer) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if raft.is_leader() {
-            if let Err(e) = proposer.propose(Vec::new()).await {
-                tracing::debug!(error = %e, "tick proposal failed");
-            }
+        if raft.is_leader()
+            && let Err(e) = proposer.propose(Vec::new()).await
+        {
+            tracing::debug!(error = %e, "tick proposal failed");
         }
     }
 }

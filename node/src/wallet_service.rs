@@ -162,7 +162,7 @@ impl Wallet for WalletService {
             Ok(a) => a,
             Err(refused) => {
                 return Ok(Response::new(pb::BalanceResponse {
-                    refused: Some(refused),
+                    refused: Some(refused.into()),
                     ..Default::default()
                 }));
             }
@@ -198,7 +198,7 @@ impl Wallet for WalletService {
     ) -> Result<Response<pb::JournalResponse>, Status> {
         let r = req.into_inner();
         let account = wire::account(r.account.as_ref(), "account")
-            .map_err(|e| Status::invalid_argument(e.message))?;
+            .map_err(|e| Status::invalid_argument(e.0))?;
         self.linearize().await?;
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
         let store = self.store.clone();

@@ -11,15 +11,25 @@ use pb::command::Op;
 /// Stable code of a malformed command.
 pub const INVALID_ARGUMENT: &str = "invalid_argument";
 
-pub fn invalid(message: impl Into<String>) -> pb::Refusal {
-    pb::Refusal {
-        code: INVALID_ARGUMENT.into(),
-        message: message.into(),
-        ..Default::default()
+/// A malformed command: what is wrong with it, for an `invalid_argument` refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl From<Invalid> for pb::Refusal {
+    fn from(e: Invalid) -> pb::Refusal {
+        pb::Refusal {
+            code: INVALID_ARGUMENT.into(),
+            message: e.0,
+            ..Default::default()
+        }
     }
 }
 
-pub fn account(a: Option<&pb::AccountRef>, field: &str) -> Result<AccountId, pb::Refusal> {
+pub fn invalid(message: impl Into<String>) -> Invalid {
+    Invalid(message.into())
+}
+
+pub fn account(a: Option<&pb::AccountRef>, field: &str) -> Result<AccountId, Invalid> {
     let a = a.ok_or_else(|| {
         invalid(format!(
             "{field} is missing: give a player id and a currency"
@@ -32,11 +42,11 @@ pub fn account(a: Option<&pb::AccountRef>, field: &str) -> Result<AccountId, pb:
     })
 }
 
-fn hold_id(s: &str) -> Result<HoldId, pb::Refusal> {
+fn hold_id(s: &str) -> Result<HoldId, Invalid> {
     HoldId::new(s).map_err(|e| invalid(e.to_string()))
 }
 
-fn credit_kind(k: i32) -> Result<CreditKind, pb::Refusal> {
+fn credit_kind(k: i32) -> Result<CreditKind, Invalid> {
     match pb::CreditKind::try_from(k) {
         Ok(pb::CreditKind::Deposit) => Ok(CreditKind::Deposit),
         Ok(pb::CreditKind::Win) => Ok(CreditKind::Win),
@@ -46,7 +56,7 @@ fn credit_kind(k: i32) -> Result<CreditKind, pb::Refusal> {
     }
 }
 
-fn debit_kind(k: i32) -> Result<DebitKind, pb::Refusal> {
+fn debit_kind(k: i32) -> Result<DebitKind, Invalid> {
     match pb::DebitKind::try_from(k) {
         Ok(pb::DebitKind::Bet) => Ok(DebitKind::Bet),
         Ok(pb::DebitKind::Withdrawal) => Ok(DebitKind::Withdrawal),
@@ -56,7 +66,7 @@ fn debit_kind(k: i32) -> Result<DebitKind, pb::Refusal> {
 }
 
 /// A wire command as a ledger request.
-pub fn request(c: &pb::Command) -> Result<Request, pb::Refusal> {
+pub fn request(c: &pb::Command) -> Result<Request, Invalid> {
     let tx = TxId::new(c.tx_id.as_str()).map_err(|e| invalid(e.to_string()))?;
     let command = match c
         .op
@@ -172,7 +182,8 @@ pub fn outcome(o: Outcome) -> pb::CommandResult {
     }
 }
 
-pub fn refused(r: pb::Refusal) -> pb::CommandResult {
+pub fn refused(r: impl Into<pb::Refusal>) -> pb::CommandResult {
+    let r = r.into();
     pb::CommandResult {
         result: Some(pb::command_result::Result::Refused(r)),
     }

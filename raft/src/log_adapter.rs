@@ -78,7 +78,7 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
             };
         let last = match self.store.last().map_err(storage_io)? {
             Some((_, bytes)) => Some(decode::<EntryOf<TypeConfig>>("log entry", &bytes)?.log_id),
-            None => last_purged.clone(),
+            None => last_purged,
         };
         Ok(LogState {
             last_purged_log_id: last_purged,

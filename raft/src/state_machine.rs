@@ -111,8 +111,7 @@ impl LedgerStateMachine {
                     shared.ledger.apply(ctx, &proposal.requests)
                 }
                 EntryPayload::Membership(m) => {
-                    shared.applied.membership =
-                        StoredMembership::new(Some(entry.log_id.clone()), m);
+                    shared.applied.membership = StoredMembership::new(Some(entry.log_id), m);
                     Vec::new()
                 }
             };
@@ -172,10 +171,7 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let guard = self.shared.read().unwrap_or_else(|p| p.into_inner());
-        Ok((
-            guard.applied.last_applied.clone(),
-            guard.applied.membership.clone(),
-        ))
+        Ok((guard.applied.last_applied, guard.applied.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -278,7 +274,7 @@ impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
             decode("applied state", &info.applied)?
         };
         let meta = openraft::SnapshotMeta {
-            last_log_id: applied.last_applied.clone(),
+            last_log_id: applied.last_applied,
             last_membership: applied.membership.clone(),
         };
         set_current(&self.dir, &meta, &file)?;
