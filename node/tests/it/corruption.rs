@@ -13,11 +13,14 @@ async fn corrupted_log_entry_is_detected_by_checksum() {
     let client = tc.client();
     let a = Account::new(1, "EUR");
     client.open(&Tx::new("c-open"), &a).await.unwrap();
+    let mut last_index = 0;
     for i in 0..20 {
-        client
-            .credit(&Tx::new(format!("c-dep-{i}")), &a, 10, CreditKind::Deposit)
+        let tx = Tx::new(format!("c-dep-{i}"));
+        last_index = client
+            .credit(&tx, &a, 10, CreditKind::Deposit)
             .await
-            .unwrap();
+            .unwrap()
+            .log_index;
     }
     let leader = tc
         .cluster
@@ -25,6 +28,21 @@ async fn corrupted_log_entry_is_detected_by_checksum() {
         .await
         .unwrap();
     let victim = if leader == 3 { 2 } else { 3 };
+    // A majority acknowledgement does not need the victim: wait until it has the writes too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while client
+        .status_of(&tc.cluster.node(victim).endpoint)
+        .await
+        .map_or(0, |s| s.applied_index)
+        < last_index
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {victim} never caught up\n{}",
+            tc.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tc.cluster.kill(victim).unwrap();
     {
         let db = Db::open(&tc.cluster.node(victim).dir.join("data").join("db")).unwrap();
