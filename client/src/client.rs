@@ -43,7 +43,7 @@ impl Default for ClientConfig {
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
             commands_per_rpc_max: 1024,
-            rpcs_in_flight_max: 8,
+            rpcs_in_flight_max: 2,
         }
     }
 }

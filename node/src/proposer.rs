@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 /// Requests per Raft entry at most.
 pub const REQUESTS_PER_ENTRY_MAX: usize = 4096;
 /// Raft entries proposed and not yet answered at most.
-pub const PROPOSALS_IN_FLIGHT_MAX: usize = 8;
+pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
 /// Submissions queued at most before callers wait (backpressure).
 pub const SUBMISSIONS_QUEUED_MAX: usize = 16 * 1024;
 
