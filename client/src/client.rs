@@ -105,14 +105,16 @@ impl Client {
         })
     }
 
-    fn conn(&self, endpoint: &str) -> Arc<Conn> {
+    /// The connection to `endpoint`, made on first use. A malformed endpoint
+    /// (say, a bad leader hint in a server's config) is an error, not a panic.
+    fn conn(&self, endpoint: &str) -> Result<Arc<Conn>, CallError> {
         let mut conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = conns.get(endpoint) {
-            return c.clone();
+            return Ok(c.clone());
         }
         let cfg = &self.inner.config;
         let channel = Endpoint::from_shared(format!("http://{endpoint}"))
-            .expect("endpoints are validated in connect and NotLeader hints come from the server config")
+            .map_err(|e| CallError::Unreachable(format!("bad endpoint {endpoint}: {e}")))?
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_millis(500))
             .connect_lazy();
@@ -127,7 +129,7 @@ impl Client {
             client,
         });
         conns.insert(endpoint.to_string(), conn.clone());
-        conn
+        Ok(conn)
     }
 
     /// The endpoint for attempt `n`: the cached leader, else seeds in turn.
@@ -253,7 +255,7 @@ impl Client {
             .with_retries(Some(&tx.id), |endpoint| {
                 let conn = self.conn(&endpoint);
                 let command = command.clone();
-                async move { conn.batcher.submit(command).await }
+                async move { conn?.batcher.submit(command).await }
             })
             .await?;
         match result.result {
@@ -407,9 +409,9 @@ impl Client {
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
             .with_retries(None, |endpoint| {
-                let mut client = self.conn(&endpoint).client.clone();
+                let conn = self.conn(&endpoint);
                 let req = req.clone();
-                async move { unary(timeout, client.balance(req)).await }
+                async move { unary(timeout, conn?.client.clone().balance(req)).await }
             })
             .await?;
         match resp.refused {
@@ -434,9 +436,9 @@ impl Client {
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
             .with_retries(None, |endpoint| {
-                let mut client = self.conn(&endpoint).client.clone();
+                let conn = self.conn(&endpoint);
                 let req = req.clone();
-                async move { unary(timeout, client.journal(req)).await }
+                async move { unary(timeout, conn?.client.clone().journal(req)).await }
             })
             .await?;
         let entries = resp
@@ -461,12 +463,10 @@ impl Client {
 
     /// The status of the node at `endpoint` (no retries, no redirects).
     pub async fn status_of(&self, endpoint: &str) -> Result<Status, Error> {
-        Endpoint::from_shared(format!("http://{endpoint}")).map_err(|e| {
-            Error::InvalidArgument {
-                message: format!("bad endpoint {endpoint}: {e}"),
-            }
+        let conn = self.conn(endpoint).map_err(|_| Error::InvalidArgument {
+            message: format!("bad endpoint {endpoint}: give host:port"),
         })?;
-        let mut client = self.conn(endpoint).client.clone();
+        let mut client = conn.client.clone();
         let s = unary(
             self.inner.config.rpc_timeout,
             client.status(pb::StatusRequest {}),
