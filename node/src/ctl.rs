@@ -37,6 +37,20 @@ pub struct TxArg {
     /// Transaction id: reuse it to retry safely (never applied twice).
     #[arg(long)]
     pub tx: String,
+    /// When the transaction was first created (unix ns; now by default).
+    /// A retry must pass the value printed by the first attempt: the id is
+    /// remembered for 7 days from this time.
+    #[arg(long)]
+    pub created_at_ns: Option<u64>,
+}
+
+impl TxArg {
+    fn to_tx(&self) -> Tx {
+        match self.created_at_ns {
+            Some(t) => Tx::with_created_at(&self.tx, t),
+            None => Tx::new(&self.tx),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -243,101 +257,93 @@ fn fail(e: &Error) -> i32 {
     }
 }
 
+fn verb_tx(verb: &Verb) -> Option<&TxArg> {
+    match verb {
+        Verb::Open { tx, .. }
+        | Verb::Credit { tx, .. }
+        | Verb::Debit { tx, .. }
+        | Verb::Transfer { tx, .. }
+        | Verb::Hold { tx, .. }
+        | Verb::Capture { tx, .. }
+        | Verb::Release { tx, .. }
+        | Verb::Freeze { tx, .. }
+        | Verb::Unfreeze { tx, .. } => Some(tx),
+        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Status => None,
+    }
+}
+
 async fn write(client: &Client, verb: &Verb) -> Result<(serde_json::Value, String), Error> {
-    let (tx, receipt) = match verb {
-        Verb::Open { w, tx } => (tx, client.open(&Tx::new(&tx.tx), &account(w)).await?),
+    let t = verb_tx(verb)
+        .expect("run handles reads; every other verb has --tx")
+        .to_tx();
+    let receipt = match verb {
+        Verb::Open { w, .. } => client.open(&t, &account(w)).await?,
         Verb::Credit {
-            w,
-            tx,
-            amount,
-            kind,
-        } => (
-            tx,
+            w, amount, kind, ..
+        } => {
             client
-                .credit(&Tx::new(&tx.tx), &account(w), *amount, credit_kind(*kind))
-                .await?,
-        ),
+                .credit(&t, &account(w), *amount, credit_kind(*kind))
+                .await?
+        }
         Verb::Debit {
-            w,
-            tx,
-            amount,
-            kind,
-        } => (
-            tx,
+            w, amount, kind, ..
+        } => {
             client
-                .debit(&Tx::new(&tx.tx), &account(w), *amount, debit_kind(*kind))
-                .await?,
-        ),
+                .debit(&t, &account(w), *amount, debit_kind(*kind))
+                .await?
+        }
         Verb::Transfer {
             w,
-            tx,
             to_player,
             amount,
+            ..
         } => {
             let to = Account::new(*to_player, w.currency.clone());
-            (
-                tx,
-                client
-                    .transfer(&Tx::new(&tx.tx), &account(w), &to, *amount)
-                    .await?,
-            )
+            client.transfer(&t, &account(w), &to, *amount).await?
         }
         Verb::Hold {
             w,
-            tx,
             hold,
             amount,
             expires_in_ms,
+            ..
         } => {
             let expires = now_ns().saturating_add(expires_in_ms.saturating_mul(1_000_000));
-            (
-                tx,
-                client
-                    .hold(&Tx::new(&tx.tx), &account(w), hold, *amount, expires)
-                    .await?,
-            )
+            client.hold(&t, &account(w), hold, *amount, expires).await?
         }
         Verb::Capture {
             w,
-            tx,
             hold,
             amount,
             kind,
-        } => (
-            tx,
+            ..
+        } => {
             client
-                .capture(
-                    &Tx::new(&tx.tx),
-                    &account(w),
-                    hold,
-                    *amount,
-                    debit_kind(*kind),
-                )
-                .await?,
-        ),
-        Verb::Release { w, tx, hold } => (
-            tx,
-            client.release(&Tx::new(&tx.tx), &account(w), hold).await?,
-        ),
-        Verb::Freeze { w, tx } => (tx, client.freeze(&Tx::new(&tx.tx), &account(w)).await?),
-        Verb::Unfreeze { w, tx } => (tx, client.unfreeze(&Tx::new(&tx.tx), &account(w)).await?),
+                .capture(&t, &account(w), hold, *amount, debit_kind(*kind))
+                .await?
+        }
+        Verb::Release { w, hold, .. } => client.release(&t, &account(w), hold).await?,
+        Verb::Freeze { w, .. } => client.freeze(&t, &account(w)).await?,
+        Verb::Unfreeze { w, .. } => client.unfreeze(&t, &account(w)).await?,
         Verb::Balance { .. } | Verb::Journal { .. } | Verb::Status => {
             unreachable!("reads are handled by run")
         }
     };
-    Ok(receipt_output(&tx.tx, &receipt))
+    Ok(receipt_output(&t, &receipt))
 }
 
-fn receipt_output(tx: &str, r: &Receipt) -> (serde_json::Value, String) {
+fn receipt_output(t: &Tx, r: &Receipt) -> (serde_json::Value, String) {
+    let tx = &t.id;
     let mut value = json!({
         "tx": tx,
+        "created_at_ns": t.created_at_ns,
         "log_index": r.log_index,
         "available": r.balance.available,
         "held": r.balance.held,
     });
     let mut text = format!(
-        "ok tx={tx} at log index {}: available {} held {}",
-        r.log_index, r.balance.available, r.balance.held
+        "ok tx={tx} (created_at_ns {}) at log index {}: available {} held {}",
+        t.created_at_ns, r.log_index, r.balance.available, r.balance.held
     );
     if let Some(c) = r.counterpart {
         value["counterpart"] = json!({ "available": c.available, "held": c.held });

@@ -36,6 +36,21 @@ async fn ctl_json_and_refusal_contract() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["available"], 1234);
+    // A retry that passes the printed creation time gets the first result back unchanged.
+    let created = v["created_at_ns"].as_u64().unwrap().to_string();
+    let retry = [
+        &["--json", "credit"][..],
+        &w,
+        &["--tx", "ctl-dep", "--amount", "1234"],
+    ]
+    .concat();
+    let (code, again, err) = ctl(&eps, &[&retry[..], &["--created-at-ns", &created]].concat());
+    assert_eq!(code, 0, "{err}");
+    let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(
+        (again["available"].as_u64(), again["log_index"].as_u64()),
+        (Some(1234), v["log_index"].as_u64())
+    );
     let (code, out, _) = ctl(&eps, &[&["--json", "balance"][..], &w].concat());
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
