@@ -10,6 +10,8 @@ mod log_adapter;
 mod network;
 mod proposal;
 mod service;
+pub mod sim_runtime;
+mod sim_watch;
 mod state_machine;
 mod types;
 
