@@ -14,12 +14,6 @@ impl std::fmt::Display for GroupId {
     }
 }
 
-pub(crate) const CF_LOG: &str = "log";
-pub(crate) const CF_META: &str = "meta";
-pub(crate) const CF_STATE: &str = "state";
-pub(crate) const CF_JOURNAL: &str = "journal";
-pub(crate) const ALL_CFS: [&str; 4] = [CF_LOG, CF_META, CF_STATE, CF_JOURNAL];
-
 /// Tags of the per-group rows in the meta column family.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum MetaTag {

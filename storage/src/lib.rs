@@ -8,18 +8,22 @@
 //! async runtimes: callers hand it opaque bytes for Raft metadata.
 
 mod db;
+mod engine;
 mod error;
 mod keys;
 mod log_store;
 mod log_syncer;
+mod rocks_engine;
 mod seal;
 mod snapshot_file;
 mod state_store;
 
 pub use db::Db;
+pub use engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Visit};
 pub use error::StorageError;
 pub use keys::GroupId;
 pub use log_store::LogStore;
 pub use log_syncer::SyncCallback;
+pub use rocks_engine::RocksEngine;
 pub use snapshot_file::{SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo};
 pub use state_store::{JournalPage, StateStore};

@@ -1,19 +1,35 @@
-use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
-
-use crate::keys::{CF_META, MetaTag, group_end, log_key, log_key_index};
-use crate::seal::{seal, unseal};
+use crate::engine::{Batch, Cf, Direction, Engine};
+use crate::keys::{MetaTag, group_end, log_key, log_key_index};
+use crate::rocks_engine::RocksEngine;
+use crate::seal::{hex, seal, unseal};
 use crate::{Db, GroupId, StorageError, SyncCallback};
 
 /// The Raft log and Raft metadata (vote, committed, last purged) of one
 /// group. Entries are opaque bytes here; each is stored sealed with a crc32.
-#[derive(Clone)]
-pub struct LogStore {
-    db: Db,
+pub struct LogStore<E: Engine = RocksEngine> {
+    db: Db<E>,
     group: GroupId,
 }
 
-impl LogStore {
-    pub(crate) fn new(db: Db, group: GroupId) -> LogStore {
+impl<E: Engine> Clone for LogStore<E> {
+    fn clone(&self) -> Self {
+        LogStore {
+            db: self.db.clone(),
+            group: self.group,
+        }
+    }
+}
+
+fn entry_row(key: &[u8], value: &[u8]) -> Result<(u64, Vec<u8>), StorageError> {
+    let index = log_key_index(key).ok_or_else(|| StorageError::Checksum {
+        what: "log key",
+        key: hex(key),
+    })?;
+    Ok((index, unseal(value, "log entry", key)?.to_vec()))
+}
+
+impl<E: Engine> LogStore<E> {
+    pub(crate) fn new(db: Db<E>, group: GroupId) -> LogStore<E> {
         LogStore { db, group }
     }
 
@@ -28,8 +44,7 @@ impl LogStore {
         entries: &[(u64, Vec<u8>)],
         on_durable: SyncCallback,
     ) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        let cf = self.db.log_cf();
+        let mut batch = Batch::default();
         let mut prev: Option<u64> = None;
         for (index, bytes) in entries {
             assert!(
@@ -37,10 +52,10 @@ impl LogStore {
                 "log indexes must be contiguous"
             );
             prev = Some(*index);
-            batch.put_cf(cf, log_key(self.group, *index), seal(bytes));
+            batch.put(Cf::Log, log_key(self.group, *index), seal(bytes));
         }
-        self.db.write(batch, false, "append log entries")?;
-        self.db.inner().syncer.after_sync(on_durable);
+        self.db.write(batch, false)?;
+        self.db.engine().after_sync(on_durable);
         Ok(())
     }
 
@@ -50,73 +65,47 @@ impl LogStore {
         if start >= end {
             return Ok(out);
         }
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(log_key(self.group, end).to_vec());
-        let from = log_key(self.group, start);
-        let iter = self.db.rocks().iterator_cf_opt(
-            self.db.log_cf(),
-            opts,
-            IteratorMode::From(&from, Direction::Forward),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(StorageError::rocks("read log entries"))?;
-            let index = log_key_index(&key).ok_or_else(|| StorageError::Checksum {
-                what: "log key",
-                key: crate::seal::hex(&key),
+        let (lower, upper) = (log_key(self.group, start), log_key(self.group, end));
+        self.db
+            .engine()
+            .scan(Cf::Log, &lower, &upper, Direction::Forward, &mut |k, v| {
+                out.push(entry_row(k, v)?);
+                Ok(true)
             })?;
-            let payload = unseal(&value, "log entry", &key)?;
-            out.push((index, payload.to_vec()));
-        }
         Ok(out)
     }
 
     /// The last entry of the log, if any.
     pub fn last(&self) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(log_key(self.group, 0).to_vec());
-        opts.set_iterate_upper_bound(group_end(self.group));
-        let mut iter = self
-            .db
-            .rocks()
-            .iterator_cf_opt(self.db.log_cf(), opts, IteratorMode::End);
-        match iter.next() {
-            None => Ok(None),
-            Some(item) => {
-                let (key, value) = item.map_err(StorageError::rocks("read the last log entry"))?;
-                let index = log_key_index(&key).unwrap_or(0);
-                Ok(Some((index, unseal(&value, "log entry", &key)?.to_vec())))
-            }
-        }
+        let mut last = None;
+        let (lower, upper) = (log_key(self.group, 0), group_end(self.group));
+        self.db
+            .engine()
+            .scan(Cf::Log, &lower, &upper, Direction::Reverse, &mut |k, v| {
+                last = Some(entry_row(k, v)?);
+                Ok(false)
+            })?;
+        Ok(last)
     }
 
     /// Deletes every entry with index > `index` (all of them for `None`).
     pub fn truncate_after(&self, index: Option<u64>) -> Result<(), StorageError> {
         let from = index.map_or(0, |i| i + 1);
-        let mut batch = WriteBatch::default();
-        batch.delete_range_cf(
-            self.db.log_cf(),
-            &log_key(self.group, from)[..],
-            &group_end(self.group)[..],
-        );
-        self.db.write(batch, false, "truncate the log")
+        let mut batch = Batch::default();
+        batch.delete_range(Cf::Log, log_key(self.group, from), group_end(self.group));
+        self.db.write(batch, false)
     }
 
     /// Deletes entries up to and including `index` and records `last_purged`.
     pub fn purge_upto(&self, index: u64, last_purged: &[u8]) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        Db::meta_put(
-            &mut batch,
-            self.db.cf(CF_META),
-            self.group,
-            MetaTag::LastPurged,
-            last_purged,
+        let mut batch = Batch::default();
+        Db::<E>::meta_put(&mut batch, self.group, MetaTag::LastPurged, last_purged);
+        batch.delete_range(
+            Cf::Log,
+            log_key(self.group, 0),
+            log_key(self.group, index + 1),
         );
-        batch.delete_range_cf(
-            self.db.log_cf(),
-            &log_key(self.group, 0)[..],
-            &log_key(self.group, index + 1)[..],
-        );
-        self.db.write(batch, false, "purge the log")
+        self.db.write(batch, false)
     }
 
     pub fn save_vote(&self, vote: &[u8]) -> Result<(), StorageError> {
@@ -142,9 +131,9 @@ impl LogStore {
     }
 
     fn put_meta(&self, tag: MetaTag, bytes: &[u8], sync: bool) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        Db::meta_put(&mut batch, self.db.cf(CF_META), self.group, tag, bytes);
-        self.db.write(batch, sync, "write raft metadata")
+        let mut batch = Batch::default();
+        Db::<E>::meta_put(&mut batch, self.group, tag, bytes);
+        self.db.write(batch, sync)
     }
 }
 

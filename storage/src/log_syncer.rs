@@ -7,7 +7,7 @@ use std::sync::Weak;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::StorageError;
-use crate::db::DbInner;
+use crate::rocks_engine::RocksEngine;
 
 /// Called once the writes made before it was queued are on disk (or failed).
 pub type SyncCallback = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
@@ -20,7 +20,7 @@ pub(crate) struct LogSyncer {
 }
 
 impl LogSyncer {
-    pub(crate) fn start(db: Weak<DbInner>) -> LogSyncer {
+    pub(crate) fn start(db: Weak<RocksEngine>) -> LogSyncer {
         let (tx, rx) = channel::<SyncCallback>();
         std::thread::Builder::new()
             .name("log-syncer".into())
@@ -37,7 +37,7 @@ impl LogSyncer {
     }
 }
 
-fn run(db: Weak<DbInner>, rx: Receiver<SyncCallback>) {
+fn run(db: Weak<RocksEngine>, rx: Receiver<SyncCallback>) {
     let mut pending: Vec<SyncCallback> = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
         pending.push(first);

@@ -8,10 +8,10 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{CF_JOURNAL, CF_META, CF_STATE, MetaTag, group_end, group_prefix, meta_key};
+use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
+use crate::keys::{MetaTag, group_end, group_prefix, meta_key};
 use crate::seal::unseal;
 use crate::{Db, GroupId, StorageError};
 
@@ -69,46 +69,19 @@ fn write_frame(out: &mut impl Write, frame: &Frame, path: &Path) -> Result<u64, 
     Ok(8 + body.len() as u64)
 }
 
-pub(crate) fn build(
-    db: &Db,
+/// Writes the rows of `group` from one engine view into frames.
+fn write_rows(
+    view: &dyn EngineView,
     group: GroupId,
-    path: &Path,
-) -> Result<SnapshotFileInfo, StorageError> {
-    let tmp = path.with_extension("tmp");
-    let file = File::create(&tmp).map_err(io("create snapshot", &tmp))?;
-    let mut out = BufWriter::new(file);
-    out.write_all(MAGIC).map_err(io("write snapshot", &tmp))?;
-    let snap = db.rocks().snapshot();
-    let applied_key = meta_key(group, MetaTag::Applied);
-    let applied = match snap
-        .get_cf(db.cf(CF_META), applied_key)
-        .map_err(StorageError::rocks("read applied position"))?
-    {
-        Some(stored) => unseal(&stored, "applied position", &applied_key)?.to_vec(),
-        None => Vec::new(),
-    };
-    let mut size = 8 + write_frame(
-        &mut out,
-        &Frame::Header {
-            group: group.0,
-            applied: applied.clone(),
-        },
-        &tmp,
-    )?;
-    let mut rows = 0u64;
-    for (cf_name, journal) in [(CF_STATE, false), (CF_JOURNAL, true)] {
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(group_end(group));
-        let prefix = group_prefix(group);
-        let iter = snap.iterator_cf_opt(
-            db.cf(cf_name),
-            opts,
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
+    out: &mut BufWriter<File>,
+    tmp: &Path,
+) -> Result<(u64, u64), StorageError> {
+    let (mut rows, mut size) = (0u64, 0u64);
+    for (cf, journal) in [(Cf::State, false), (Cf::Journal, true)] {
         let mut pending = Vec::new();
         let mut pending_bytes = 0usize;
-        for item in iter {
-            let (key, value) = item.map_err(StorageError::rocks("read state for a snapshot"))?;
+        let (lower, upper) = (group_prefix(group), group_end(group));
+        view.scan(cf, &lower, &upper, Direction::Forward, &mut |key, value| {
             pending_bytes += key.len() + value.len();
             pending.push(Row {
                 journal,
@@ -117,15 +90,48 @@ pub(crate) fn build(
             });
             rows += 1;
             if pending_bytes >= ROWS_BYTES_MAX {
-                size += write_frame(&mut out, &Frame::Rows(std::mem::take(&mut pending)), &tmp)?;
+                size += write_frame(out, &Frame::Rows(std::mem::take(&mut pending)), tmp)?;
                 pending_bytes = 0;
             }
-        }
+            Ok(true)
+        })?;
         if !pending.is_empty() {
-            size += write_frame(&mut out, &Frame::Rows(pending), &tmp)?;
+            size += write_frame(out, &Frame::Rows(pending), tmp)?;
         }
     }
-    size += write_frame(&mut out, &Frame::End { rows }, &tmp)?;
+    Ok((rows, size))
+}
+
+pub(crate) fn build<E: Engine>(
+    db: &Db<E>,
+    group: GroupId,
+    path: &Path,
+) -> Result<SnapshotFileInfo, StorageError> {
+    let tmp = path.with_extension("tmp");
+    let file = File::create(&tmp).map_err(io("create snapshot", &tmp))?;
+    let mut out = BufWriter::new(file);
+    out.write_all(MAGIC).map_err(io("write snapshot", &tmp))?;
+    let mut info = SnapshotFileInfo {
+        applied: Vec::new(),
+        rows: 0,
+        size_bytes: 8,
+    };
+    db.engine().with_snapshot(&mut |view| {
+        let applied_key = meta_key(group, MetaTag::Applied);
+        if let Some(stored) = view.get(Cf::Meta, &applied_key)? {
+            info.applied = unseal(&stored, "applied position", &applied_key)?.to_vec();
+        }
+        let header = Frame::Header {
+            group: group.0,
+            applied: info.applied.clone(),
+        };
+        info.size_bytes += write_frame(&mut out, &header, &tmp)?;
+        let (rows, size) = write_rows(view, group, &mut out, &tmp)?;
+        info.rows = rows;
+        info.size_bytes += size;
+        Ok(())
+    })?;
+    info.size_bytes += write_frame(&mut out, &Frame::End { rows: info.rows }, &tmp)?;
     let file = out.into_inner().map_err(|e| StorageError::Io {
         context: "flush snapshot",
         path: tmp.clone(),
@@ -133,11 +139,7 @@ pub(crate) fn build(
     })?;
     file.sync_all().map_err(io("sync snapshot", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("rename snapshot", path))?;
-    Ok(SnapshotFileInfo {
-        applied,
-        rows,
-        size_bytes: size,
-    })
+    Ok(info)
 }
 
 /// Reads frames from a snapshot file, verifying every checksum.
@@ -219,49 +221,49 @@ pub(crate) fn verify(path: &Path) -> Result<SnapshotFileInfo, StorageError> {
     }
 }
 
-pub(crate) fn install(db: &Db, group: GroupId, path: &Path) -> Result<Vec<u8>, StorageError> {
+pub(crate) fn install<E: Engine>(
+    db: &Db<E>,
+    group: GroupId,
+    path: &Path,
+) -> Result<Vec<u8>, StorageError> {
     let info = verify(path)?;
     let marker = path.to_string_lossy().into_owned();
-    let mut batch = WriteBatch::default();
-    Db::meta_put(
+    let mut batch = Batch::default();
+    Db::<E>::meta_put(
         &mut batch,
-        db.cf(CF_META),
         group,
         MetaTag::SnapshotInstall,
         marker.as_bytes(),
     );
-    db.write(batch, true, "mark a snapshot install")?;
+    db.write(batch, true)?;
 
-    let mut batch = WriteBatch::default();
-    for cf in [CF_STATE, CF_JOURNAL] {
-        batch.delete_range_cf(db.cf(cf), &group_prefix(group)[..], &group_end(group)[..]);
+    let mut batch = Batch::default();
+    for cf in [Cf::State, Cf::Journal] {
+        batch.delete_range(cf, group_prefix(group), group_end(group));
     }
-    db.write(batch, false, "clear state for a snapshot")?;
+    db.write(batch, false)?;
 
     let mut reader = FrameReader::open(path)?;
     let _header = reader.next()?;
-    let mut batch = WriteBatch::default();
+    let mut batch = Batch::default();
     while let Frame::Rows(rows) = reader.next()? {
         for row in rows {
-            let cf = if row.journal { CF_JOURNAL } else { CF_STATE };
             if row.key.get(..8) != Some(&group_prefix(group)[..]) {
                 return Err(reader.corrupt("row of another group"));
             }
-            batch.put_cf(db.cf(cf), row.key, row.value);
+            batch.put(
+                if row.journal { Cf::Journal } else { Cf::State },
+                row.key,
+                row.value,
+            );
         }
-        if batch.size_in_bytes() >= INSTALL_BATCH_BYTES_MAX {
-            db.write(std::mem::take(&mut batch), false, "install snapshot rows")?;
+        if batch.size_bytes() >= INSTALL_BATCH_BYTES_MAX {
+            db.write(std::mem::take(&mut batch), false)?;
         }
     }
-    Db::meta_put(
-        &mut batch,
-        db.cf(CF_META),
-        group,
-        MetaTag::Applied,
-        &info.applied,
-    );
-    batch.delete_cf(db.cf(CF_META), meta_key(group, MetaTag::SnapshotInstall));
-    db.write(batch, true, "finish a snapshot install")?;
+    Db::<E>::meta_put(&mut batch, group, MetaTag::Applied, &info.applied);
+    batch.delete(Cf::Meta, meta_key(group, MetaTag::SnapshotInstall));
+    db.write(batch, true)?;
     Ok(info.applied)
 }
 

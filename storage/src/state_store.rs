@@ -4,24 +4,32 @@ use geowallet_ledger::{
     Account, AccountId, Changes, Hold, HoldId, JournalEntry, LedgerConfig, LogIndex, Meta, State,
     TxId, TxRecord,
 };
-use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
+use crate::engine::{Batch, Cf, Direction, Engine};
 use crate::keys::{
-    CF_JOURNAL, CF_META, CF_STATE, MetaTag, StateKind, account_key, decode_account, decode_system,
-    group_end, group_prefix, hold_key, journal_account_prefix, journal_key, ledger_meta_key,
-    system_key, tx_key,
+    MetaTag, StateKind, account_key, decode_account, decode_system, group_end, group_prefix,
+    hold_key, journal_account_prefix, journal_key, ledger_meta_key, system_key, tx_key,
 };
+use crate::rocks_engine::RocksEngine;
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
 use crate::{Db, GroupId, SnapshotFileInfo, StorageError};
 
-/// The ledger state of one group in RocksDB: accounts, holds, transaction
-/// records, system balances and the journal, plus the applied Raft position
-/// (opaque bytes from the Raft layer) written in the same batch.
-#[derive(Clone)]
-pub struct StateStore {
-    db: Db,
+/// The ledger state of one group: accounts, holds, transaction records,
+/// system balances and the journal, plus the applied Raft position (opaque
+/// bytes from the Raft layer) written in the same batch.
+pub struct StateStore<E: Engine = RocksEngine> {
+    db: Db<E>,
     group: GroupId,
+}
+
+impl<E: Engine> Clone for StateStore<E> {
+    fn clone(&self) -> Self {
+        StateStore {
+            db: self.db.clone(),
+            group: self.group,
+        }
+    }
 }
 
 /// One page of an account's journal.
@@ -35,8 +43,8 @@ pub struct JournalPage {
 /// Journal entries per page at most.
 pub const JOURNAL_PAGE_MAX: usize = 1000;
 
-impl StateStore {
-    pub(crate) fn new(db: Db, group: GroupId) -> StateStore {
+impl<E: Engine> StateStore<E> {
+    pub(crate) fn new(db: Db<E>, group: GroupId) -> StateStore<E> {
         StateStore { db, group }
     }
 
@@ -53,18 +61,17 @@ impl StateStore {
             self.install_snapshot(Path::new(&path))?;
         }
         let mut state = State::new(config);
-        let prefix = group_prefix(self.group);
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(group_end(self.group));
-        let iter = self.db.rocks().iterator_cf_opt(
-            self.db.cf(CF_STATE),
-            opts,
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(StorageError::rocks("load ledger state"))?;
-            restore_row(&mut state, &key, &value)?;
-        }
+        let (lower, upper) = (group_prefix(self.group), group_end(self.group));
+        self.db.engine().scan(
+            Cf::State,
+            &lower,
+            &upper,
+            Direction::Forward,
+            &mut |k, v| {
+                restore_row(&mut state, k, v)?;
+                Ok(true)
+            },
+        )?;
         let applied = self.db.get_meta(self.group, MetaTag::Applied)?;
         Ok((state, applied))
     }
@@ -72,50 +79,39 @@ impl StateStore {
     /// Writes what one apply changed together with the applied position, in
     /// one atomic batch (no fsync: the Raft log is the durable record).
     pub fn persist(&self, changes: &Changes, applied: &[u8]) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        let state = self.db.cf(CF_STATE);
+        let mut batch = Batch::default();
         let g = self.group;
         for (id, account) in &changes.accounts {
-            batch.put_cf(state, account_key(g, id), encode("account", account)?);
+            batch.put(Cf::State, account_key(g, id), encode("account", account)?);
         }
         for (id, hold_id, hold) in &changes.holds {
             match hold {
-                Some(h) => batch.put_cf(state, hold_key(g, id, hold_id), encode("hold", h)?),
-                None => batch.delete_cf(state, hold_key(g, id, hold_id)),
+                Some(h) => batch.put(Cf::State, hold_key(g, id, hold_id), encode("hold", h)?),
+                None => batch.delete(Cf::State, hold_key(g, id, hold_id)),
             }
         }
         for (tx, record) in &changes.tx_records {
             match record {
-                Some(r) => batch.put_cf(state, tx_key(g, tx), encode("tx record", r)?),
-                None => batch.delete_cf(state, tx_key(g, tx)),
+                Some(r) => batch.put(Cf::State, tx_key(g, tx), encode("tx record", r)?),
+                None => batch.delete(Cf::State, tx_key(g, tx)),
             }
         }
         for (currency, which, balance) in &changes.system {
-            batch.put_cf(
-                state,
+            batch.put(
+                Cf::State,
                 system_key(g, *currency, *which),
                 seal(&balance.to_le_bytes()),
             );
         }
         if let Some(meta) = &changes.meta {
-            batch.put_cf(state, ledger_meta_key(g), encode("ledger meta", meta)?);
+            batch.put(Cf::State, ledger_meta_key(g), encode("ledger meta", meta)?);
         }
-        let journal = self.db.cf(CF_JOURNAL);
         for e in &changes.journal {
-            batch.put_cf(
-                journal,
-                journal_key(g, &e.account, e.log_index, e.position),
-                encode("journal entry", e)?,
-            );
+            let key = journal_key(g, &e.account, e.log_index, e.position);
+            batch.put(Cf::Journal, key, encode("journal entry", e)?);
         }
-        Db::meta_put(
-            &mut batch,
-            self.db.cf(CF_META),
-            g,
-            MetaTag::Applied,
-            applied,
-        );
-        self.db.write(batch, false, "persist ledger state")
+        Db::<E>::meta_put(&mut batch, g, MetaTag::Applied, applied);
+        self.db.write(batch, false)
     }
 
     /// Journal entries of `account` from `from` on, oldest first.
@@ -126,37 +122,31 @@ impl StateStore {
         limit: usize,
     ) -> Result<JournalPage, StorageError> {
         let limit = limit.clamp(1, JOURNAL_PAGE_MAX);
-        let prefix = journal_account_prefix(self.group, account);
-        let start = journal_key(self.group, account, from.0, from.1);
-        let mut upper = prefix.clone();
+        let lower = journal_key(self.group, account, from.0, from.1);
+        let mut upper = journal_account_prefix(self.group, account);
         upper.push(0xff);
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(upper);
-        let iter = self.db.rocks().iterator_cf_opt(
-            self.db.cf(CF_JOURNAL),
-            opts,
-            IteratorMode::From(&start, Direction::Forward),
-        );
         let mut entries = Vec::new();
-        for item in iter {
-            let (key, value) = item.map_err(StorageError::rocks("read the journal"))?;
-            let entry: JournalEntry = decode("journal entry", &key, &value)?;
-            if entries.len() == limit {
-                return Ok(JournalPage {
-                    entries,
-                    next: Some((entry.log_index, entry.position)),
-                });
-            }
-            entries.push(entry);
-        }
-        Ok(JournalPage {
-            entries,
-            next: None,
-        })
+        let mut next = None;
+        self.db.engine().scan(
+            Cf::Journal,
+            &lower,
+            &upper,
+            Direction::Forward,
+            &mut |k, v| {
+                let entry: JournalEntry = decode("journal entry", k, v)?;
+                if entries.len() == limit {
+                    next = Some((entry.log_index, entry.position));
+                    return Ok(false);
+                }
+                entries.push(entry);
+                Ok(true)
+            },
+        )?;
+        Ok(JournalPage { entries, next })
     }
 
     /// Writes a snapshot of this group (state, journal, applied position) to
-    /// `path`, from one consistent RocksDB snapshot, in checksummed chunks.
+    /// `path`, from one consistent view of the store, in checksummed chunks.
     pub fn build_snapshot(&self, path: &Path) -> Result<SnapshotFileInfo, StorageError> {
         snapshot_file::build(&self.db, self.group, path)
     }
@@ -168,7 +158,7 @@ impl StateStore {
         snapshot_file::install(&self.db, self.group, path)
     }
 
-    /// The applied position recorded in the snapshot file at `path`.
+    /// What the snapshot file at `path` holds, every frame verified.
     pub fn snapshot_info(path: &Path) -> Result<SnapshotFileInfo, StorageError> {
         snapshot_file::verify(path)
     }
