@@ -4,7 +4,9 @@
 //! that is verified on read; a mismatch is an error, never silently used.
 //!
 //! Many shard groups share one RocksDB instance: every key starts with the
-//! group id. This crate knows the ledger's types but nothing of Raft, gRPC or
+//! group id. Everything is written once over the `Engine` trait: RocksDB in
+//! production, `MemEngine` (in memory, crash faults injectable) for the
+//! simulator. This crate knows the ledger's types but nothing of Raft, gRPC or
 //! async runtimes: callers hand it opaque bytes for Raft metadata.
 
 mod db;
@@ -13,6 +15,7 @@ mod error;
 mod keys;
 mod log_store;
 mod log_syncer;
+mod mem_engine;
 mod rocks_engine;
 mod seal;
 mod snapshot_file;
@@ -24,6 +27,7 @@ pub use error::StorageError;
 pub use keys::GroupId;
 pub use log_store::LogStore;
 pub use log_syncer::SyncCallback;
+pub use mem_engine::{CrashFaults, MemEngine, SyncMode};
 pub use rocks_engine::RocksEngine;
 pub use snapshot_file::{SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo};
 pub use state_store::{JournalPage, StateStore};

@@ -5,7 +5,12 @@ use geowallet_ledger::{
     AccountId, Amount, Command, CreditKind, Currency, DebitKind, EntryContext, HoldId,
     LedgerConfig, LogIndex, PlayerId, Request, State, TxId,
 };
-use geowallet_storage::{Db, GroupId, SnapshotChunkReader, SnapshotChunkWriter, StateStore};
+use geowallet_storage::{
+    CrashFaults, Db, Engine, GroupId, MemEngine, SnapshotChunkReader, SnapshotChunkWriter,
+    StateStore, SyncMode,
+};
+
+mod mem_faults;
 
 const T0: u64 = 1_800_000_000_000_000_000;
 
@@ -25,7 +30,7 @@ fn req(tx: &str, command: Command) -> Request {
 }
 
 /// Applies a small workload to `state`, persisting after each entry.
-fn drive(state: &mut State, store: &StateStore, entries: u64) {
+fn drive<E: Engine>(state: &mut State, store: &StateStore<E>, entries: u64) {
     for i in 0..entries {
         let p = 1 + i % 5;
         let mut requests = vec![req(
@@ -206,4 +211,40 @@ fn snapshot_build_transfer_install_round_trip() {
     assert!(err.is_corruption(), "{err}");
     let (still, _) = dst_store.load(LedgerConfig::default()).unwrap();
     same_state(&state, &still);
+}
+
+// The in-memory twin keeps exactly what was synced across a crash, like the disk under RocksDB,
+// and a snapshot built from it installs into RocksDB identically (one file format for both).
+#[test]
+fn mem_engine_state_survives_crash_and_snapshots_into_rocksdb() {
+    let engine = MemEngine::new(SyncMode::Manual);
+    let db = Db::with_engine(engine.clone());
+    let mut state = State::new(LedgerConfig::default());
+    drive(&mut state, &db.state_store(GroupId(4)), 60);
+    engine.sync();
+    engine.crash(CrashFaults::default());
+    let (loaded, applied) = db
+        .state_store(GroupId(4))
+        .load(LedgerConfig::default())
+        .unwrap();
+    same_state(&state, &loaded);
+    assert_eq!(applied.unwrap(), b"applied-60");
+
+    let files = tempfile::tempdir().unwrap();
+    let snap = files.path().join("mem.snap");
+    let info = db.state_store(GroupId(4)).build_snapshot(&snap).unwrap();
+    let rocks_dir = tempfile::tempdir().unwrap();
+    let rocks = Db::open(rocks_dir.path()).unwrap();
+    assert_eq!(
+        rocks
+            .state_store(GroupId(4))
+            .install_snapshot(&snap)
+            .unwrap(),
+        info.applied
+    );
+    let (installed, _) = rocks
+        .state_store(GroupId(4))
+        .load(LedgerConfig::default())
+        .unwrap();
+    same_state(&state, &installed);
 }

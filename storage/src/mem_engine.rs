@@ -1,0 +1,272 @@
+//! An in-memory `Engine` with the crash semantics of a real disk, for the
+//! simulator and for tests: every write is visible at once, but survives a
+//! crash only once synced. Faults are injected on purpose: lost unsynced
+//! writes (or a prefix of them kept), a torn last write, bit flips, and
+//! syncs that happen late (the caller decides when `sync` runs: slow fsync).
+//! No threads and no clock: the simulator drives it deterministically.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Visit};
+use crate::{StorageError, SyncCallback};
+
+type Map = BTreeMap<(Cf, Vec<u8>), Vec<u8>>;
+
+/// When `after_sync` callbacks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// At once: every write is durable when written (an ideal disk).
+    Immediate,
+    /// Only when the owner calls `MemEngine::sync`.
+    Manual,
+}
+
+/// What a crash does to the writes that were not synced yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrashFaults {
+    /// How many of the unsynced batches (oldest first) reached the disk
+    /// anyway; the rest are lost. Each batch survives whole or not at all.
+    pub unsynced_batches_kept: usize,
+    /// The last value written by the last surviving unsynced batch is cut in
+    /// half (a torn write): checksums above must catch it.
+    pub tear_last_write: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: Map,
+    durable: Map,
+    unsynced: Vec<Batch>,
+    waiting: Vec<SyncCallback>,
+    syncs: u64,
+}
+
+/// See the module documentation.
+pub struct MemEngine {
+    inner: Mutex<Inner>,
+    mode: SyncMode,
+}
+
+fn apply(map: &mut Map, op: &BatchOp) {
+    match op {
+        BatchOp::Put(cf, k, v) => {
+            map.insert((*cf, k.clone()), v.clone());
+        }
+        BatchOp::Delete(cf, k) => {
+            map.remove(&(*cf, k.clone()));
+        }
+        BatchOp::DeleteRange(cf, from, to) => {
+            let doomed: Vec<_> = map
+                .range((
+                    Bound::Included((*cf, from.clone())),
+                    Bound::Excluded((*cf, to.clone())),
+                ))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in doomed {
+                map.remove(&k);
+            }
+        }
+    }
+}
+
+fn collect(
+    map: &Map,
+    cf: Cf,
+    lower: &[u8],
+    upper: &[u8],
+    direction: Direction,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let range = map.range((
+        Bound::Included((cf, lower.to_vec())),
+        Bound::Excluded((cf, upper.to_vec())),
+    ));
+    let rows = range.map(|((_, k), v)| (k.clone(), v.clone()));
+    match direction {
+        Direction::Forward => rows.collect(),
+        Direction::Reverse => rows.rev().collect(),
+    }
+}
+
+fn visit_rows(rows: Vec<(Vec<u8>, Vec<u8>)>, visit: &mut Visit<'_>) -> Result<(), StorageError> {
+    for (k, v) in rows {
+        if !visit(&k, &v)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl MemEngine {
+    pub fn new(mode: SyncMode) -> Arc<MemEngine> {
+        Arc::new(MemEngine {
+            inner: Mutex::new(Inner::default()),
+            mode,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes every write so far durable and runs the waiting callbacks.
+    /// Returns how many callbacks ran.
+    pub fn sync(&self) -> usize {
+        let waiting = {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            for batch in inner.unsynced.drain(..) {
+                for op in &batch.ops {
+                    apply(&mut inner.durable, op);
+                }
+            }
+            inner.syncs += 1;
+            std::mem::take(&mut inner.waiting)
+        };
+        let n = waiting.len();
+        for cb in waiting {
+            cb(Ok(()));
+        }
+        n
+    }
+
+    /// The process dies: what readers see afterwards is what was durable,
+    /// plus whatever `faults` says reached the disk. Waiting callbacks are
+    /// dropped without running (nobody is left to hear them).
+    pub fn crash(&self, faults: CrashFaults) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let kept = faults.unsynced_batches_kept.min(inner.unsynced.len());
+        let mut disk = inner.durable.clone();
+        for batch in &inner.unsynced[..kept] {
+            for op in &batch.ops {
+                apply(&mut disk, op);
+            }
+        }
+        if faults.tear_last_write
+            && let Some(BatchOp::Put(cf, k, _)) = inner.unsynced[..kept]
+                .last()
+                .and_then(|b| b.ops.iter().rev().find(|op| matches!(op, BatchOp::Put(..))))
+            && let Some(v) = disk.get_mut(&(*cf, k.clone()))
+        {
+            v.truncate(v.len() / 2);
+        }
+        inner.durable = disk.clone();
+        inner.live = disk;
+        inner.unsynced.clear();
+        inner.waiting.clear();
+    }
+
+    /// Flips one bit of the stored value at `key` (live and durable copies):
+    /// damage a checksum must catch. Returns false if there is no such value.
+    pub fn flip_bit(&self, cf: Cf, key: &[u8], bit: usize) -> bool {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let mut flipped = false;
+        for map in [&mut inner.live, &mut inner.durable] {
+            if let Some(v) = map.get_mut(&(cf, key.to_vec()))
+                && !v.is_empty()
+            {
+                let bit = bit % (v.len() * 8);
+                v[bit / 8] ^= 1 << (bit % 8);
+                flipped = true;
+            }
+        }
+        flipped
+    }
+
+    /// Keys present in `cf`, in order (to pick fault targets).
+    pub fn keys(&self, cf: Cf) -> Vec<Vec<u8>> {
+        self.lock()
+            .live
+            .keys()
+            .filter(|(c, _)| *c == cf)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    /// Callbacks waiting for the next sync.
+    pub fn waiting_syncs(&self) -> usize {
+        self.lock().waiting.len()
+    }
+
+    /// How many syncs have run.
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+}
+
+impl EngineView for MemEngine {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().live.get(&(cf, key.to_vec())).cloned())
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        lower: &[u8],
+        upper: &[u8],
+        direction: Direction,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), StorageError> {
+        // Copy out first: a visitor may call back into the engine.
+        let rows = collect(&self.lock().live, cf, lower, upper, direction);
+        visit_rows(rows, visit)
+    }
+}
+
+struct MemView {
+    map: Map,
+}
+
+impl EngineView for MemView {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.map.get(&(cf, key.to_vec())).cloned())
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        lower: &[u8],
+        upper: &[u8],
+        direction: Direction,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), StorageError> {
+        visit_rows(collect(&self.map, cf, lower, upper, direction), visit)
+    }
+}
+
+impl Engine for MemEngine {
+    fn write(&self, batch: Batch, sync: bool) -> Result<(), StorageError> {
+        {
+            let mut inner = self.lock();
+            for op in &batch.ops {
+                apply(&mut inner.live, op);
+            }
+            inner.unsynced.push(batch);
+        }
+        if sync || self.mode == SyncMode::Immediate {
+            self.sync();
+        }
+        Ok(())
+    }
+
+    fn after_sync(&self, callback: SyncCallback) {
+        self.lock().waiting.push(callback);
+        if self.mode == SyncMode::Immediate {
+            self.sync();
+        }
+    }
+
+    fn with_snapshot(
+        &self,
+        f: &mut dyn FnMut(&dyn EngineView) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let view = MemView {
+            map: self.lock().live.clone(),
+        };
+        f(&view)
+    }
+}
