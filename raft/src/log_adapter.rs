@@ -2,7 +2,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 
-use geowallet_storage::LogStore;
+use geowallet_storage::{Engine, LogStore, RocksEngine};
 use openraft::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
@@ -13,13 +13,20 @@ use crate::codec::{decode, encode, storage_io};
 /// openraft's log storage over `geowallet_storage::LogStore`. Appends are
 /// visible at once and reported durable by the shared log syncer (one WAL
 /// fsync for everything appended meanwhile: group commit).
-#[derive(Clone)]
-pub struct LogAdapter {
-    store: LogStore,
+pub struct LogAdapter<E: Engine = RocksEngine> {
+    store: LogStore<E>,
 }
 
-impl LogAdapter {
-    pub fn new(store: LogStore) -> LogAdapter {
+impl<E: Engine> Clone for LogAdapter<E> {
+    fn clone(&self) -> Self {
+        LogAdapter {
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl<E: Engine> LogAdapter<E> {
+    pub fn new(store: LogStore<E>) -> LogAdapter<E> {
         LogAdapter { store }
     }
 }
@@ -38,7 +45,7 @@ fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
     (start, end)
 }
 
-impl RaftLogReader<TypeConfig> for LogAdapter {
+impl<E: Engine> RaftLogReader<TypeConfig> for LogAdapter<E> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -67,7 +74,7 @@ impl RaftLogReader<TypeConfig> for LogAdapter {
     }
 }
 
-impl RaftLogStorage<TypeConfig> for LogAdapter {
+impl<E: Engine> RaftLogStorage<TypeConfig> for LogAdapter<E> {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use futures::StreamExt;
 use geowallet_proto::raft::raft_service_server::RaftService;
 use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
-use geowallet_storage::{GroupId, SnapshotChunkWriter};
+use geowallet_storage::{Engine, GroupId, RocksEngine, SnapshotChunkWriter};
 use openraft::alias::{SnapshotMetaOf, VoteOf};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -13,21 +13,28 @@ use crate::codec::{decode, encode};
 use crate::{GroupRaft, SnapshotHandle};
 
 /// The Raft groups hosted by this node, by group id.
-#[derive(Default)]
-pub struct GroupRegistry {
-    groups: RwLock<HashMap<GroupId, (GroupRaft, PathBuf)>>,
+pub struct GroupRegistry<E: Engine = RocksEngine> {
+    groups: RwLock<HashMap<GroupId, (GroupRaft<E>, PathBuf)>>,
 }
 
-impl GroupRegistry {
+impl<E: Engine> Default for GroupRegistry<E> {
+    fn default() -> Self {
+        GroupRegistry {
+            groups: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<E: Engine> GroupRegistry<E> {
     /// Registers `raft`; received snapshots for it are written to `snapshot_dir`.
-    pub fn insert(&self, group: GroupId, raft: GroupRaft, snapshot_dir: PathBuf) {
+    pub fn insert(&self, group: GroupId, raft: GroupRaft<E>, snapshot_dir: PathBuf) {
         self.groups
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(group, (raft, snapshot_dir));
     }
 
-    pub fn get(&self, group: GroupId) -> Option<GroupRaft> {
+    pub fn get(&self, group: GroupId) -> Option<GroupRaft<E>> {
         self.groups
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -46,17 +53,24 @@ impl GroupRegistry {
 
 /// Server side of the node-to-node Raft RPCs: decodes, routes by group id,
 /// hands the message to that group's `Raft`.
-#[derive(Clone)]
-pub struct RaftRpcService {
-    registry: Arc<GroupRegistry>,
+pub struct RaftRpcService<E: Engine = RocksEngine> {
+    registry: Arc<GroupRegistry<E>>,
 }
 
-impl RaftRpcService {
-    pub fn new(registry: Arc<GroupRegistry>) -> RaftRpcService {
+impl<E: Engine> Clone for RaftRpcService<E> {
+    fn clone(&self) -> Self {
+        RaftRpcService {
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+impl<E: Engine> RaftRpcService<E> {
+    pub fn new(registry: Arc<GroupRegistry<E>>) -> RaftRpcService<E> {
         RaftRpcService { registry }
     }
 
-    fn raft(&self, group_id: u64) -> Result<GroupRaft, Status> {
+    fn raft(&self, group_id: u64) -> Result<GroupRaft<E>, Status> {
         self.registry.get(GroupId(group_id)).ok_or_else(|| {
             Status::not_found(format!("group {group_id} is not hosted on this node"))
         })
@@ -77,7 +91,7 @@ fn fatal(e: impl std::fmt::Display) -> Status {
 }
 
 #[tonic::async_trait]
-impl RaftService for RaftRpcService {
+impl<E: Engine> RaftService for RaftRpcService<E> {
     async fn append_entries(
         &self,
         req: Request<RaftMessage>,

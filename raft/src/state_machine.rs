@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
 use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, State};
-use geowallet_storage::StateStore;
+use geowallet_storage::{Engine, RocksEngine, StateStore};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
@@ -49,9 +49,9 @@ pub struct SnapshotHandle {
 }
 
 /// openraft's state machine over the ledger rules and `StateStore`.
-pub struct LedgerStateMachine {
+pub struct LedgerStateMachine<E: Engine = RocksEngine> {
     shared: Arc<RwLock<Shared>>,
-    store: StateStore,
+    store: StateStore<E>,
     snapshot_dir: PathBuf,
     config: LedgerConfig,
 }
@@ -62,11 +62,11 @@ struct CurrentSnapshot {
     file: String,
 }
 
-impl LedgerStateMachine {
+impl<E: Engine> LedgerStateMachine<E> {
     /// Loads the group's ledger state (replaying nothing: the applied index is
     /// stored with it; openraft re-applies only the log tail after it).
     pub fn open(
-        store: StateStore,
+        store: StateStore<E>,
         snapshot_dir: PathBuf,
         config: LedgerConfig,
     ) -> Result<Self, io::Error> {
@@ -92,7 +92,7 @@ impl LedgerStateMachine {
         }
     }
 
-    pub fn store(&self) -> &StateStore {
+    pub fn store(&self) -> &StateStore<E> {
         &self.store
     }
 
@@ -163,9 +163,9 @@ fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Res
     Ok(())
 }
 
-impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
+impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
     type SnapshotData = SnapshotHandle;
-    type SnapshotBuilder = LedgerSnapshotBuilder;
+    type SnapshotBuilder = LedgerSnapshotBuilder<E>;
 
     async fn applied_state(
         &mut self,
@@ -248,12 +248,12 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
 }
 
 /// Builds a snapshot file from a consistent RocksDB snapshot, off the apply path.
-pub struct LedgerSnapshotBuilder {
-    store: StateStore,
+pub struct LedgerSnapshotBuilder<E: Engine = RocksEngine> {
+    store: StateStore<E>,
     dir: PathBuf,
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
+impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
     type SnapshotData = SnapshotHandle;
 
     async fn build_snapshot(

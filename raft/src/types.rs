@@ -14,5 +14,6 @@ openraft::declare_raft_types!(
         AsyncRuntime = openraft::TokioRuntime,
 );
 
-/// One shard group's Raft handle.
-pub type GroupRaft = openraft::Raft<TypeConfig, crate::LedgerStateMachine>;
+/// One shard group's Raft handle (RocksDB by default; `MemEngine` in simulation).
+pub type GroupRaft<E = geowallet_storage::RocksEngine> =
+    openraft::Raft<TypeConfig, crate::LedgerStateMachine<E>>;
