@@ -2,7 +2,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 
-use geowallet_storage::{Engine, LogStore, RocksEngine};
+use geowallet_storage::{DefaultEngine, Engine, LogStore};
 use openraft::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
@@ -13,7 +13,7 @@ use crate::codec::{decode, encode, storage_io};
 /// openraft's log storage over `geowallet_storage::LogStore`. Appends are
 /// visible at once and reported durable by the shared log syncer (one WAL
 /// fsync for everything appended meanwhile: group commit).
-pub struct LogAdapter<E: Engine = RocksEngine> {
+pub struct LogAdapter<E: Engine = DefaultEngine> {
     store: LogStore<E>,
 }
 

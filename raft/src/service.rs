@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use futures::StreamExt;
 use geowallet_proto::raft::raft_service_server::RaftService;
 use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
-use geowallet_storage::{Engine, GroupId, RocksEngine, SnapshotChunkWriter};
+use geowallet_storage::{DefaultEngine, Engine, GroupId, SnapshotChunkWriter};
 use openraft::alias::{SnapshotMetaOf, VoteOf};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -13,7 +13,7 @@ use crate::codec::{decode, encode};
 use crate::{GroupRaft, SnapshotHandle};
 
 /// The Raft groups hosted by this node, by group id.
-pub struct GroupRegistry<E: Engine = RocksEngine> {
+pub struct GroupRegistry<E: Engine = DefaultEngine> {
     groups: RwLock<HashMap<GroupId, (GroupRaft<E>, PathBuf)>>,
 }
 
@@ -53,7 +53,7 @@ impl<E: Engine> GroupRegistry<E> {
 
 /// Server side of the node-to-node Raft RPCs: decodes, routes by group id,
 /// hands the message to that group's `Raft`.
-pub struct RaftRpcService<E: Engine = RocksEngine> {
+pub struct RaftRpcService<E: Engine = DefaultEngine> {
     registry: Arc<GroupRegistry<E>>,
 }
 

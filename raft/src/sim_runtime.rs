@@ -60,6 +60,10 @@ impl AsyncRuntime for MadsimRuntime {
         tokio::time::sleep(duration)
     }
 
+    #[allow(
+        clippy::useless_conversion,
+        reason = "a conversion on real tokio, the identity under madsim"
+    )]
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
         // Under madsim `tokio::time::Instant` is `std::time::Instant`; `from` covers both.
         tokio::time::sleep_until(deadline.into())

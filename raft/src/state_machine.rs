@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
 use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, State};
-use geowallet_storage::{Engine, RocksEngine, StateStore};
+use geowallet_storage::{DefaultEngine, Engine, StateStore};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
@@ -49,7 +49,7 @@ pub struct SnapshotHandle {
 }
 
 /// openraft's state machine over the ledger rules and `StateStore`.
-pub struct LedgerStateMachine<E: Engine = RocksEngine> {
+pub struct LedgerStateMachine<E: Engine = DefaultEngine> {
     shared: Arc<RwLock<Shared>>,
     store: StateStore<E>,
     snapshot_dir: PathBuf,
@@ -144,6 +144,23 @@ impl<E: Engine> LedgerStateMachine<E> {
     }
 }
 
+/// Runs blocking storage work (snapshot build and install) off the async
+/// threads; inline under simulation, which has no threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, io::Error> {
+    #[cfg(not(madsim))]
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(io::Error::other)
+    }
+    #[cfg(madsim)]
+    {
+        Ok(f())
+    }
+}
+
 /// Makes `file` (inside `dir`) the current snapshot and deletes older files.
 fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Result<(), io::Error> {
     let pointer = CurrentSnapshot {
@@ -208,12 +225,11 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
         let store = self.store.clone();
         let path = snapshot.path.clone();
         let config = self.config.clone();
-        let (ledger, applied) = tokio::task::spawn_blocking(move || {
+        let (ledger, applied) = blocking(move || {
             store.install_snapshot(&path)?;
             store.load(config)
         })
-        .await
-        .map_err(io::Error::other)?
+        .await?
         .map_err(storage_io)?;
         let applied: AppliedState = decode("applied state", &applied.unwrap_or_default())?;
         ledger.check_invariants();
@@ -248,7 +264,7 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
 }
 
 /// Builds a snapshot file from a consistent RocksDB snapshot, off the apply path.
-pub struct LedgerSnapshotBuilder<E: Engine = RocksEngine> {
+pub struct LedgerSnapshotBuilder<E: Engine = DefaultEngine> {
     store: StateStore<E>,
     dir: PathBuf,
 }
@@ -264,9 +280,8 @@ impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
         let file = format!("{}-{nonce:016x}.snap", store.group());
         let path = self.dir.join(&file);
         let build_path = path.clone();
-        let info = tokio::task::spawn_blocking(move || store.build_snapshot(&build_path))
-            .await
-            .map_err(io::Error::other)?
+        let info = blocking(move || store.build_snapshot(&build_path))
+            .await?
             .map_err(storage_io)?;
         let applied: AppliedState = if info.applied.is_empty() {
             AppliedState::default()

@@ -11,9 +11,15 @@ openraft::declare_raft_types!(
         R = Vec<Outcome>,
         NodeId = u64,
         Node = openraft::BasicNode,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = Runtime,
 );
 
+/// openraft's runtime: real tokio, or madsim's simulated one under `--cfg madsim`.
+#[cfg(not(madsim))]
+pub type Runtime = openraft::TokioRuntime;
+#[cfg(madsim)]
+pub type Runtime = crate::sim_runtime::MadsimRuntime;
+
 /// One shard group's Raft handle (RocksDB by default; `MemEngine` in simulation).
-pub type GroupRaft<E = geowallet_storage::RocksEngine> =
+pub type GroupRaft<E = geowallet_storage::DefaultEngine> =
     openraft::Raft<TypeConfig, crate::LedgerStateMachine<E>>;

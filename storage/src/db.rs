@@ -1,15 +1,14 @@
-use std::path::Path;
 use std::sync::Arc;
 
+use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Engine};
 use crate::keys::{MetaTag, meta_key};
-use crate::rocks_engine::RocksEngine;
 use crate::seal::{seal, unseal};
 use crate::{GroupId, LogStore, StateStore, StorageError};
 
 /// One node's store, shared by all its shard groups: RocksDB by default, or
 /// any other `Engine` (the simulator's `MemEngine`).
-pub struct Db<E: Engine = RocksEngine> {
+pub struct Db<E: Engine = DefaultEngine> {
     engine: Arc<E>,
 }
 
@@ -21,11 +20,12 @@ impl<E: Engine> Clone for Db<E> {
     }
 }
 
-impl Db<RocksEngine> {
+#[cfg(feature = "rocksdb")]
+impl Db<crate::RocksEngine> {
     /// Opens (creating if missing) the RocksDB database under `path`.
-    pub fn open(path: &Path) -> Result<Db, StorageError> {
+    pub fn open(path: &std::path::Path) -> Result<Db, StorageError> {
         Ok(Db {
-            engine: RocksEngine::open(path)?,
+            engine: crate::RocksEngine::open(path)?,
         })
     }
 }

@@ -4,7 +4,10 @@
 //! with injectable crash faults) for the simulator. Key layout, checksums
 //! and everything above are written once, over this trait.
 
-use crate::{StorageError, SyncCallback};
+use crate::StorageError;
+
+/// Called once the writes made before it was queued are durable (or failed).
+pub type SyncCallback = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 
 /// A key space of a node's store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 /// the data on disk is damaged and must not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    #[cfg(feature = "rocksdb")]
     #[error("rocksdb failed to {context}: {source}")]
     Rocks {
         context: &'static str,
@@ -48,6 +49,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn rocks(context: &'static str) -> impl FnOnce(rocksdb::Error) -> StorageError {
         move |source| StorageError::Rocks { context, source }
     }

@@ -14,20 +14,30 @@ mod engine;
 mod error;
 mod keys;
 mod log_store;
+#[cfg(feature = "rocksdb")]
 mod log_syncer;
 mod mem_engine;
+#[cfg(feature = "rocksdb")]
 mod rocks_engine;
 mod seal;
 mod snapshot_file;
 mod state_store;
 
 pub use db::Db;
+pub use engine::SyncCallback;
 pub use engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Visit};
 pub use error::StorageError;
 pub use keys::GroupId;
 pub use log_store::LogStore;
-pub use log_syncer::SyncCallback;
-pub use mem_engine::{CrashFaults, MemEngine, SyncMode};
+pub use mem_engine::{CrashFaults, LYING_SYNC_PERIOD, MemEngine, SyncMode};
+#[cfg(feature = "rocksdb")]
 pub use rocks_engine::RocksEngine;
+
+/// The engine stores use unless told otherwise: RocksDB, or the in-memory
+/// twin in builds without the `rocksdb` feature (the simulator).
+#[cfg(feature = "rocksdb")]
+pub type DefaultEngine = RocksEngine;
+#[cfg(not(feature = "rocksdb"))]
+pub type DefaultEngine = MemEngine;
 pub use snapshot_file::{SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo};
 pub use state_store::{JournalPage, StateStore};

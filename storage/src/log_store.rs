@@ -1,12 +1,12 @@
+use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Direction, Engine};
 use crate::keys::{MetaTag, group_end, log_key, log_key_index};
-use crate::rocks_engine::RocksEngine;
 use crate::seal::{hex, seal, unseal};
 use crate::{Db, GroupId, StorageError, SyncCallback};
 
 /// The Raft log and Raft metadata (vote, committed, last purged) of one
 /// group. Entries are opaque bytes here; each is stored sealed with a crc32.
-pub struct LogStore<E: Engine = RocksEngine> {
+pub struct LogStore<E: Engine = DefaultEngine> {
     db: Db<E>,
     group: GroupId,
 }

@@ -6,11 +6,8 @@
 use std::sync::Weak;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use crate::StorageError;
 use crate::rocks_engine::RocksEngine;
-
-/// Called once the writes made before it was queued are on disk (or failed).
-pub type SyncCallback = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+use crate::{StorageError, SyncCallback};
 
 /// Callbacks drained per fsync at most; bounds the latency of the first one.
 const CALLBACKS_PER_SYNC_MAX: usize = 4096;

@@ -21,7 +21,15 @@ pub enum SyncMode {
     Immediate,
     /// Only when the owner calls `MemEngine::sync`.
     Manual,
+    /// Like `Manual`, but a broken disk: every sync is acknowledged, yet only
+    /// every `LYING_SYNC_PERIOD`-th one makes anything durable (a write cache
+    /// that ignores flushes). Only for proving the simulator catches lost
+    /// acknowledged writes.
+    Lying,
 }
+
+/// How often a `SyncMode::Lying` engine really syncs.
+pub const LYING_SYNC_PERIOD: u64 = 256;
 
 /// What a crash does to the writes that were not synced yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,12 +125,14 @@ impl MemEngine {
         let waiting = {
             let mut inner = self.lock();
             let inner = &mut *inner;
-            for batch in inner.unsynced.drain(..) {
-                for op in &batch.ops {
-                    apply(&mut inner.durable, op);
+            inner.syncs += 1;
+            if self.mode != SyncMode::Lying || inner.syncs.is_multiple_of(LYING_SYNC_PERIOD) {
+                for batch in inner.unsynced.drain(..) {
+                    for op in &batch.ops {
+                        apply(&mut inner.durable, op);
+                    }
                 }
             }
-            inner.syncs += 1;
             std::mem::take(&mut inner.waiting)
         };
         let n = waiting.len();

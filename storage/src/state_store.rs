@@ -5,12 +5,12 @@ use geowallet_ledger::{
     TxId, TxRecord,
 };
 
+use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Direction, Engine};
 use crate::keys::{
     MetaTag, StateKind, account_key, decode_account, decode_system, group_end, group_prefix,
     hold_key, journal_account_prefix, journal_key, ledger_meta_key, system_key, tx_key,
 };
-use crate::rocks_engine::RocksEngine;
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
 use crate::{Db, GroupId, SnapshotFileInfo, StorageError};
@@ -18,7 +18,7 @@ use crate::{Db, GroupId, SnapshotFileInfo, StorageError};
 /// The ledger state of one group: accounts, holds, transaction records,
 /// system balances and the journal, plus the applied Raft position (opaque
 /// bytes from the Raft layer) written in the same batch.
-pub struct StateStore<E: Engine = RocksEngine> {
+pub struct StateStore<E: Engine = DefaultEngine> {
     db: Db<E>,
     group: GroupId,
 }
