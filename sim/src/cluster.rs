@@ -170,6 +170,16 @@ impl SimCluster {
         node.engine.crash(faults);
     }
 
+    /// Cuts node `id` off the network, both ways (a partition of one).
+    pub fn isolate(&self, id: u64) {
+        madsim::net::NetSim::current().clog_node(self.nodes[&id].handle.id());
+    }
+
+    /// Reconnects node `id`.
+    pub fn heal(&self, id: u64) {
+        madsim::net::NetSim::current().unclog_node(self.nodes[&id].handle.id());
+    }
+
     /// Node ids, ascending.
     pub fn ids(&self) -> Vec<u64> {
         self.nodes.keys().copied().collect()
@@ -180,15 +190,25 @@ impl SimCluster {
         Handle::current().restart(self.nodes[&id].handle.id());
     }
 
-    /// The node that is leader with a quorum acknowledging it, waiting up to `timeout`.
+    /// The node that believes it leads in the highest term (an isolated old
+    /// leader may still believe it leads, in an older term), waiting up to `timeout`.
     pub async fn leader(&self, timeout: Duration) -> Option<(u64, GroupRaft<MemEngine>)> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            let mut best: Option<(u64, u64, GroupRaft<MemEngine>)> = None;
             for (id, (raft, _)) in self.replicas() {
                 let m = raft.metrics().borrow_watched().clone();
-                if m.state == ServerState::Leader && m.current_leader == Some(id) {
-                    return Some((id, raft));
+                let leads = m.state == ServerState::Leader && m.current_leader == Some(id);
+                if leads
+                    && best
+                        .as_ref()
+                        .is_none_or(|(term, _, _)| m.current_term > *term)
+                {
+                    best = Some((m.current_term, id, raft));
                 }
+            }
+            if let Some((_, id, raft)) = best {
+                return Some((id, raft));
             }
             if tokio::time::Instant::now() > deadline {
                 return None;

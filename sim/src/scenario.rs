@@ -13,7 +13,7 @@ const ACCOUNTS: u64 = 8;
 const DEPOSIT: u64 = 10_000;
 const TRANSFERS: u64 = 300;
 /// Attempts per proposal at most (each waits for a leader first).
-const ATTEMPTS_MAX: u32 = 50;
+const ATTEMPTS_MAX: u32 = 200;
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -24,6 +24,8 @@ pub enum Fault {
     LeaderKill,
     /// Every node loses power at once (unsynced writes lost everywhere); all restart.
     PowerLoss,
+    /// The leader is cut off the network (proposals it took cannot commit), later healed.
+    IsolateLeader,
 }
 
 /// What one run did, for the test's assertions and the seed report.
@@ -145,6 +147,7 @@ pub async fn run_scenario(fault: Fault, disk: SyncMode) -> Result<ScenarioReport
             killed = leader;
             match fault {
                 Fault::LeaderKill => cluster.kill(leader, faults),
+                Fault::IsolateLeader => cluster.isolate(leader),
                 Fault::PowerLoss => {
                     cluster
                         .ids()
@@ -155,8 +158,12 @@ pub async fn run_scenario(fault: Fault, disk: SyncMode) -> Result<ScenarioReport
                 }
             }
         }
-        if i == restart_at && fault == Fault::LeaderKill {
-            cluster.restart(killed);
+        if i == restart_at {
+            match fault {
+                Fault::LeaderKill => cluster.restart(killed),
+                Fault::IsolateLeader => cluster.heal(killed),
+                Fault::PowerLoss => {}
+            }
         }
         let from = 1 + dice.below(ACCOUNTS);
         let to = 1 + (from + dice.below(ACCOUNTS - 1)) % ACCOUNTS;
