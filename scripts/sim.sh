@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deterministic simulation sweep: every scenario of sim/tests/scenarios.rs,
-# SEEDS seeds per madsim scenario (default 60: 3 x 60 + the broken-disk test's own
+# SEEDS seeds per madsim scenario (default 45: 4 x 45 + the broken-disk test's own
 # 20 = 200 seeds), under madsim in
 # its own target dir (RUSTFLAGS changes rebuild everything; RocksDB stays out).
 # Replay one seed: MADSIM_TEST_SEED=<seed> ./scripts/sim.sh <test name>
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg madsim"
 export CARGO_TARGET_DIR="${SIM_TARGET_DIR:-target/sim}"
 if [ -z "${MADSIM_TEST_SEED:-}" ]; then
-  export MADSIM_TEST_NUM="${SEEDS:-60}"
+  export MADSIM_TEST_NUM="${SEEDS:-45}"
 fi
 started=$(date +%s)
 cargo test -p geowallet-sim --test scenarios -- --test-threads 1 "$@"

@@ -18,8 +18,10 @@ use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 /// The group the simulated nodes replicate.
 pub const GROUP: GroupId = GroupId(1);
 const RAFT_PORT: u16 = 7000;
-/// Simulated fsync latency: the engine syncs this often.
-const FSYNC_INTERVAL: Duration = Duration::from_micros(500);
+/// Simulated fsync latency bounds: each node start draws its latency from
+/// the seed (some disks are slow), and its engine syncs that often.
+const FSYNC_MICROS_MIN: u64 = 100;
+const FSYNC_MICROS_MAX: u64 = 5_000;
 
 /// A simulated node's view as the harness sees it.
 pub type Replica = (GroupRaft<MemEngine>, LedgerView);
@@ -66,9 +68,11 @@ async fn run_node(
     replicas: Arc<Mutex<BTreeMap<u64, Replica>>>,
 ) {
     let syncer = engine.clone();
+    let fsync =
+        FSYNC_MICROS_MIN + madsim::rand::random::<u64>() % (FSYNC_MICROS_MAX - FSYNC_MICROS_MIN);
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(FSYNC_INTERVAL).await;
+            tokio::time::sleep(Duration::from_micros(fsync)).await;
             syncer.sync();
         }
     });
@@ -178,6 +182,16 @@ impl SimCluster {
     /// Reconnects node `id`.
     pub fn heal(&self, id: u64) {
         madsim::net::NetSim::current().unclog_node(self.nodes[&id].handle.id());
+    }
+
+    /// Freezes node `id` (SIGSTOP: a long GC or VM pause); its state stays.
+    pub fn pause(&self, id: u64) {
+        Handle::current().pause(self.nodes[&id].handle.id());
+    }
+
+    /// Thaws a paused node (SIGCONT).
+    pub fn resume(&self, id: u64) {
+        Handle::current().resume(self.nodes[&id].handle.id());
     }
 
     /// Node ids, ascending.

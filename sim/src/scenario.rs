@@ -26,6 +26,8 @@ pub enum Fault {
     PowerLoss,
     /// The leader is cut off the network (proposals it took cannot commit), later healed.
     IsolateLeader,
+    /// The leader freezes (SIGSTOP) and thaws later, believing it still leads.
+    PauseLeader,
 }
 
 /// What one run did, for the test's assertions and the seed report.
@@ -148,6 +150,7 @@ pub async fn run_scenario(fault: Fault, disk: SyncMode) -> Result<ScenarioReport
             match fault {
                 Fault::LeaderKill => cluster.kill(leader, faults),
                 Fault::IsolateLeader => cluster.isolate(leader),
+                Fault::PauseLeader => cluster.pause(leader),
                 Fault::PowerLoss => {
                     cluster
                         .ids()
@@ -162,6 +165,7 @@ pub async fn run_scenario(fault: Fault, disk: SyncMode) -> Result<ScenarioReport
             match fault {
                 Fault::LeaderKill => cluster.restart(killed),
                 Fault::IsolateLeader => cluster.heal(killed),
+                Fault::PauseLeader => cluster.resume(killed),
                 Fault::PowerLoss => {}
             }
         }

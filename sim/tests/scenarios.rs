@@ -50,6 +50,13 @@ async fn isolated_leader_loses_nothing() {
     must_hold(Fault::IsolateLeader, "isolated_leader_loses_nothing").await;
 }
 
+// A leader frozen (SIGSTOP) and thawed after a new leader took over still believes it leads;
+// nothing it held may be lost or applied twice, and it must converge.
+#[madsim::test]
+async fn paused_leader_loses_nothing() {
+    must_hold(Fault::PauseLeader, "paused_leader_loses_nothing").await;
+}
+
 // The harness can fail: with disks that acknowledge fsyncs they did not do, a power loss loses
 // acknowledged transfers on most seeds, and the checks must say so (as lost writes).
 #[test]
