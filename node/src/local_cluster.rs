@@ -179,14 +179,6 @@ impl LocalCluster {
         }
     }
 
-    pub fn is_running(&mut self, id: u64) -> bool {
-        let node = self.node_mut(id);
-        match node.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
-    }
-
     pub fn write_cluster_file(&self) -> anyhow::Result<()> {
         let file = ClusterFile {
             nodes: self

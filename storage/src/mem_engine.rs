@@ -197,11 +197,6 @@ impl MemEngine {
             .collect()
     }
 
-    /// Callbacks waiting for the next sync.
-    pub fn waiting_syncs(&self) -> usize {
-        self.lock().waiting.len()
-    }
-
     /// How many syncs have run.
     pub fn syncs(&self) -> u64 {
         self.lock().syncs

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
@@ -12,7 +12,6 @@ use crate::{StorageError, SyncCallback};
 /// RocksDB as the engine: one instance per node, a column family per `Cf`.
 pub struct RocksEngine {
     pub(crate) rocks: DB,
-    path: PathBuf,
     syncer: LogSyncer,
 }
 
@@ -55,13 +54,8 @@ impl RocksEngine {
         }
         Ok(Arc::new_cyclic(|weak| RocksEngine {
             rocks,
-            path: path.to_path_buf(),
             syncer: LogSyncer::start(weak.clone()),
         }))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
