@@ -29,7 +29,7 @@ impl Account {
     }
 
     /// `available + held`, or `None` if the invariant is broken.
-    pub(crate) fn total(&self) -> Option<u64> {
+    pub fn total(&self) -> Option<u64> {
         self.available.checked_add(self.held)
     }
 

@@ -127,3 +127,30 @@ fn bit_flips_are_caught_in_log_and_state() {
             .is_corruption()
     );
 }
+
+// A stored account whose available + held overflows (crc-valid, but never written by apply) is
+// reported as damage when loading, never a panic.
+#[test]
+fn impossible_account_row_is_an_error_not_a_panic() {
+    let engine = MemEngine::new(SyncMode::Immediate);
+    let db = Db::with_engine(engine);
+    let store = db.state_store(GroupId(1));
+    let account = geowallet_ledger::Account {
+        available: u64::MAX,
+        held: 1,
+        debited_total: 0,
+        credited_total: 0,
+        frozen: false,
+    };
+    let changes = geowallet_ledger::Changes {
+        accounts: vec![(crate::eur(1), account)],
+        ..Default::default()
+    };
+    store.persist(&changes, b"applied").unwrap();
+    let err = store.load(LedgerConfig::default()).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    assert!(
+        err.to_string().contains("available + held overflows"),
+        "{err}"
+    );
+}
