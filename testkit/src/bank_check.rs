@@ -1,13 +1,15 @@
-//! The bank invariant: money is conserved per currency.
+//! The bank invariant: money is conserved per currency, counting the
+//! system accounts' net position when a read reports it.
 
 use std::collections::BTreeMap;
 
-use crate::history::{EventType, HistoryEvent, OpKind, account_currency, completed_calls};
+use crate::history::{EventType, HistoryEvent, OpKind, OpValue, account_currency, completed_calls};
 
 /// Where an observed total came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalSource {
-    /// Sum of available + held over the accounts the read returned.
+    /// Sum of available + held over the accounts the read returned, plus
+    /// the system accounts' reported net position (`system`), if any.
     Balances,
     /// The total the system itself reported in `totals`.
     Reported,
@@ -39,8 +41,9 @@ impl BankReport {
 
 /// For each ok `read_all` whose invoke carries `expected_totals`: for each
 /// currency listed there, the sum of available + held over the returned
-/// accounts of that currency, and the reported `totals` entry if present,
-/// must equal the expected total. Currencies not listed are not checked.
+/// accounts of that currency plus the `system` entry (0 if absent), and the
+/// reported `totals` entry if present, must equal the expected total.
+/// Currencies not listed are not checked.
 pub fn check_bank(history: &[HistoryEvent]) -> BankReport {
     let mut report = BankReport::default();
     for call in completed_calls(history) {
@@ -58,7 +61,7 @@ pub fn check_bank(history: &[HistoryEvent]) -> BankReport {
         }
         for (currency, expected) in expected_totals {
             let expected = i128::from(*expected);
-            let summed = sums.get(currency.as_str()).copied().unwrap_or(0);
+            let summed = balances_total(&done.value, &sums, currency);
             let reported = done
                 .value
                 .totals
@@ -86,4 +89,18 @@ pub fn check_bank(history: &[HistoryEvent]) -> BankReport {
         }
     }
     report
+}
+
+/// The players' balances of `currency` summed in `sums`, plus the system
+/// accounts' net position in that currency (0 when not reported).
+fn balances_total(value: &OpValue, sums: &BTreeMap<&str, i128>, currency: &str) -> i128 {
+    let players = sums.get(currency).copied().unwrap_or(0);
+    let system = value
+        .system
+        .as_ref()
+        .and_then(|system| system.get(currency))
+        .copied()
+        .unwrap_or(0);
+    // Saturating: an absurd observation must be reported, not panic.
+    players.saturating_add(system)
 }

@@ -8,7 +8,8 @@ use crate::history::{EventType, HistoryEvent};
 
 /// One `{:type .., :f .., :value {..}, :process .., :time .., :account ..}`
 /// per line. JSON field names become kebab-case keywords; account ids and
-/// currencies (keys of `balances`, `totals`, `expected_totals`) stay strings.
+/// currencies (keys of `balances`, `totals`, `system`, `expected_totals`)
+/// stay strings.
 pub fn to_edn(history: &[HistoryEvent]) -> String {
     let mut out = String::new();
     for event in history {
@@ -55,8 +56,10 @@ fn edn_of(value: &Value, data_keys: bool) -> String {
             let entries: Vec<String> = fields
                 .iter()
                 .map(|(key, value)| {
-                    let nested_data =
-                        matches!(key.as_str(), "balances" | "totals" | "expected_totals");
+                    let nested_data = matches!(
+                        key.as_str(),
+                        "balances" | "totals" | "system" | "expected_totals"
+                    );
                     let key = if data_keys {
                         edn_string(key)
                     } else {
@@ -99,7 +102,7 @@ mod tests {
         let text = concat!(
             r#"{"process":3,"type":"invoke","f":"debit","account":"42/EUR","value":{"amount":10,"tx":"t\"1"},"time_ns":123}"#,
             "\n",
-            r#"{"process":3,"type":"ok","f":"read_all","value":{"balances":{"42/EUR":{"available":1,"held":0}}},"time_ns":124}"#
+            r#"{"process":3,"type":"ok","f":"read_all","value":{"balances":{"42/EUR":{"available":1,"held":0}},"system":{"EUR":-1}},"time_ns":124}"#
         );
         let edn = to_edn(&parse_history(text).unwrap());
         assert!(edn.starts_with("{:type :invoke, :f :debit, :value {:amount 10, :tx \"t\\\"1\"}, :process 3, :time 123, :account \"42/EUR\"}"), "{edn}");
@@ -110,6 +113,11 @@ mod tests {
             panic!("balances is a map")
         };
         assert_eq!(entries[0].0, EdnValue::Str("42/EUR".into()));
+        let system = forms[1].get("value").unwrap().get("system").unwrap();
+        let EdnValue::Map(entries) = system else {
+            panic!("system is a map")
+        };
+        assert_eq!(entries[0].0, EdnValue::Str("EUR".into()));
         assert_eq!(
             forms[1].get("f"),
             Some(&EdnValue::Keyword("read-all".into()))

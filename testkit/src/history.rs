@@ -78,6 +78,10 @@ pub struct OpValue {
     /// On ok read_all: per-currency totals as the system reports them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<BTreeMap<String, i128>>,
+    /// On ok read_all: the system accounts' net position per currency;
+    /// negative of what players hold in total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<BTreeMap<String, i128>>,
     /// On invoke read_all: per-currency total the workload expects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_totals: Option<BTreeMap<String, u64>>,

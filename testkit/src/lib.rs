@@ -82,6 +82,8 @@ pub use register_input::RegisterInput;
 pub use splitmix64::SplitMix64;
 pub use verdict::{CheckReport, Verdict, Violation};
 pub use wallet_history::{INSUFFICIENT_FUNDS, wallet_operations};
-pub use wallet_model::{Refusal, WalletAction, WalletCall, WalletModel, WalletOutput, WalletState};
+pub use wallet_model::{
+    Refusal, StoredResult, WalletAction, WalletCall, WalletModel, WalletOutput, WalletState,
+};
 pub use workload::Workload;
 pub use workload_config::WorkloadConfig;

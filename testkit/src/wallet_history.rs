@@ -15,9 +15,11 @@ type WalletOperation = Operation<WalletCall, WalletOutput>;
 
 /// Pairs invocations with completions and projects each call onto the
 /// accounts it touches: a transfer becomes a debit of the source and a credit
-/// of the target, an ok `read_all` a read of every account it lists. Each
-/// projection is checked on its own, which is sound but weaker than checking
-/// the transfer atomically across both accounts.
+/// of the target (both carrying the transfer's tx), an ok `read_all` a read of
+/// every account it lists. Each projection is checked on its own, which is
+/// sound but weaker than checking the transfer atomically across both
+/// accounts. Calls repeating a tx id (retries, deliberate duplicates) stay
+/// separate operations: the model answers them from the tx's stored result.
 pub fn wallet_operations(events: &[HistoryEvent]) -> Result<Vec<WalletOperation>, TestkitError> {
     let mut pairing = CallPairing::new(FORMAT);
     let mut operations = Vec::new();
@@ -74,6 +76,8 @@ fn project(
             action,
             origin: invoke.f,
             tx: invoke.value.tx.clone(),
+            // Refined by `WalletModel::partition`.
+            tx_repeats: true,
         },
         output,
         call_time: invoke.time_ns,

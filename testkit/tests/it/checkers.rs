@@ -31,6 +31,36 @@ fn bank_check_catches_unbalanced_totals() {
     assert_eq!(report.violations[0].source, TotalSource::Reported);
 }
 
+fn read_all_with_system(system: Option<i64>) -> Vec<HistoryEvent> {
+    let system = system
+        .map(|net| format!(r#","system":{{"EUR":{net}}}"#))
+        .unwrap_or_default();
+    let done = format!(
+        r#"{{"process":1,"type":"ok","f":"read_all","value":{{"balances":{{"1/EUR":{{"available":400,"held":100}},"2/EUR":{{"available":200,"held":0}}}}{system}}},"time_ns":2}}"#
+    );
+    history(&[
+        r#"{"process":1,"type":"invoke","f":"read_all","value":{"expected_totals":{"EUR":0}},"time_ns":1}"#,
+        &done,
+    ])
+}
+
+// Proves the bank check adds the system accounts' net position to the players' balances.
+#[test]
+fn bank_check_counts_system_position() {
+    let report = check_bank(&read_all_with_system(Some(-700)));
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.reads_checked, 1);
+    let report = check_bank(&read_all_with_system(Some(-650)));
+    assert_eq!(report.violations.len(), 1, "{report:?}");
+    assert_eq!(report.violations[0].observed, 50);
+    assert_eq!(report.violations[0].source, TotalSource::Balances);
+    // Without `system` the players' sum alone is compared, as before.
+    let report = check_bank(&read_all_with_system(None));
+    assert_eq!(report.violations[0].observed, 700);
+    let line = serde_json::to_string(&read_all_with_system(None)[1]).expect("serialize");
+    assert!(!line.contains("system"), "{line}");
+}
+
 fn writes() -> Vec<HistoryEvent> {
     history(&[
         r#"{"process":1,"type":"invoke","f":"credit","account":"1/EUR","value":{"amount":5,"tx":"a"},"time_ns":1}"#,

@@ -261,3 +261,145 @@ fn hold_capture_release_track_held_funds() {
         "released twice"
     );
 }
+
+/// `f` of `amount` with `tx` by `process` over [from, to], ok reporting `available`.
+fn applied(
+    process: u64,
+    f: &str,
+    (amount, tx): (u64, &str),
+    available: u64,
+    (from, to): (u64, u64),
+) -> [HistoryEvent; 2] {
+    [
+        event(
+            process,
+            "invoke",
+            f,
+            json!({"amount": amount, "tx": tx}),
+            from,
+        ),
+        event(process, "ok", f, json!({"balance": bal(available, 0)}), to),
+    ]
+}
+
+// Proves a duplicate tx answered with the balance stored at its first apply, after other
+// writes moved the balance on, is linearizable and changes nothing.
+#[test]
+fn duplicate_tx_reports_the_stored_balance() {
+    let mut history = funded();
+    history.extend(applied(1, "debit", (30, "d1"), 70, (3, 4)));
+    history.extend(applied(1, "credit", (50, "c2"), 120, (5, 6)));
+    history.extend(applied(2, "debit", (30, "d1"), 70, (7, 8)));
+    history.extend(read(3, 120, 9, 10));
+    assert_eq!(verdict(&history), Verdict::Linearizable);
+}
+
+// Proves a duplicate tx whose effect shows twice (in its reply or a later read) is caught.
+#[test]
+fn duplicate_tx_applied_twice_is_not_linearizable() {
+    let mut history = funded();
+    history.extend(applied(1, "debit", (30, "d1"), 70, (3, 4)));
+    let mut twice = history.clone();
+    twice.extend(applied(2, "debit", (30, "d1"), 40, (5, 6)));
+    assert!(matches!(verdict(&twice), Verdict::NotLinearizable(_)));
+    history.push(event(
+        2,
+        "invoke",
+        "debit",
+        json!({"amount": 30, "tx": "d1"}),
+        5,
+    ));
+    history.push(event(2, "ok", "debit", json!({}), 6));
+    history.extend(read(3, 40, 7, 8));
+    let Verdict::NotLinearizable(violation) = verdict(&history) else {
+        panic!("second apply of d1 accepted");
+    };
+    assert_eq!(violation.process, 3, "{violation}");
+}
+
+// Proves an indeterminate original and a concurrent duplicate that reports the original's
+// stored balance are linearizable, and that a second apply is still caught.
+#[test]
+fn indeterminate_original_and_concurrent_duplicate() {
+    let with_duplicate = |reported: u64| {
+        let mut history = funded();
+        history.push(event(
+            1,
+            "invoke",
+            "debit",
+            json!({"amount": 30, "tx": "d1"}),
+            3,
+        ));
+        // 120 = 100 - 30 + 50: the original applied before this credit.
+        history.extend(applied(3, "credit", (50, "c2"), 120, (4, 5)));
+        history.extend(applied(2, "debit", (30, "d1"), reported, (6, 7)));
+        history.extend(read(4, 120, 8, 9));
+        history.push(event(1, "info", "debit", json!({}), 10));
+        verdict(&history)
+    };
+    assert_eq!(with_duplicate(70), Verdict::Linearizable);
+    assert!(matches!(with_duplicate(90), Verdict::NotLinearizable(_)));
+}
+
+// Proves a duplicate of a tx refused for funds must be refused again, even once funds arrived.
+#[test]
+fn duplicate_of_refused_tx_is_refused_again() {
+    let with_duplicate = |kind: &str, value: Value| {
+        let mut history = funded();
+        let debit = json!({"amount": 150, "tx": "d1"});
+        let refusal = json!({"reason": "insufficient_funds"});
+        history.push(event(1, "invoke", "debit", debit.clone(), 3));
+        history.push(event(1, "fail", "debit", refusal, 4));
+        history.extend(applied(1, "credit", (100, "c2"), 200, (5, 6)));
+        history.push(event(2, "invoke", "debit", debit, 7));
+        history.push(event(2, kind, "debit", value, 8));
+        verdict(&history)
+    };
+    let refused_again = with_duplicate("fail", json!({"reason": "insufficient_funds"}));
+    assert_eq!(refused_again, Verdict::Linearizable);
+    let applied_late = with_duplicate("ok", json!({"balance": bal(50, 0)}));
+    assert!(matches!(applied_late, Verdict::NotLinearizable(_)));
+}
+
+// Proves a duplicated transfer answers both accounts from their stored balances.
+#[test]
+fn duplicate_transfer_reports_stored_balances_of_both_accounts() {
+    let duplicate = |to_available: u64| {
+        let transfer = r#"{"process":1,"type":"invoke","f":"transfer","account":"1/EUR","value":{"amount":30,"tx":"t1","to":"2/EUR"},"time_ns":3}"#;
+        let text = [
+            r#"{"process":9,"type":"invoke","f":"credit","account":"1/EUR","value":{"amount":100,"tx":"c1"},"time_ns":1}"#,
+            r#"{"process":9,"type":"ok","f":"credit","account":"1/EUR","value":{"balance":{"available":100,"held":0}},"time_ns":2}"#,
+            transfer,
+            r#"{"process":1,"type":"ok","f":"transfer","account":"1/EUR","value":{"balance":{"available":70,"held":0},"to_balance":{"available":30,"held":0}},"time_ns":4}"#,
+            r#"{"process":2,"type":"invoke","f":"credit","account":"2/EUR","value":{"amount":5,"tx":"c2"},"time_ns":5}"#,
+            r#"{"process":2,"type":"ok","f":"credit","account":"2/EUR","value":{"balance":{"available":35,"held":0}},"time_ns":6}"#,
+            &transfer.replace("time_ns\":3", "time_ns\":7"),
+            &format!(
+                r#"{{"process":1,"type":"ok","f":"transfer","account":"1/EUR","value":{{"balance":{{"available":70,"held":0}},"to_balance":{{"available":{to_available},"held":0}}}},"time_ns":8}}"#
+            ),
+        ]
+        .join("\n");
+        verdict(&parse_history(&text).expect("valid lines"))
+    };
+    assert_eq!(duplicate(30), Verdict::Linearizable);
+    let Verdict::NotLinearizable(violation) = duplicate(35) else {
+        panic!("target credited twice accepted");
+    };
+    assert!(violation.operation.contains("2/EUR"), "{violation}");
+}
+
+// Proves an indeterminate capture of a hold the account never had is linearizable.
+#[test]
+fn indeterminate_capture_of_unknown_hold_is_linearizable() {
+    let mut history = funded();
+    history.push(event(
+        1,
+        "invoke",
+        "capture",
+        json!({"hold": "h9", "tx": "k1"}),
+        3,
+    ));
+    history.push(event(1, "info", "capture", json!({}), 4));
+    history.extend(read(2, 100, 5, 6));
+    assert_eq!(verdict(&history), Verdict::Linearizable);
+}
