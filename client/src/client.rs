@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,8 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::batcher::{BatchLimits, Batcher, CallError, call_error};
 use crate::{
-    Account, Balance, CreditKind, DebitKind, Error, JournalEntry, JournalPage, Receipt, Status, Tx,
+    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, JournalEntry,
+    JournalPage, Receipt, Status, Tx,
 };
 
 /// How the client talks to the cluster. Every bound is named.
@@ -418,6 +419,48 @@ impl Client {
             Some(r) => Err(Error::from_refusal(r)),
             None => Ok(resp.balance.unwrap_or_default().into()),
         }
+    }
+
+    /// Linearizable read of `accounts` and of every currency's totals, all at
+    /// one applied index: the books balance when, per currency, `players +
+    /// system == 0`.
+    pub async fn audit(&self, accounts: &[Account]) -> Result<Audit, Error> {
+        let req = pb::AuditRequest {
+            accounts: accounts.iter().map(Account::to_pb).collect(),
+        };
+        let timeout = self.inner.config.rpc_timeout;
+        let resp = self
+            .with_retries(None, |endpoint| {
+                let conn = self.conn(&endpoint);
+                let req = req.clone();
+                async move { unary(timeout, conn?.client.clone().audit(req)).await }
+            })
+            .await?;
+        let malformed = |what: &str| Error::Protocol {
+            message: format!("malformed audit: {what}"),
+        };
+        let mut totals = BTreeMap::new();
+        for t in resp.totals {
+            let players = t.players.parse().map_err(|_| malformed("players total"))?;
+            let system = t.system.parse().map_err(|_| malformed("system total"))?;
+            totals.insert(t.currency, CurrencyTotals { players, system });
+        }
+        let balances = resp
+            .accounts
+            .into_iter()
+            .map(|a| {
+                let r = a.account.ok_or_else(|| malformed("account missing"))?;
+                Ok((
+                    Account::new(r.player, r.currency),
+                    a.balance.map(Into::into),
+                ))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Audit {
+            read_index: resp.read_index,
+            balances,
+            totals,
+        })
     }
 
     /// One page of an account's journal from `from` (log index, position) on.

@@ -50,6 +50,10 @@ pub enum Error {
     Indeterminate { tx_id: String, last_error: String },
     #[error("no node could serve the request: {message}")]
     Unavailable { message: String },
+    #[error(
+        "the server's answer breaks the protocol ({message}); check that client and server versions match"
+    )]
+    Protocol { message: String },
 }
 
 impl Error {
@@ -73,6 +77,7 @@ impl Error {
             Error::TxIdExpired { .. } => "tx_id_expired",
             Error::TxIdFromFuture { .. } => "tx_id_from_future",
             Error::TxIdConflict => "tx_id_conflict",
+            Error::Protocol { .. } => "protocol",
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::Refused { code, .. } => code,
             Error::Indeterminate { .. } => "indeterminate",
@@ -84,7 +89,7 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            Error::Indeterminate { .. } | Error::Unavailable { .. }
+            Error::Indeterminate { .. } | Error::Unavailable { .. } | Error::Protocol { .. }
         )
     }
 

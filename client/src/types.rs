@@ -146,6 +146,26 @@ impl DebitKind {
 }
 
 /// One journal line of an account.
+/// One currency's money at an audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CurrencyTotals {
+    /// Sum of available + held over every player account.
+    pub players: i128,
+    /// Net position of the system accounts (house, gateway); `-players`
+    /// when the books balance.
+    pub system: i128,
+}
+
+/// What [`crate::Client::audit`] read, all at one applied index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub read_index: u64,
+    /// Each asked account with its balance; `None` if it does not exist.
+    pub balances: Vec<(Account, Option<Balance>)>,
+    /// Per currency code.
+    pub totals: std::collections::BTreeMap<String, CurrencyTotals>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
     pub log_index: u64,

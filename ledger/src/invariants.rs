@@ -3,20 +3,40 @@ use std::collections::BTreeMap;
 use crate::state::hold_time;
 use crate::{Currency, State};
 
+/// One currency's money: players' total and the system accounts' position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CurrencyMoney {
+    /// Sum of available + held over every player account.
+    pub players: i128,
+    /// Net position of the house and gateway accounts; `-players` when the books balance.
+    pub system: i128,
+}
+
 impl State {
     /// Per currency, the sum of every balance, players (available + held)
     /// and system accounts. Conservation means every value is 0.
     pub fn currency_totals(&self) -> BTreeMap<Currency, i128> {
-        let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
+        self.currency_money()
+            .into_iter()
+            .map(|(currency, money)| (currency, money.players.wrapping_add(money.system)))
+            .collect()
+    }
+
+    /// Per currency, what players hold in total and the system accounts'
+    /// net position. O(accounts): meant for audits, not the hot path.
+    pub fn currency_money(&self) -> BTreeMap<Currency, CurrencyMoney> {
+        let mut money: BTreeMap<Currency, CurrencyMoney> = BTreeMap::new();
         for (id, a) in &self.accounts {
-            let t = totals.entry(id.currency).or_insert(0);
-            *t = t.wrapping_add(i128::from(a.available) + i128::from(a.held));
+            let m = money.entry(id.currency).or_default();
+            m.players = m
+                .players
+                .wrapping_add(i128::from(a.available) + i128::from(a.held));
         }
         for ((currency, _), balance) in &self.system {
-            let t = totals.entry(*currency).or_insert(0);
-            *t = t.wrapping_add(*balance);
+            let m = money.entry(*currency).or_default();
+            m.system = m.system.wrapping_add(*balance);
         }
-        totals
+        money
     }
 
     /// Panics if any state invariant is broken. O(state): for tests, debug

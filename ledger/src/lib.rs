@@ -43,6 +43,7 @@ pub use fingerprint::{Fnv1a, fingerprint};
 pub use hold::{Hold, HoldStatus};
 pub use ids::{AccountId, HoldId, LogIndex, PlayerId, TxId};
 pub use invalid_input::InvalidInput;
+pub use invariants::CurrencyMoney;
 pub use journal::{JournalEntry, JournalKind};
 pub use receipt::{Balance, Outcome, Receipt};
 pub use refusal::Refusal;

@@ -1,14 +1,21 @@
 //! The geowallet server and its tools: the node (client API service,
 //! leader-side batching proposer, Raft wiring), `dev` (a local cluster of
 //! real processes), `ctl` (one command against a cluster) and a simple load
-//! loop. Depends on every crate below it; nothing depends on it.
+//! loop. Depends on every crate below it; only the simulator (`sim`) depends
+//! on it, for the service and proposer it runs under madsim.
 
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod config;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod ctl;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod demo;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod load;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
 pub mod proposer;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod server;
 pub mod status;
 pub mod wallet_service;

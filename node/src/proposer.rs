@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use geowallet_ledger::{Outcome, Request};
 use geowallet_raft::{GroupRaft, Proposal};
+use geowallet_storage::Engine;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -44,7 +45,7 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn start(raft: GroupRaft) -> Proposer {
+    pub fn start<E: Engine>(raft: GroupRaft<E>) -> Proposer {
         let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
         tokio::spawn(run(raft, rx));
         Proposer { tx }
@@ -69,7 +70,7 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-async fn run(raft: GroupRaft, mut rx: mpsc::Receiver<Submission>) {
+async fn run<E: Engine>(raft: GroupRaft<E>, mut rx: mpsc::Receiver<Submission>) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -95,7 +96,7 @@ async fn run(raft: GroupRaft, mut rx: mpsc::Receiver<Submission>) {
     }
 }
 
-async fn propose_batch(raft: &GroupRaft, mut batch: Vec<Submission>, total: usize) {
+async fn propose_batch<E: Engine>(raft: &GroupRaft<E>, mut batch: Vec<Submission>, total: usize) {
     let mut requests = Vec::with_capacity(total);
     let mut counts = Vec::with_capacity(batch.len());
     for s in &mut batch {
@@ -129,8 +130,8 @@ async fn propose_batch(raft: &GroupRaft, mut batch: Vec<Submission>, total: usiz
     }
 }
 
-fn propose_error(
-    raft: &GroupRaft,
+fn propose_error<E: Engine>(
+    raft: &GroupRaft<E>,
     err: RaftError<geowallet_raft::TypeConfig, ClientWriteError<geowallet_raft::TypeConfig>>,
 ) -> ProposeError {
     match err {

@@ -2,10 +2,15 @@ use std::collections::BTreeMap;
 
 use geowallet_proto::v1 as pb;
 use geowallet_raft::GroupRaft;
+use geowallet_storage::Engine;
 use openraft::async_runtime::WatchReceiver;
 
 /// This node's view of its group, from openraft's metrics.
-pub fn status(node_id: u64, raft: &GroupRaft, peers: &BTreeMap<u64, String>) -> pb::StatusResponse {
+pub fn status<E: Engine>(
+    node_id: u64,
+    raft: &GroupRaft<E>,
+    peers: &BTreeMap<u64, String>,
+) -> pb::StatusResponse {
     let m = raft.metrics().borrow_watched().clone();
     let matched: BTreeMap<u64, u64> = m
         .replication

@@ -5,7 +5,7 @@ use geowallet_ledger::{LogIndex, Outcome};
 use geowallet_proto::v1 as pb;
 use geowallet_proto::v1::wallet_server::Wallet;
 use geowallet_raft::{GroupRaft, LedgerView, TypeConfig};
-use geowallet_storage::StateStore;
+use geowallet_storage::{DefaultEngine, Engine, StateStore};
 use openraft::ReadPolicy;
 use openraft::error::{ForwardToLeader, LinearizableReadError, RaftError};
 use prost::Message;
@@ -16,16 +16,18 @@ use crate::wire;
 
 /// Commands per Execute call at most.
 pub const COMMANDS_PER_CALL_MAX: usize = 10_000;
+/// Accounts per Audit call at most.
+pub const ACCOUNTS_PER_AUDIT_MAX: usize = 10_000;
 /// How long a new leader may take to be confirmed by a quorum before a read gives up.
 const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
 /// The client API of one node (one group for now).
-pub struct WalletService {
+pub struct WalletService<E: Engine = DefaultEngine> {
     pub node_id: u64,
-    pub raft: GroupRaft,
+    pub raft: GroupRaft<E>,
     pub proposer: Proposer,
     pub view: LedgerView,
-    pub store: StateStore,
+    pub store: StateStore<E>,
     /// Peer endpoints by node id, for leader hints and status.
     pub peers: BTreeMap<u64, String>,
 }
@@ -62,7 +64,7 @@ pub fn unavailable(reason: impl Into<String>) -> Status {
     )
 }
 
-impl WalletService {
+impl<E: Engine> WalletService<E> {
     fn forward(&self, f: ForwardToLeader<TypeConfig>) -> Status {
         let endpoint = f
             .leader_node
@@ -103,7 +105,7 @@ impl WalletService {
 }
 
 #[tonic::async_trait]
-impl Wallet for WalletService {
+impl<E: Engine> Wallet for WalletService<E> {
     async fn execute(
         &self,
         req: Request<pb::ExecuteRequest>,
@@ -188,6 +190,49 @@ impl Wallet for WalletService {
                     ..Default::default()
                 },
             }
+        });
+        Ok(Response::new(resp))
+    }
+
+    async fn audit(
+        &self,
+        req: Request<pb::AuditRequest>,
+    ) -> Result<Response<pb::AuditResponse>, Status> {
+        let refs = req.into_inner().accounts;
+        if refs.len() > ACCOUNTS_PER_AUDIT_MAX {
+            return Err(Status::invalid_argument(format!(
+                "{} accounts in one audit; ask for at most {ACCOUNTS_PER_AUDIT_MAX}",
+                refs.len()
+            )));
+        }
+        let mut accounts = Vec::with_capacity(refs.len());
+        for (i, r) in refs.iter().enumerate() {
+            let id = wire::account(Some(r), &format!("accounts[{i}]"))
+                .map_err(|e| Status::invalid_argument(e.0))?;
+            accounts.push((id, r.clone()));
+        }
+        self.linearize().await?;
+        let resp = self.view.read(|ledger, applied| pb::AuditResponse {
+            accounts: accounts
+                .into_iter()
+                .map(|(id, account)| pb::AuditedAccount {
+                    account: Some(account),
+                    balance: ledger.account(&id).map(|a| pb::Balance {
+                        available: a.available,
+                        held: a.held,
+                    }),
+                })
+                .collect(),
+            totals: ledger
+                .currency_money()
+                .into_iter()
+                .map(|(currency, money)| pb::CurrencyTotals {
+                    currency: currency.to_string(),
+                    players: money.players.to_string(),
+                    system: money.system.to_string(),
+                })
+                .collect(),
+            read_index: applied.last_applied.as_ref().map_or(0, |l| l.index),
         });
         Ok(Response::new(resp))
     }

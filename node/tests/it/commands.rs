@@ -123,6 +123,28 @@ async fn every_command_over_grpc() {
     assert_eq!(small.entries.len(), 2);
     let rest = c.journal(&alice, small.next.unwrap(), 100).await.unwrap();
     assert_eq!(small.entries.len() + rest.entries.len(), page.entries.len());
+
+    let carol = Account::new(3, "EUR");
+    let audit = c
+        .audit(&[alice.clone(), bob.clone(), carol.clone()])
+        .await
+        .unwrap();
+    let balances: Vec<_> = audit
+        .balances
+        .iter()
+        .map(|(a, b)| (a.clone(), b.map(|b| (b.available, b.held))))
+        .collect();
+    assert_eq!(
+        balances,
+        vec![
+            (alice, Some((5_000, 0))),
+            (bob, Some((1_000, 0))),
+            (carol, None)
+        ]
+    );
+    let eur = audit.totals["EUR"];
+    assert_eq!((eur.players, eur.system), (6_000, -6_000));
+    assert!(audit.read_index >= r.log_index);
 }
 
 // Re-sending a transaction id returns the first result and changes nothing; reusing it for another command is refused.
