@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Deterministic simulation sweep: every scenario of sim/tests/scenarios.rs,
-# SEEDS seeds per madsim scenario (default 45: 4 x 45 + the broken-disk test's own
-# 20 = 200 seeds), under madsim in
-# its own target dir (RUSTFLAGS changes rebuild everything; RocksDB stays out).
+# SEEDS seeds per madsim scenario (default 40: 5 x 40, plus the broken-disk
+# test's own 20 and the determinism test's 3 = 223 seeds), under madsim in its
+# own target dir (RUSTFLAGS changes rebuild everything; RocksDB stays out).
 # Replay one seed: MADSIM_TEST_SEED=<seed> ./scripts/sim.sh <test name>
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg madsim"
 export CARGO_TARGET_DIR="${SIM_TARGET_DIR:-target/sim}"
 if [ -z "${MADSIM_TEST_SEED:-}" ]; then
-  export MADSIM_TEST_NUM="${SEEDS:-45}"
+  export MADSIM_TEST_NUM="${SEEDS:-40}"
 fi
 started=$(date +%s)
-cargo test -p geowallet-sim --test scenarios -- --test-threads 1 "$@"
+cargo test -p geowallet-sim --test scenarios -- "$@"
 echo "sim: ${MADSIM_TEST_NUM:-1} seeds per scenario in $(( $(date +%s) - started )) s (including build)"

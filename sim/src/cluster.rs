@@ -5,19 +5,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use geowallet_ledger::LedgerConfig;
+use geowallet_node::proposer::Proposer;
+use geowallet_node::wallet_service::WalletService;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
+use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
     GroupRaft, GroupRegistry, LedgerStateMachine, LedgerView, LogAdapter, NetworkFactory,
     RaftRpcService,
 };
-use geowallet_storage::{CrashFaults, Db, GroupId, MemEngine, SyncMode};
+use geowallet_storage::{Cf, CrashFaults, Db, GroupId, MemEngine, StorageError, SyncMode};
 use madsim::runtime::{Handle, NodeHandle};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 
 /// The group the simulated nodes replicate.
 pub const GROUP: GroupId = GroupId(1);
-const RAFT_PORT: u16 = 7000;
+/// Every node serves Raft and the client API on this port.
+const PORT: u16 = 7000;
+/// Where the harness's clients run (outside the group's nodes).
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 /// Simulated fsync latency bounds: each node start draws its latency from
 /// the seed (some disks are slow), and its engine syncs that often.
 const FSYNC_MICROS_MIN: u64 = 100;
@@ -26,9 +32,18 @@ const FSYNC_MICROS_MAX: u64 = 5_000;
 /// A simulated node's view as the harness sees it.
 pub type Replica = (GroupRaft<MemEngine>, LedgerView);
 
+/// Where a node runs. One region with two datacenters today; regions and
+/// inter-region faults slot in here when groups span regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub region: &'static str,
+    pub datacenter: &'static str,
+}
+
 struct SimNode {
     engine: Arc<MemEngine>,
     handle: NodeHandle,
+    place: Place,
 }
 
 /// Simulated replicas of one group. Their storage engines outlive the
@@ -44,11 +59,16 @@ pub struct SimCluster {
 /// Not loopback (madsim routes 127/8 back to the sender itself); TEST-NET-1
 /// (RFC 5737), reserved for documentation and routed nowhere.
 fn addr(id: u64) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, id as u8)), RAFT_PORT)
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, id as u8)), PORT)
 }
 
-fn raft_config() -> Arc<Config> {
+/// Raft settings of the simulated nodes. With lying disks (the broken
+/// variant) a follower's log may go backwards after a crash; openraft would
+/// stop on that with an assertion, so it is allowed there, leaving the loss
+/// for the harness's checkers to find.
+fn raft_config(disk: SyncMode) -> Arc<Config> {
     let config = Config {
+        allow_log_reversion: Some(disk == SyncMode::Lying),
         cluster_name: "geowallet-sim".into(),
         heartbeat_interval: 50,
         election_timeout_min: 300,
@@ -63,6 +83,8 @@ fn raft_config() -> Arc<Config> {
 async fn run_node(
     id: u64,
     n: u64,
+    initializer: u64,
+    disk: SyncMode,
     engine: Arc<MemEngine>,
     snapshot_dir: PathBuf,
     replicas: Arc<Mutex<BTreeMap<u64, Replica>>>,
@@ -84,9 +106,10 @@ async fn run_node(
     )
     .expect("the durable state of a simulated node loads");
     let view = sm.view();
+    let store = db.state_store(GROUP);
     let raft = openraft::Raft::new(
         id,
-        raft_config(),
+        raft_config(disk),
         NetworkFactory::new(GROUP),
         LogAdapter::new(db.log_store(GROUP)),
         sm,
@@ -98,31 +121,37 @@ async fn run_node(
     replicas
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (raft.clone(), view));
-    if id == 1 && !raft.is_initialized().await.unwrap_or(true) {
-        let members: BTreeMap<u64, BasicNode> = (1..=n)
-            .map(|i| {
-                (
-                    i,
-                    BasicNode {
-                        addr: addr(i).to_string(),
-                    },
-                )
-            })
+        .insert(id, (raft.clone(), view.clone()));
+    let peers: BTreeMap<u64, String> = (1..=n).map(|i| (i, addr(i).to_string())).collect();
+    if id == initializer && !raft.is_initialized().await.unwrap_or(true) {
+        let members: BTreeMap<u64, BasicNode> = peers
+            .iter()
+            .map(|(i, a)| (*i, BasicNode { addr: a.clone() }))
             .collect();
         let _ = raft.initialize(members).await;
     }
+    let wallet = WalletService {
+        node_id: id,
+        proposer: Proposer::start(raft.clone()),
+        raft,
+        view,
+        store,
+        peers,
+    };
     let server = tonic::transport::Server::builder()
-        .add_service(RaftServiceServer::new(RaftRpcService::new(registry)));
+        .add_service(RaftServiceServer::new(RaftRpcService::new(registry)))
+        .add_service(WalletServer::new(wallet));
     if let Err(e) = server.serve(addr(id)).await {
         panic!("simulated node {id} stopped serving: {e}");
     }
 }
 
 impl SimCluster {
-    /// Starts `n` simulated replicas (node 1 initializes the group) whose
-    /// disks behave as `disk` says.
+    /// Starts `n` simulated replicas whose disks behave as `disk` says. A
+    /// node drawn from the seed initializes the group (and usually leads
+    /// first). Nodes alternate between datacenters `dc-a` and `dc-b`.
     pub fn start(n: u64, disk: SyncMode) -> SimCluster {
+        let initializer = 1 + madsim::rand::random::<u64>() % n;
         let dir = tempfile::Builder::new()
             .prefix("geowallet-sim-")
             .tempdir()
@@ -138,13 +167,17 @@ impl SimCluster {
                 .create_node()
                 .name(format!("n{id}"))
                 .ip(addr(id).ip())
-                .init(move || run_node(id, n, e.clone(), d.clone(), r.clone()))
+                .init(move || run_node(id, n, initializer, disk, e.clone(), d.clone(), r.clone()))
                 .build();
             nodes.insert(
                 id,
                 SimNode {
                     engine,
                     handle: node,
+                    place: Place {
+                        region: "eu",
+                        datacenter: if id % 2 == 1 { "dc-a" } else { "dc-b" },
+                    },
                 },
             );
         }
@@ -202,6 +235,84 @@ impl SimCluster {
     /// Restarts a killed node on what its engine kept.
     pub fn restart(&self, id: u64) {
         Handle::current().restart(self.nodes[&id].handle.id());
+    }
+
+    /// The client API endpoints (`host:port`) of every node.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.ids()
+            .into_iter()
+            .map(|id| addr(id).to_string())
+            .collect()
+    }
+
+    /// Where node `id` runs.
+    pub fn place(&self, id: u64) -> &Place {
+        &self.nodes[&id].place
+    }
+
+    /// A simulated host for clients, outside the group's nodes.
+    pub fn client_host(&self) -> NodeHandle {
+        Handle::current()
+            .create_node()
+            .name("client")
+            .ip(IpAddr::V4(CLIENT_IP))
+            .build()
+    }
+
+    /// Drops every message from `from` to `to` (one direction only).
+    pub fn cut(&self, from: u64, to: u64) {
+        let net = madsim::net::NetSim::current();
+        net.clog_link(self.nodes[&from].handle.id(), self.nodes[&to].handle.id());
+    }
+
+    /// Undoes every `cut`, `isolate` and network setting: a healed network.
+    pub fn heal_network(&self) {
+        let net = madsim::net::NetSim::current();
+        for a in self.nodes.values() {
+            net.unclog_node(a.handle.id());
+            for b in self.nodes.values() {
+                net.unclog_link(a.handle.id(), b.handle.id());
+            }
+        }
+        net.update_config(|c| *c = madsim::net::Config::default());
+    }
+
+    /// Every message on the network is lost with `loss` probability and
+    /// delayed by a time in `latency`.
+    pub fn degrade_network(&self, loss: f64, latency: std::ops::Range<Duration>) {
+        madsim::net::NetSim::current().update_config(|c| {
+            c.packet_loss_rate = loss;
+            c.send_latency = latency;
+        });
+    }
+
+    /// Flips one bit of a stored value of a killed node's disk (a log entry
+    /// when `log`, else a ledger row), picked by `pick`. Returns the damaged
+    /// key, or `None` if that column family is empty.
+    pub fn flip_stored_bit(&self, id: u64, log: bool, pick: u64) -> Option<(Cf, Vec<u8>, usize)> {
+        let cf = if log { Cf::Log } else { Cf::State };
+        let engine = &self.nodes[&id].engine;
+        let keys = engine.keys(cf);
+        if keys.is_empty() {
+            return None;
+        }
+        let key = keys[(pick % keys.len() as u64) as usize].clone();
+        let bit = (pick >> 16) as usize;
+        engine.flip_bit(cf, &key, bit).then_some((cf, key, bit))
+    }
+
+    /// Undoes [`SimCluster::flip_stored_bit`].
+    pub fn unflip_stored_bit(&self, id: u64, (cf, key, bit): &(Cf, Vec<u8>, usize)) {
+        self.nodes[&id].engine.flip_bit(*cf, key, *bit);
+    }
+
+    /// Reads everything node `id`'s disk holds (its log and its ledger
+    /// rows) as a restart would, through the production stores.
+    pub fn read_disk(&self, id: u64) -> Result<(), StorageError> {
+        let db = Db::with_engine(self.nodes[&id].engine.clone());
+        db.log_store(GROUP).read_range(0, u64::MAX)?;
+        db.state_store(GROUP).load(LedgerConfig::default())?;
+        Ok(())
     }
 
     /// The node that believes it leads in the highest term (an isolated old

@@ -1,6 +1,8 @@
 //! Deterministic simulation of whole geowallet clusters under madsim: the
-//! real Raft, ledger and gRPC code on simulated nodes, network and clock,
-//! with storage on `MemEngine` so crashes can lose unsynced writes. Every
+//! production client API service, proposer, Raft, ledger and gRPC code on
+//! simulated nodes, network and clock, driven by the testkit workload
+//! through the real client library, with storage on `MemEngine` so crashes
+//! can lose unsynced writes. Every
 //! run is a function of its seed; a failure prints the seed that replays it.
 //!
 //! Built only with `--cfg madsim` (own target dir; RocksDB stays out).
@@ -8,7 +10,11 @@
 #![cfg(madsim)]
 
 mod cluster;
+mod dice;
+mod nemesis;
 mod scenario;
+mod workload_runner;
 
-pub use cluster::{GROUP, SimCluster};
-pub use scenario::{Fault, ScenarioReport, run_scenario};
+pub use cluster::{GROUP, Place, SimCluster};
+pub use nemesis::{Fault, Nemesis};
+pub use scenario::{ScenarioFailure, ScenarioReport, run_scenario};

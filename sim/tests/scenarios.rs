@@ -1,9 +1,15 @@
 //! Simulation scenarios. Run: RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim \
 //! cargo test -p geowallet-sim (add MADSIM_TEST_NUM=N for N seeds, MADSIM_TEST_SEED=S to replay).
+//!
+//! Each run: three replicas, the testkit workload through the client library
+//! (4 concurrent processes, 240 calls), a nemesis striking faults from the
+//! seed, then heal, converge and the checks (linearizability of every wallet,
+//! bank invariant at every audit, no lost ack, no double apply, no negative
+//! balance, replicas identical).
 
 #![cfg(madsim)]
 
-use geowallet_sim::{Fault, run_scenario};
+use geowallet_sim::{Nemesis, run_scenario};
 use geowallet_storage::SyncMode;
 
 fn replay(seed: u64, test: &str) -> String {
@@ -13,71 +19,136 @@ fn replay(seed: u64, test: &str) -> String {
     )
 }
 
-async fn must_hold(fault: Fault, test: &str) {
+async fn must_hold(nemesis: Nemesis, test: &str) {
     let seed = madsim::runtime::Handle::current().seed();
-    match run_scenario(fault, SyncMode::Manual).await {
-        Ok(report) if report.acked > 100 => eprintln!("seed {seed}: {report:?}"),
-        Ok(report) => assert!(
-            report.acked > 100,
-            "seed {seed}: too little progress: {report:?}\n{}",
-            replay(seed, test)
-        ),
+    match run_scenario(nemesis, SyncMode::Manual).await {
+        Ok(report) => {
+            eprintln!("seed {seed}: {report:?}");
+            assert!(
+                report.ok > 60,
+                "seed {seed}: too little progress: {report:?}\n{}",
+                replay(seed, test)
+            );
+        }
         Err(e) => panic!("seed {seed}: {e}\n{}", replay(seed, test)),
     }
 }
 
-// SIGKILL of the leader (losing some unsynced writes) under a transfer workload loses no
-// acknowledged transfer, applies none twice, conserves money and leaves all replicas identical.
+// Node kills, whole-cluster power loss and datacenter loss (each losing some unsynced writes,
+// maybe tearing the last one), and bit flips on a stopped node's disk (caught by checksums).
 #[madsim::test]
-async fn leader_kill_loses_nothing() {
-    must_hold(Fault::LeaderKill, "leader_kill_loses_nothing").await;
+async fn crashes() {
+    must_hold(Nemesis::Crashes, "crashes").await;
 }
 
-// A power loss of the whole cluster loses no acknowledged transfer: nothing is acknowledged
-// before a majority has it durable.
+// A node isolated from everyone, random halves, one-way link failures.
 #[madsim::test]
-async fn power_loss_loses_nothing() {
-    must_hold(Fault::PowerLoss, "power_loss_loses_nothing").await;
+async fn partitions() {
+    must_hold(Nemesis::Partitions, "partitions").await;
+}
+
+// Packet loss and delay over the whole network; frozen (SIGSTOP) and thawed nodes.
+#[madsim::test]
+async fn slow_network() {
+    must_hold(Nemesis::SlowNetwork, "slow_network").await;
+}
+
+// Storms of leader transfers mixed with leader kills.
+#[madsim::test]
+async fn leader_churn() {
+    must_hold(Nemesis::LeaderChurn, "leader_churn").await;
+}
+
+// Every fault family, drawn per fault.
+#[madsim::test]
+async fn mixed() {
+    must_hold(Nemesis::Mixed, "mixed").await;
+}
+
+/// How a run of one seed ended.
+enum Run {
+    Passed {
+        history_digest: u64,
+    },
+    /// A checker (or the harness) reported a failure.
+    Failed(String),
+    /// Something panicked: a replica's own safety assertion, say.
+    Panicked(String),
+}
+
+/// Runs one seed on a fresh thread, as madsim's own runner does: thread
+/// locals (std's hash-map keys among them) must start equal for equal seeds.
+fn run_seed(seed: u64, nemesis: Nemesis, disk: SyncMode) -> Run {
+    let joined = std::thread::spawn(move || {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        rt.block_on(run_scenario(nemesis, disk))
+    })
+    .join();
+    match joined {
+        Ok(Ok(report)) => Run::Passed {
+            history_digest: report.history_digest,
+        },
+        Ok(Err(failure)) => Run::Failed(failure.to_string()),
+        Err(payload) => Run::Panicked(
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn digest(seed: u64) -> u64 {
+    match run_seed(seed, Nemesis::Mixed, SyncMode::Manual) {
+        Run::Passed { history_digest } => history_digest,
+        Run::Failed(e) | Run::Panicked(e) => panic!("seed {seed} failed: {e}"),
+    }
+}
+
+// The same seed gives the same history, bit for bit (a different seed gives another).
+#[test]
+fn same_seed_same_history() {
+    let (first, again, other) = (digest(7), digest(7), digest(8));
+    assert_eq!(first, again, "seed 7 gave two different histories");
+    assert_ne!(first, other, "seeds 7 and 8 gave the same history");
 }
 
 /// Seeds the broken-variant test runs itself (fixed, so its verdict replays).
 const BROKEN_SEEDS: u64 = 20;
 
-// A leader cut off the network strands the proposals it took; retried with the same tx ids at
-// the new leader they apply exactly once, and the healed old leader converges.
-#[madsim::test]
-async fn isolated_leader_loses_nothing() {
-    must_hold(Fault::IsolateLeader, "isolated_leader_loses_nothing").await;
-}
-
-// A leader frozen (SIGSTOP) and thawed after a new leader took over still believes it leads;
-// nothing it held may be lost or applied twice, and it must converge.
-#[madsim::test]
-async fn paused_leader_loses_nothing() {
-    must_hold(Fault::PauseLeader, "paused_leader_loses_nothing").await;
-}
-
-// The harness can fail: with disks that acknowledge fsyncs they did not do, a power loss loses
-// acknowledged transfers on most seeds, and the checks must say so (as lost writes).
+// The harness can fail: with disks that acknowledge fsyncs they did not do, crashes lose
+// acknowledged writes, and the checkers must say so. (Some runs instead stop on openraft's own
+// assertions about committed entries that vanished: counted apart, not as the checkers' catch.)
 #[test]
 fn lying_fsync_is_caught() {
-    let mut caught = Vec::new();
+    let by_checker = [
+        "acknowledged writes lost",
+        "wallet histories",
+        "bank invariant",
+        "replicas disagree",
+        "books do not balance",
+    ];
+    let (mut caught, mut asserted, mut missed) = (Vec::new(), Vec::new(), Vec::new());
     for seed in 1..=BROKEN_SEEDS {
-        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-        if let Err(e) = rt.block_on(run_scenario(Fault::PowerLoss, SyncMode::Lying)) {
-            assert!(
-                e.contains("acknowledged transfers missing") || e.contains("players hold"),
-                "seed {seed}: caught, but not as lost acknowledged writes: {e}"
-            );
-            caught.push(seed);
+        match run_seed(seed, Nemesis::PowerLoss, SyncMode::Lying) {
+            Run::Failed(e) => {
+                assert!(
+                    by_checker.iter().any(|c| e.contains(c)),
+                    "seed {seed}: failed, but not by a checker: {e}"
+                );
+                caught.push(seed);
+            }
+            Run::Panicked(_) => asserted.push(seed),
+            Run::Passed { .. } => missed.push(seed),
         }
     }
     eprintln!(
-        "lying fsync caught on {} of {BROKEN_SEEDS} seeds: {caught:?}",
-        caught.len()
+        "lying fsync: caught by the checkers on {caught:?}, stopped by raft assertions on \
+         {asserted:?}, unnoticed on {missed:?} (of {BROKEN_SEEDS} seeds)"
     );
     assert!(
         caught.len() as u64 >= BROKEN_SEEDS / 2,
-        "lost acknowledged writes went unnoticed on most seeds (caught on {caught:?})"
+        "the checkers caught lost acknowledged writes on only {caught:?}"
     );
 }

@@ -1,0 +1,192 @@
+//! Runs the testkit workload through the real client library against a
+//! simulated cluster, recording every call's invoke and completion in the
+//! history format, with virtual time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use geowallet_client::{Account, Client, CreditKind, DebitKind, Error, Receipt, Tx};
+use geowallet_testkit::{
+    Balance, Completion, Expect, OpKind, OpValue, PlannedOp, Recorder, Workload,
+};
+
+/// Hold lifetime: far beyond any run, so holds never expire mid-check (the
+/// wallet model does not model expiry).
+pub const HOLD_TTL_NS: u64 = 3_600_000_000_000;
+
+/// One client process of the workload; several share a [`Client`] (and so
+/// its batching) as application threads would.
+pub struct Runner {
+    pub client: Client,
+    pub workload: Arc<Mutex<Workload>>,
+    pub recorder: Arc<Recorder>,
+    /// Every account the workload may touch, for `read_all` audits.
+    pub universe: Vec<Account>,
+    /// First creation time of each tx id: a duplicate re-sends it unchanged.
+    pub created_at: Arc<Mutex<HashMap<String, u64>>>,
+    /// Planned refusals that were applied: bugs the run reports.
+    pub surprises: Arc<Mutex<Vec<String>>>,
+}
+
+fn account((player, currency): &(u64, String)) -> Account {
+    Account::new(*player, currency.clone())
+}
+
+fn balance(b: geowallet_client::Balance) -> Balance {
+    Balance::new(b.available, b.held)
+}
+
+fn receipt_value(r: &Receipt) -> OpValue {
+    OpValue {
+        balance: Some(balance(r.balance)),
+        to_balance: r.counterpart.map(balance),
+        ..OpValue::default()
+    }
+}
+
+impl Runner {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tx(&self, op: &PlannedOp) -> Tx {
+        let mut created = Self::lock(&self.created_at);
+        let at = *created
+            .entry(op.tx_id.clone())
+            .or_insert_with(|| Tx::new(op.tx_id.as_str()).created_at_ns);
+        Tx::with_created_at(op.tx_id.as_str(), at)
+    }
+
+    /// Runs `ops` calls as process `process`. After an indeterminate call
+    /// the process continues under a new id (`process + stride`), as
+    /// Jepsen's processes do, so each id has one call open at most.
+    pub async fn run(&self, mut process: u64, stride: u64, ops: u64) -> Result<(), String> {
+        for _ in 0..ops {
+            let op = Self::lock(&self.workload).next_op(process);
+            let handle = self
+                .recorder
+                .invoke(
+                    process,
+                    op.f,
+                    op.account_id().as_deref(),
+                    self.invoke_value(&op),
+                )
+                .map_err(|e| e.to_string())?;
+            let completion = self.call(&op).await;
+            if let (Expect::Refused(code), Completion::Ok(_)) = (op.expect, &completion) {
+                Self::lock(&self.surprises).push(format!(
+                    "{} {:?} tx {} should have been refused ({code}) but was applied",
+                    op.f.name(),
+                    op.account,
+                    op.tx_id
+                ));
+            }
+            let indeterminate = completion == Completion::Info;
+            self.recorder
+                .complete(handle, completion)
+                .map_err(|e| e.to_string())?;
+            if indeterminate {
+                process += stride;
+            }
+        }
+        Ok(())
+    }
+
+    fn invoke_value(&self, op: &PlannedOp) -> OpValue {
+        let mut value = op.invoke_value();
+        if op.f == OpKind::ReadAll {
+            let currencies = self.universe.iter().map(|a| (a.currency.clone(), 0));
+            value.expected_totals = Some(currencies.collect());
+        }
+        value
+    }
+
+    async fn call(&self, op: &PlannedOp) -> Completion {
+        let c = &self.client;
+        let a = account(&op.account);
+        let result = match op.f {
+            OpKind::Read => {
+                return match c.balance(&a).await {
+                    Ok(b) => Completion::Ok(OpValue {
+                        balance: Some(balance(b)),
+                        ..OpValue::default()
+                    }),
+                    Err(e) => fail(&e),
+                };
+            }
+            OpKind::ReadAll => return self.audit().await,
+            OpKind::Open => c.open(&self.tx(op), &a).await,
+            OpKind::Credit => {
+                c.credit(&self.tx(op), &a, op.amount, CreditKind::Deposit)
+                    .await
+            }
+            OpKind::Debit => c.debit(&self.tx(op), &a, op.amount, DebitKind::Bet).await,
+            OpKind::Transfer => {
+                let to = account(op.to.as_ref().expect("a planned transfer has a target"));
+                c.transfer(&self.tx(op), &a, &to, op.amount).await
+            }
+            OpKind::Hold => {
+                let tx = self.tx(op);
+                let hold = op.hold_id.as_deref().unwrap_or_default();
+                let expires = tx.created_at_ns + HOLD_TTL_NS;
+                c.hold(&tx, &a, hold, op.amount, expires).await
+            }
+            OpKind::Capture => {
+                let hold = op.hold_id.as_deref().unwrap_or_default();
+                let amount = (op.amount > 0).then_some(op.amount);
+                c.capture(&self.tx(op), &a, hold, amount, DebitKind::Bet)
+                    .await
+            }
+            OpKind::Release => {
+                let hold = op.hold_id.as_deref().unwrap_or_default();
+                c.release(&self.tx(op), &a, hold).await
+            }
+        };
+        match result {
+            Ok(r) => Completion::Ok(receipt_value(&r)),
+            Err(Error::Indeterminate { .. } | Error::Protocol { .. }) => Completion::Info,
+            Err(e) => fail(&e),
+        }
+    }
+
+    /// `read_all`: one audit of every account the workload may touch, with
+    /// the system accounts' position, so players + system must be 0.
+    async fn audit(&self) -> Completion {
+        match self.client.audit(&self.universe).await {
+            Ok(audit) => {
+                let balances: BTreeMap<String, Balance> = audit
+                    .balances
+                    .iter()
+                    .filter_map(|(a, b)| b.map(|b| (a.to_string(), balance(b))))
+                    .collect();
+                Completion::Ok(OpValue {
+                    balances: Some(balances),
+                    totals: Some(
+                        audit
+                            .totals
+                            .iter()
+                            .map(|(c, t)| (c.clone(), t.players.wrapping_add(t.system)))
+                            .collect(),
+                    ),
+                    system: Some(
+                        audit
+                            .totals
+                            .iter()
+                            .map(|(c, t)| (c.clone(), t.system))
+                            .collect(),
+                    ),
+                    ..OpValue::default()
+                })
+            }
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+/// A call that certainly did not take effect: a refusal (its code is the
+/// reason), or never sent (`unavailable`).
+fn fail(e: &Error) -> Completion {
+    Completion::Fail {
+        reason: e.code().to_string(),
+    }
+}
