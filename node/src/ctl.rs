@@ -176,6 +176,15 @@ pub enum Verb {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Linearizable audit: balances of `--players` in `--currency` and every
+    /// currency's totals, all at one applied index. Exits 1 if a currency's
+    /// players and system accounts do not sum to zero.
+    Audit {
+        #[arg(long, value_delimiter = ',', required = true)]
+        players: Vec<u64>,
+        #[arg(long)]
+        currency: String,
+    },
     /// Every node's view of the cluster.
     Status,
 }
@@ -233,6 +242,16 @@ pub async fn run(args: CtlArgs) -> i32 {
             .await
             .map(journal_output),
         Verb::Status => Ok(status_output(&client).await),
+        Verb::Audit { players, currency } => {
+            let accounts: Vec<Account> = players
+                .iter()
+                .map(|p| Account::new(*p, currency.clone()))
+                .collect();
+            match client.audit(&accounts).await {
+                Ok(audit) => return audit_output(&audit, args.json),
+                Err(e) => Err(e),
+            }
+        }
         verb => write(&client, verb).await,
     };
     match result {
@@ -268,7 +287,7 @@ fn verb_tx(verb: &Verb) -> Option<&TxArg> {
         | Verb::Release { tx, .. }
         | Verb::Freeze { tx, .. }
         | Verb::Unfreeze { tx, .. } => Some(tx),
-        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Status => None,
+        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Audit { .. } | Verb::Status => None,
     }
 }
 
@@ -325,7 +344,7 @@ async fn write(client: &Client, verb: &Verb) -> Result<(serde_json::Value, Strin
         Verb::Release { w, hold, .. } => client.release(&t, &account(w), hold).await?,
         Verb::Freeze { w, .. } => client.freeze(&t, &account(w)).await?,
         Verb::Unfreeze { w, .. } => client.unfreeze(&t, &account(w)).await?,
-        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Status => {
+        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Audit { .. } | Verb::Status => {
             unreachable!("reads are handled by run")
         }
     };
@@ -364,6 +383,60 @@ fn balance_output(w: &Wallet, b: Balance) -> (serde_json::Value, String) {
             w.player, w.currency, b.available, b.held
         ),
     )
+}
+
+/// Prints an audit; exit code 1 if the books do not balance.
+fn audit_output(audit: &geowallet_client::Audit, as_json: bool) -> i32 {
+    let unbalanced: Vec<&String> = audit
+        .totals
+        .iter()
+        .filter(|(_, t)| t.players.wrapping_add(t.system) != 0)
+        .map(|(c, _)| c)
+        .collect();
+    if as_json {
+        let accounts: Vec<_> = audit
+            .balances
+            .iter()
+            .map(|(a, b)| match b {
+                Some(b) => json!({ "player": a.player, "currency": a.currency,
+                    "available": b.available, "held": b.held }),
+                None => json!({ "player": a.player, "currency": a.currency, "exists": false }),
+            })
+            .collect();
+        let totals: serde_json::Map<String, serde_json::Value> = audit
+            .totals
+            .iter()
+            .map(|(c, t)| {
+                let v = json!({ "players": t.players.to_string(), "system": t.system.to_string() });
+                (c.clone(), v)
+            })
+            .collect();
+        let value = json!({ "read_index": audit.read_index, "accounts": accounts,
+            "totals": totals, "balanced": unbalanced.is_empty() });
+        println!("{value}");
+    } else {
+        println!("audit at applied index {}", audit.read_index);
+        for (a, b) in &audit.balances {
+            match b {
+                Some(b) => println!("{a}: available {} held {}", b.available, b.held),
+                None => println!("{a}: no such account"),
+            }
+        }
+        for (c, t) in &audit.totals {
+            println!(
+                "{c}: players hold {}, system accounts {}",
+                t.players, t.system
+            );
+        }
+    }
+    if unbalanced.is_empty() {
+        0
+    } else {
+        eprintln!(
+            "the books do not balance in {unbalanced:?}: players + system != 0; stop writes and report this"
+        );
+        1
+    }
 }
 
 fn journal_output(page: geowallet_client::JournalPage) -> (serde_json::Value, String) {

@@ -78,6 +78,21 @@ async fn ctl_json_and_refusal_contract() {
         "reusing a tx id for a different command is refused"
     );
     assert!(err.contains("tx_id_conflict"), "{err}");
+    let (code, out, err) = ctl(
+        &eps,
+        &["--json", "audit", "--players", "5,6", "--currency", "EUR"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["accounts"][0]["available"], 1234);
+    assert_eq!(v["accounts"][1]["exists"], false);
+    assert_eq!(
+        (
+            v["totals"]["EUR"]["players"].as_str(),
+            v["balanced"].as_bool()
+        ),
+        (Some("1234"), Some(true))
+    );
     let (code, out, _) = ctl(&eps, &["--json", "status"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
