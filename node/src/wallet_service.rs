@@ -219,10 +219,10 @@ impl<E: Engine> Wallet for WalletService<E> {
             )));
         }
         let mut accounts = Vec::with_capacity(refs.len());
-        for (i, r) in refs.iter().enumerate() {
-            let id = wire::account(Some(r), &format!("accounts[{i}]"))
+        for (i, r) in refs.into_iter().enumerate() {
+            let id = wire::account(Some(&r), &format!("accounts[{i}]"))
                 .map_err(|e| Status::invalid_argument(e.0))?;
-            accounts.push((id, r.clone()));
+            accounts.push((id, r));
         }
         self.linearize().await?;
         let resp = self.view.read(|ledger, applied| pb::AuditResponse {

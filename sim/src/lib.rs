@@ -10,7 +10,6 @@
 #![cfg(madsim)]
 
 mod cluster;
-mod dice;
 mod nemesis;
 mod scenario;
 mod workload_runner;

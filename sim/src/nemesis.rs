@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use geowallet_storage::CrashFaults;
+use geowallet_testkit::SplitMix64;
 
 use crate::SimCluster;
-use crate::dice::Dice;
 
 /// How long the cluster may go without a leader before a run gives up.
 pub const LEADER_WAIT: Duration = Duration::from_secs(20);
@@ -73,7 +73,7 @@ pub enum Fault {
 }
 
 impl Nemesis {
-    fn draw(self, cluster: &SimCluster, leader: Option<u64>, dice: &mut Dice) -> Fault {
+    fn draw(self, cluster: &SimCluster, leader: Option<u64>, dice: &mut SplitMix64) -> Fault {
         let ids = cluster.ids();
         // Half the time the leader is the target: the interesting case.
         let target = match leader {
@@ -166,7 +166,7 @@ async fn strike(
     cluster: &SimCluster,
     fault: &Fault,
     hold: Duration,
-    dice: &mut Dice,
+    dice: &mut SplitMix64,
 ) -> Result<(), String> {
     match fault {
         Fault::Kill { node, faults } => {
@@ -190,7 +190,7 @@ async fn strike(
         }
         Fault::BitFlip { node, log } => {
             cluster.kill(*node, CrashFaults::default());
-            if let Some(damage) = cluster.flip_stored_bit(*node, *log, dice.below(u64::MAX)) {
+            if let Some(damage) = cluster.flip_stored_bit(*node, *log, dice.next_u64()) {
                 match cluster.read_disk(*node) {
                     Err(e) if e.is_corruption() => {}
                     Err(e) => {
@@ -270,7 +270,7 @@ async fn strike(
 pub async fn run(
     cluster: &SimCluster,
     nemesis: Nemesis,
-    dice: &mut Dice,
+    dice: &mut SplitMix64,
     done: impl Fn() -> bool,
 ) -> Result<Vec<String>, String> {
     let mut struck = Vec::new();

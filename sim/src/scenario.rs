@@ -12,14 +12,13 @@ use geowallet_client::{Account, Client, ClientConfig};
 use geowallet_raft::Proposal;
 use geowallet_storage::SyncMode;
 use geowallet_testkit::{
-    Balance, CheckConfig, FinalState, KeyChoice, Recorder, Verdict, WalletModel, Workload,
-    WorkloadConfig, check, check_acknowledged, check_bank, check_double_apply,
+    Balance, CheckConfig, FinalState, KeyChoice, Recorder, SplitMix64, Verdict, WalletModel,
+    Workload, WorkloadConfig, check, check_acknowledged, check_bank, check_double_apply,
     check_no_negative_balance, read_history, wallet_operations,
 };
 use openraft::async_runtime::WatchReceiver;
 
 use crate::SimCluster;
-use crate::dice::Dice;
 use crate::nemesis::{self, LEADER_WAIT, Nemesis};
 use crate::workload_runner::{HOLD_TTL_NS, Runner};
 
@@ -65,7 +64,7 @@ impl std::fmt::Display for ScenarioFailure {
     }
 }
 
-fn workload_config(dice: &mut Dice) -> WorkloadConfig {
+fn workload_config(dice: &mut SplitMix64) -> WorkloadConfig {
     WorkloadConfig {
         players: 6,
         currencies: vec!["EUR".into(), "USD".into()],
@@ -82,7 +81,7 @@ fn workload_config(dice: &mut Dice) -> WorkloadConfig {
 
 /// Half the runs give each call a retry budget shorter than a fault, so
 /// calls end indeterminate and the checkers must handle them.
-fn client_config(dice: &mut Dice) -> ClientConfig {
+fn client_config(dice: &mut SplitMix64) -> ClientConfig {
     let budget_ms = if dice.below(2) == 0 { 1_200 } else { 8_000 };
     ClientConfig {
         rpc_timeout: Duration::from_millis(500),
@@ -137,7 +136,8 @@ async fn run(
     disk: SyncMode,
     path: &std::path::Path,
 ) -> Result<ScenarioReport, String> {
-    let mut dice = Dice::from_sim();
+    // Every harness choice comes from madsim's seeded RNG, through one stream.
+    let mut dice = SplitMix64::new(madsim::rand::random::<u64>());
     let cluster = SimCluster::start(3, disk);
     let config = workload_config(&mut dice);
     let universe: Vec<Account> = config
@@ -152,7 +152,7 @@ async fn run(
         .map_err(|e| e.to_string())?;
     let runner = Arc::new(Runner {
         client: client.clone(),
-        workload: Arc::new(Mutex::new(Workload::new(config, dice.below(u64::MAX)))),
+        workload: Arc::new(Mutex::new(Workload::new(config, dice.next_u64()))),
         recorder: Arc::new(recorder),
         universe: universe.clone(),
         created_at: Arc::new(Mutex::new(HashMap::new())),
