@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::run_dir::RunDir;
 use geowallet_ledger::LedgerConfig;
 use geowallet_node::proposer::Proposer;
 use geowallet_node::wallet_service::WalletService;
@@ -51,7 +52,7 @@ struct SimNode {
 pub struct SimCluster {
     nodes: BTreeMap<u64, SimNode>,
     replicas: Arc<Mutex<BTreeMap<u64, Replica>>>,
-    _dir: tempfile::TempDir,
+    _dir: RunDir,
 }
 
 /// A node's address on madsim's virtual network. No socket is ever opened:
@@ -152,10 +153,8 @@ impl SimCluster {
     /// first). Nodes alternate between datacenters `dc-a` and `dc-b`.
     pub fn start(n: u64, disk: SyncMode) -> SimCluster {
         let initializer = 1 + madsim::rand::random::<u64>() % n;
-        let dir = tempfile::Builder::new()
-            .prefix("geowallet-sim-")
-            .tempdir()
-            .expect("a temp dir for snapshots");
+        let seed = Handle::current().seed();
+        let dir = RunDir::create("snapshots", seed).expect("a directory for snapshot files");
         let replicas = Arc::new(Mutex::new(BTreeMap::new()));
         let handle = Handle::current();
         let mut nodes = BTreeMap::new();

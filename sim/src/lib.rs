@@ -11,6 +11,7 @@
 
 mod cluster;
 mod nemesis;
+mod run_dir;
 mod scenario;
 mod workload_runner;
 

@@ -20,6 +20,7 @@ use openraft::async_runtime::WatchReceiver;
 
 use crate::SimCluster;
 use crate::nemesis::{self, LEADER_WAIT, Nemesis};
+use crate::run_dir::RunDir;
 use crate::workload_runner::{HOLD_TTL_NS, Runner};
 
 /// Client processes (concurrent callers sharing one client).
@@ -91,7 +92,8 @@ fn client_config(dice: &mut SplitMix64) -> ClientConfig {
 }
 
 /// Set `SIM_KEEP_HISTORY=1` to keep the history of passing runs too (a
-/// failing run's is always kept).
+/// failing run's is always kept), `SIM_DUMP_JOURNAL=1` to print the final
+/// journals (neither changes the run).
 ///
 /// Three replicas on `disk`; the workload runs while `nemesis` strikes;
 /// then everything heals and all checks run: linearizability of every
@@ -102,13 +104,10 @@ pub async fn run_scenario(
     disk: SyncMode,
 ) -> Result<ScenarioReport, ScenarioFailure> {
     let seed = madsim::runtime::Handle::current().seed();
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("geowallet-sim-{seed}-"))
-        .tempdir()
-        .map_err(|e| ScenarioFailure {
-            message: format!("no temp dir for the history: {e}"),
-            history: None,
-        })?;
+    let dir = RunDir::create("history", seed).map_err(|e| ScenarioFailure {
+        message: format!("no temp dir for the history: {e}"),
+        history: None,
+    })?;
     let path = dir.path().join("history.jsonl");
     match run(seed, nemesis, disk, &path).await {
         Ok(report) => {
@@ -187,18 +186,19 @@ async fn run(
         .spawn(async move { final_state(&client, &universe).await })
         .await
         .map_err(|e| format!("the client host died: {e}"))??;
+    let with_faults = |e: String| format!("{e}\nfaults struck, in order: {faults:?}");
     let surprises = runner
         .surprises
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if !surprises.is_empty() {
-        return Err(format!(
+        return Err(with_faults(format!(
             "refusals expected, applications seen: {surprises:?}"
-        ));
+        )));
     }
-    let mut report = check_all(path, &final_state)?;
-    check_replicas(&cluster)?;
+    let mut report = check_all(path, &final_state).map_err(with_faults)?;
+    check_replicas(&cluster).map_err(with_faults)?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the history back: {e}"))?;
     let mut hasher = DefaultHasher::new();
     hasher.write(&bytes);
@@ -228,6 +228,9 @@ async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState
                 .await
                 .map_err(|e| format!("final journal of {account}: {e}"))?;
             for e in &page.entries {
+                if std::env::var_os("SIM_DUMP_JOURNAL").is_some() {
+                    eprintln!("journal {account}: {e:?}");
+                }
                 state.applied_tx.insert(e.tx_id.clone());
                 // Per account: a transfer rightly has a line on each side.
                 *state
@@ -249,28 +252,32 @@ fn check_all(path: &std::path::Path, final_state: &FinalState) -> Result<Scenari
     let history = read_history(path).map_err(|e| e.to_string())?;
     let operations = wallet_operations(&history).map_err(|e| e.to_string())?;
     let lin = check(&WalletModel, operations, &CheckConfig::default());
-    match &lin.verdict {
-        Verdict::Linearizable => {}
-        other => return Err(format!("wallet histories: {other}")),
+    // Every checker runs, so a failure names everything that went wrong.
+    let mut failures = Vec::new();
+    if lin.verdict != Verdict::Linearizable {
+        failures.push(format!("wallet histories: {}", lin.verdict));
     }
     let bank = check_bank(&history);
     if !bank.is_ok() {
-        return Err(format!("bank invariant broken: {:?}", bank.violations));
+        failures.push(format!("bank invariant broken: {:?}", bank.violations));
     }
     let acks = check_acknowledged(&history, final_state);
     if !acks.is_ok() {
-        return Err(format!("acknowledged writes lost: {:?}", acks.lost));
+        failures.push(format!("acknowledged writes lost: {:?}", acks.lost));
     }
     let double = check_double_apply(final_state);
     if !double.is_ok() {
-        return Err(format!(
+        failures.push(format!(
             "transactions applied twice: {:?}",
             double.duplicates
         ));
     }
     let negative = check_no_negative_balance(&history, final_state);
     if !negative.is_ok() {
-        return Err(format!("negative balances: {:?}", negative.violations));
+        failures.push(format!("negative balances: {:?}", negative.violations));
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
     }
     let completions: Vec<_> = history
         .iter()
