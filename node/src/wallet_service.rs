@@ -64,19 +64,6 @@ pub fn unavailable(reason: impl Into<String>) -> Status {
     )
 }
 
-/// Runs blocking storage work off the async workers. The simulator's
-/// engine is memory and its runtime a single thread: there it runs inline.
-async fn off_runtime<R: Send + 'static>(
-    f: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, Status> {
-    #[cfg(not(madsim))]
-    return tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(e.to_string()));
-    #[cfg(madsim)]
-    return Ok(f());
-}
-
 impl<E: Engine> WalletService<E> {
     fn forward(&self, f: ForwardToLeader<TypeConfig>) -> Status {
         let endpoint = f
@@ -261,8 +248,9 @@ impl<E: Engine> Wallet for WalletService<E> {
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
         let store = self.store.clone();
         let from = (LogIndex(r.from_log_index), r.from_position);
-        let page = off_runtime(move || store.journal_page(&account, from, limit))
-            .await?
+        let page = geowallet_raft::blocking(move || store.journal_page(&account, from, limit))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::data_loss(e.to_string()))?;
         let (more, next_log_index, next_position) = match page.next {
             Some((i, p)) => (true, i.0, p),

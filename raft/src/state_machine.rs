@@ -144,9 +144,9 @@ impl<E: Engine> LedgerStateMachine<E> {
     }
 }
 
-/// Runs blocking storage work (snapshot build and install) off the async
+/// Runs blocking storage work (snapshot build and install, journal pages) off the async
 /// threads; inline under simulation, which has no threads.
-async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, io::Error> {
     #[cfg(not(madsim))]
