@@ -33,11 +33,7 @@ fn raft_config(c: &NodeConfig) -> anyhow::Result<Config> {
         election_timeout_max: t.election_timeout_ms_max,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_logs_since_last),
         max_in_snapshot_log_to_keep: t.logs_kept_after_snapshot,
-        // Replicate entries as soon as they are written (they are readable at
-        // once), so the leader's fsync overlaps the followers'; commit still
-        // needs a majority with the entry durable.
-        broadcast_submitted_on_append: Some(true),
-        ..Default::default()
+        ..geowallet_raft::base_config()
     };
     config
         .validate()

@@ -21,4 +21,4 @@ pub use network::NetworkFactory;
 pub use proposal::Proposal;
 pub use service::{GroupRegistry, RaftRpcService};
 pub use state_machine::{AppliedState, LedgerStateMachine, LedgerView, SnapshotHandle, blocking};
-pub use types::{GroupRaft, TypeConfig};
+pub use types::{GroupRaft, TypeConfig, base_config};

@@ -63,20 +63,23 @@ fn addr(id: u64) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, id as u8)), PORT)
 }
 
-/// Raft settings of the simulated nodes. With lying disks (the broken
-/// variant) a follower's log may go backwards after a crash; openraft would
-/// stop on that with an assertion, so it is allowed there, leaving the loss
-/// for the harness's checkers to find.
+/// Raft settings of the simulated nodes: production's, with simulation
+/// timings. The broken variant (lying disks) also lets a follower's log go
+/// backwards and a restarted leader lead again without an election
+/// (openraft's default, which production turns off): otherwise openraft's
+/// own assertions stop the run when committed entries vanish, before the
+/// loss reaches a client; this way it does, and the checkers must find it.
 fn raft_config(disk: SyncMode) -> Arc<Config> {
     let config = Config {
         allow_log_reversion: Some(disk == SyncMode::Lying),
+        enable_leader_restore: Some(disk == SyncMode::Lying),
         cluster_name: "geowallet-sim".into(),
         heartbeat_interval: 50,
         election_timeout_min: 300,
         election_timeout_max: 600,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(64),
         max_in_snapshot_log_to_keep: 8,
-        ..Default::default()
+        ..geowallet_raft::base_config()
     };
     Arc::new(config.validate().expect("valid simulation raft config"))
 }
