@@ -8,13 +8,10 @@ mod wallet;
 
 use std::path::PathBuf;
 
-/// `../shared/testdata`, or `GEOWALLET_TESTDATA` if set.
+/// The reference histories carried in `testkit/testdata`, or `GEOWALLET_TESTDATA` if set.
 pub fn testdata_dir() -> PathBuf {
     match std::env::var_os("GEOWALLET_TESTDATA") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata"
-        )),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata")),
     }
 }
