@@ -22,7 +22,9 @@ pub struct ClusterFile {
 pub struct ClusterNode {
     pub id: u64,
     pub endpoint: String,
-    pub pid: u32,
+    /// `null` while the node is stopped (never 0: `kill 0` would signal the
+    /// caller's own process group).
+    pub pid: Option<u32>,
 }
 
 pub struct NodeProc {
@@ -187,7 +189,7 @@ impl LocalCluster {
                 .map(|n| ClusterNode {
                     id: n.id,
                     endpoint: n.endpoint.clone(),
-                    pid: n.pid().unwrap_or(0),
+                    pid: n.pid(),
                 })
                 .collect(),
         };
@@ -270,5 +272,45 @@ impl Drop for LocalCluster {
                 let _ = child.wait();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Proves cluster.json lists a stopped node with `"pid": null` (not 0) and a running one with its pid.
+    use super::*;
+
+    #[test]
+    fn cluster_file_has_null_pid_for_stopped_node() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let running = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let running_pid = running.id();
+        let proc = |id: u64, child: Option<Child>| NodeProc {
+            id,
+            endpoint: format!("127.0.0.1:{}", 7000 + id),
+            dir: dir.path().join(format!("n{id}")),
+            child,
+        };
+        // Dropping the cluster kills and reaps the `sleep` child.
+        let cluster = LocalCluster {
+            dir: dir.path().to_path_buf(),
+            nodes: vec![proc(1, None), proc(2, Some(running))],
+            binary: PathBuf::from("/nonexistent/geowallet"),
+        };
+        cluster.write_cluster_file().expect("write cluster.json");
+        let text = std::fs::read_to_string(dir.path().join("cluster.json")).expect("read");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let nodes = json["nodes"].as_array().expect("nodes array");
+        assert_eq!(nodes[0]["id"], 1);
+        assert!(nodes[0]["pid"].is_null(), "stopped node: {text}");
+        assert_eq!(nodes[1]["id"], 2);
+        assert_eq!(nodes[1]["pid"], running_pid, "running node: {text}");
+        assert!(text.contains("\"pid\": null"), "{text}");
+        let parsed: ClusterFile = serde_json::from_str(&text).expect("round trip");
+        assert_eq!(parsed.nodes[0].pid, None);
+        assert_eq!(parsed.nodes[1].pid, Some(running_pid));
     }
 }
