@@ -9,8 +9,8 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::batcher::{BatchLimits, Batcher, CallError, call_error};
 use crate::{
-    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, JournalEntry,
-    JournalPage, Receipt, Status, Tx,
+    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, JournalCursor,
+    JournalEntry, JournalPage, Receipt, Status, Tx,
 };
 
 /// How the client talks to the cluster. Every bound is named.
@@ -463,18 +463,26 @@ impl Client {
         })
     }
 
-    /// One page of an account's journal from `from` (log index, position) on.
+    /// One page of an account's journal from `from` on.
     pub async fn journal(
         &self,
         account: &Account,
-        from: (u64, u32),
+        from: JournalCursor,
         limit: u32,
     ) -> Result<JournalPage, Error> {
+        let (from_seq, from_log_index, from_position) = match from {
+            JournalCursor::Seq(seq) => (seq, 0, 0),
+            JournalCursor::Position {
+                log_index,
+                position,
+            } => (0, log_index, position),
+        };
         let req = pb::JournalRequest {
             account: Some(account.to_pb()),
-            from_log_index: from.0,
-            from_position: from.1,
+            from_log_index,
+            from_position,
             limit,
+            from_seq,
         };
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
@@ -488,6 +496,8 @@ impl Client {
             .entries
             .into_iter()
             .map(|e| JournalEntry {
+                seq: e.seq,
+                group: e.group,
                 log_index: e.log_index,
                 position: e.position,
                 tx_id: e.tx_id,
@@ -496,11 +506,21 @@ impl Client {
                 balance: e.balance.unwrap_or_default().into(),
             })
             .collect();
+        let next = match (resp.more, resp.next_seq) {
+            (false, _) => None,
+            (true, 0) => Some(JournalCursor::Position {
+                log_index: resp.next_log_index,
+                position: resp.next_position,
+            }),
+            (true, seq) => Some(JournalCursor::Seq(seq)),
+        };
+        let next_at = resp
+            .more
+            .then_some((resp.next_log_index, resp.next_position));
         Ok(JournalPage {
             entries,
-            next: resp
-                .more
-                .then_some((resp.next_log_index, resp.next_position)),
+            next,
+            next_at,
         })
     }
 

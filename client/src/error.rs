@@ -30,8 +30,12 @@ pub enum Error {
     HoldClosed,
     #[error("capture of {requested} exceeds the {held} held")]
     OverCapture { held: u64, requested: u64 },
+    /// Not a refusal: the request is older than the idempotency window and
+    /// its record, if it ever applied, is gone, so whether it applied cannot
+    /// be told. Look at the wallet's journal before sending it again under
+    /// a new id.
     #[error(
-        "transaction id is older than the idempotency window (oldest allowed {oldest_allowed_ns} ns): use a new id"
+        "outcome unknown, too old to tell: the transaction was created before the idempotency window (oldest allowed {oldest_allowed_ns} ns); check the wallet's journal before retrying under a new id"
     )]
     TxIdExpired { oldest_allowed_ns: u64 },
     #[error(
@@ -86,10 +90,14 @@ impl Error {
     }
 
     /// True when the server definitely refused the command (nothing changed).
+    /// `TxIdExpired` is not one: the command may have applied long ago.
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            Error::Indeterminate { .. } | Error::Unavailable { .. } | Error::Protocol { .. }
+            Error::Indeterminate { .. }
+                | Error::Unavailable { .. }
+                | Error::Protocol { .. }
+                | Error::TxIdExpired { .. }
         )
     }
 

@@ -32,7 +32,10 @@ impl std::fmt::Display for Account {
 }
 
 /// A transaction id with the time it was first created. Keep it and pass the
-/// same `Tx` again to retry a command safely.
+/// same `Tx` again to retry a command safely. Made only by [`Tx::new`] (now)
+/// or [`Tx::with_created_at`] (a retry after a restart): no conversion from
+/// a bare id, which would stamp a new time and turn a retry into a new
+/// transaction once the first one's record is purged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tx {
     pub id: String,
@@ -57,18 +60,6 @@ impl Tx {
             id: id.into(),
             created_at_ns,
         }
-    }
-}
-
-impl From<&str> for Tx {
-    fn from(id: &str) -> Tx {
-        Tx::new(id)
-    }
-}
-
-impl From<String> for Tx {
-    fn from(id: String) -> Tx {
-        Tx::new(id)
     }
 }
 
@@ -168,6 +159,10 @@ pub struct Audit {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
+    /// The wallet's own line number, from 1, without gaps.
+    pub seq: u64,
+    /// The shard group and log entry that applied the line.
+    pub group: u64,
     pub log_index: u64,
     pub position: u32,
     pub tx_id: String,
@@ -179,8 +174,25 @@ pub struct JournalEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalPage {
     pub entries: Vec<JournalEntry>,
-    /// Where the next page starts (log index, position), if there is more.
-    pub next: Option<(u64, u32)>,
+    /// Where the next page starts, if there is more.
+    pub next: Option<JournalCursor>,
+    /// (log index, position) of the next page's first line, if there is more.
+    pub next_at: Option<(u64, u32)>,
+}
+
+/// Where a journal page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalCursor {
+    /// At the wallet's line `seq` (lines are numbered from 1).
+    Seq(u64),
+    /// At the first line applied at or after this log index and position
+    /// (the older cursor; the server scans the wallet's earlier lines).
+    Position { log_index: u64, position: u32 },
+}
+
+impl JournalCursor {
+    /// The wallet's first line.
+    pub const START: JournalCursor = JournalCursor::Seq(0);
 }
 
 /// One node's view of its group.

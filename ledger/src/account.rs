@@ -18,6 +18,8 @@ pub struct Account {
     /// Lifetime money in (credits, transfers in), minor units.
     pub credited_total: u128,
     pub frozen: bool,
+    /// Sequence number of the wallet's last journal line (0 before its open line).
+    pub journal_seq: u64,
 }
 
 impl Account {

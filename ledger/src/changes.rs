@@ -1,9 +1,10 @@
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Account, AccountId, Currency, Hold, HoldId, JournalEntry, SystemAccount, TxId, TxRecord,
+    Account, AccountId, Currency, Hold, HoldId, JournalEntry, SystemAccount, TimeKey, TxId,
+    TxRecord,
 };
 
 /// Ledger-wide values that are not per account.
@@ -13,21 +14,23 @@ pub struct Meta {
     pub leader_time_ns: u64,
 }
 
-/// Everything `apply` touched since the last `take_changes`, for the storage
-/// layer to persist in one write batch.
-///
-/// One item per key with its latest value (`None` = deleted), keys in
-/// ascending order; the journal in the order it was written.
+/// Everything one or more applies wrote, for the storage layer to persist in
+/// one write batch: one item per key with its latest value (`None` or
+/// `false` = deleted), keys in ascending order; the journal in the order it
+/// was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
-    pub accounts: Vec<(AccountId, Account)>,
-    /// `None` = purged.
-    pub holds: Vec<(AccountId, HoldId, Option<Hold>)>,
-    /// `None` = purged.
-    pub tx_records: Vec<(TxId, Option<TxRecord>)>,
-    pub system: Vec<(Currency, SystemAccount, i128)>,
+    pub accounts: BTreeMap<AccountId, Account>,
+    pub holds: BTreeMap<(AccountId, HoldId), Option<Hold>>,
+    /// By (wallet, tx id); `None` = purged.
+    pub tx_records: BTreeMap<(AccountId, TxId), Option<TxRecord>>,
+    pub system: BTreeMap<(Currency, SystemAccount), i128>,
+    /// Sum of every player account of a currency (available + held).
+    pub players_total: BTreeMap<Currency, i128>,
+    /// Time index keys: `true` = present, `false` = removed.
+    pub time_index: BTreeMap<TimeKey, bool>,
     pub journal: Vec<JournalEntry>,
-    /// `Some` if `apply` ran since the last `take_changes`.
+    /// `Some` if `apply` ran.
     pub meta: Option<Meta>,
 }
 
@@ -37,19 +40,34 @@ impl Changes {
             && self.holds.is_empty()
             && self.tx_records.is_empty()
             && self.system.is_empty()
+            && self.players_total.is_empty()
+            && self.time_index.is_empty()
             && self.journal.is_empty()
             && self.meta.is_none()
     }
-}
 
-/// Keys written since the last `take_changes`; values are read from the state
-/// when changes are taken, so the last write wins by construction.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Dirty {
-    pub(crate) accounts: BTreeSet<AccountId>,
-    pub(crate) holds: BTreeSet<(AccountId, HoldId)>,
-    pub(crate) tx_records: BTreeSet<TxId>,
-    pub(crate) system: BTreeSet<(Currency, SystemAccount)>,
-    pub(crate) journal: Vec<JournalEntry>,
-    pub(crate) meta: bool,
+    /// Folds `later` into `self`: later values win, journals concatenate.
+    pub fn merge(&mut self, later: Changes) {
+        self.accounts.extend(later.accounts);
+        self.holds.extend(later.holds);
+        self.tx_records.extend(later.tx_records);
+        self.system.extend(later.system);
+        self.players_total.extend(later.players_total);
+        self.time_index.extend(later.time_index);
+        self.journal.extend(later.journal);
+        if later.meta.is_some() {
+            self.meta = later.meta;
+        }
+    }
+
+    /// Number of rows this writes (journal lines included), for bounding batches.
+    pub fn rows(&self) -> usize {
+        self.accounts.len()
+            + self.holds.len()
+            + self.tx_records.len()
+            + self.system.len()
+            + self.players_total.len()
+            + self.time_index.len()
+            + self.journal.len()
+    }
 }

@@ -6,6 +6,7 @@ use crate::{AccountId, Balance, Currency, JournalEntry, JournalKind, LogIndex, R
 /// journal it writes, and the money it moved per currency.
 #[derive(Debug)]
 pub(crate) struct Entry {
+    pub(crate) group: u64,
     pub(crate) log_index: LogIndex,
     /// max(previous leader time, this entry's leader time).
     pub(crate) now_ns: u64,
@@ -16,8 +17,9 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub(crate) fn new(log_index: LogIndex, now_ns: u64) -> Entry {
+    pub(crate) fn new(group: u64, log_index: LogIndex, now_ns: u64) -> Entry {
         Entry {
+            group,
             log_index,
             now_ns,
             journal: Vec::new(),
@@ -42,9 +44,15 @@ impl Entry {
         }
     }
 
+    /// The currencies whose money this entry moved.
+    pub(crate) fn currencies(&self) -> impl Iterator<Item = Currency> + '_ {
+        self.net_by_currency.keys().copied()
+    }
+
     pub(crate) fn journal(
         &mut self,
         account: AccountId,
+        seq: u64,
         tx: Option<&TxId>,
         kind: JournalKind,
         amount: u64,
@@ -54,6 +62,8 @@ impl Entry {
         let position = u32::try_from(self.journal.len()).unwrap_or(u32::MAX);
         self.journal.push(JournalEntry {
             account,
+            seq,
+            group: self.group,
             log_index: self.log_index,
             position,
             tx: tx.cloned(),

@@ -4,12 +4,13 @@
 //! frozen, hold state, funds, overflow.
 
 use crate::entry::Entry;
+use crate::overlay::Overlay;
 use crate::{
     Account, AccountId, Amount, Command, CreditKind, DebitKind, Hold, HoldId, HoldStatus,
-    JournalKind, Outcome, Refusal, State, TxId,
+    JournalKind, LedgerRows, Outcome, Refusal, TxId,
 };
 
-impl State {
+impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     pub(crate) fn execute(&mut self, e: &mut Entry, tx: &TxId, command: &Command) -> Outcome {
         match command {
             Command::OpenAccount { account } => self.open(e, tx, *account),
@@ -43,12 +44,11 @@ impl State {
     }
 
     fn open(&mut self, e: &mut Entry, tx: &TxId, account: AccountId) -> Outcome {
-        if self.accounts.contains_key(&account) {
+        if self.account(&account).is_some() {
             return Err(Refusal::AccountExists { account });
         }
         let a = Account::default();
-        self.put_account(e, account, a.clone());
-        e.journal(account, Some(tx), JournalKind::Open, 0, a.balance());
+        self.put_account(e, account, a.clone(), (Some(tx), JournalKind::Open, 0));
         Ok(e.receipt(a.balance(), None))
     }
 
@@ -70,13 +70,11 @@ impl State {
             .checked_sub(i128::from(amount))
             .ok_or(overflow)?;
         self.put_system(e, id.currency, source, system);
-        self.put_account(e, id, next.clone());
-        e.journal(
+        self.put_account(
+            e,
             id,
-            Some(tx),
-            JournalKind::Credit(kind),
-            amount,
-            next.balance(),
+            next.clone(),
+            (Some(tx), JournalKind::Credit(kind), amount),
         );
         Ok(e.receipt(next.balance(), None))
     }
@@ -101,13 +99,11 @@ impl State {
             .checked_add(i128::from(amount))
             .ok_or(overflow)?;
         self.put_system(e, id.currency, dest, system);
-        self.put_account(e, id, next.clone());
-        e.journal(
+        self.put_account(
+            e,
             id,
-            Some(tx),
-            JournalKind::Debit(kind),
-            amount,
-            next.balance(),
+            next.clone(),
+            (Some(tx), JournalKind::Debit(kind), amount),
         );
         Ok(e.receipt(next.balance(), None))
     }
@@ -140,16 +136,14 @@ impl State {
         let dst = dst
             .credit_with(amount)
             .ok_or(Refusal::Overflow { account: to })?;
-        self.put_account(e, from, src.clone());
-        self.put_account(e, to, dst.clone());
-        e.journal(
-            from,
-            Some(tx),
-            JournalKind::TransferOut,
-            amount,
-            src.balance(),
+        let out = (Some(tx), JournalKind::TransferOut, amount);
+        self.put_account(e, from, src.clone(), out);
+        self.put_account(
+            e,
+            to,
+            dst.clone(),
+            (Some(tx), JournalKind::TransferIn, amount),
         );
-        e.journal(to, Some(tx), JournalKind::TransferIn, amount, dst.balance());
         Ok(e.receipt(src.balance(), Some(dst.balance())))
     }
 
@@ -165,7 +159,7 @@ impl State {
         let a = self.existing(id)?;
         let amount = nonzero(amount)?;
         writable(id, &a)?;
-        if self.holds.contains_key(&(id, hold.clone())) {
+        if self.hold(&id, hold).is_some() {
             return Err(Refusal::HoldExists {
                 account: id,
                 hold: hold.clone(),
@@ -190,8 +184,7 @@ impl State {
             closed_at_ns: 0,
         };
         self.put_hold(id, hold.clone(), Some(h));
-        self.put_account(e, id, next.clone());
-        e.journal(id, Some(tx), JournalKind::Hold, amount, next.balance());
+        self.put_account(e, id, next.clone(), (Some(tx), JournalKind::Hold, amount));
         Ok(e.receipt(next.balance(), None))
     }
 
@@ -241,13 +234,11 @@ impl State {
         };
         self.put_hold(id, hold.clone(), Some(h));
         self.put_system(e, id.currency, dest, system);
-        self.put_account(e, id, next.clone());
-        e.journal(
+        self.put_account(
+            e,
             id,
-            Some(tx),
-            JournalKind::Capture(kind),
-            amount,
-            next.balance(),
+            next.clone(),
+            (Some(tx), JournalKind::Capture(kind), amount),
         );
         Ok(e.receipt(next.balance(), None))
     }
@@ -266,8 +257,12 @@ impl State {
             ..h
         };
         self.put_hold(id, hold.clone(), Some(h));
-        self.put_account(e, id, next.clone());
-        e.journal(id, Some(tx), JournalKind::Release, amount, next.balance());
+        self.put_account(
+            e,
+            id,
+            next.clone(),
+            (Some(tx), JournalKind::Release, amount),
+        );
         Ok(e.receipt(next.balance(), None))
     }
 
@@ -275,27 +270,24 @@ impl State {
     fn set_frozen(&mut self, e: &mut Entry, tx: &TxId, id: AccountId, frozen: bool) -> Outcome {
         let a = self.existing(id)?;
         let next = Account { frozen, ..a };
-        self.put_account(e, id, next.clone());
         let kind = if frozen {
             JournalKind::Freeze
         } else {
             JournalKind::Unfreeze
         };
-        e.journal(id, Some(tx), kind, 0, next.balance());
+        self.put_account(e, id, next.clone(), (Some(tx), kind, 0));
         Ok(e.receipt(next.balance(), None))
     }
 
     fn existing(&self, id: AccountId) -> Result<Account, Refusal> {
-        self.accounts
-            .get(&id)
-            .cloned()
+        self.account(&id)
             .ok_or(Refusal::UnknownAccount { account: id })
     }
 
     /// An active hold that can still be captured or released. A hold past
     /// its expiry that the per-entry bound left unswept counts as expired.
     fn open_hold(&self, id: AccountId, hold: &HoldId, now_ns: u64) -> Result<Hold, Refusal> {
-        let h = self.holds.get(&(id, hold.clone()));
+        let h = self.hold(&id, hold);
         let h = h.ok_or_else(|| Refusal::UnknownHold {
             account: id,
             hold: hold.clone(),
@@ -307,7 +299,7 @@ impl State {
         };
         match h.status {
             HoldStatus::Active if h.expires_at_ns <= now_ns => Err(expired),
-            HoldStatus::Active => Ok(h.clone()),
+            HoldStatus::Active => Ok(h),
             HoldStatus::Expired => Err(expired),
             HoldStatus::Captured | HoldStatus::Released => Err(Refusal::HoldClosed {
                 account: id,
@@ -784,9 +776,6 @@ mod tests {
             1,
             "the refusal is recorded for retries"
         );
-        assert_eq!(
-            l.state.accounts().collect::<Vec<_>>(),
-            before.accounts().collect::<Vec<_>>()
-        );
+        assert_eq!(l.state.rows.accounts, before.rows.accounts);
     }
 }

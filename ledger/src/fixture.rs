@@ -84,6 +84,7 @@ impl Ledger {
     pub(crate) fn entry(&mut self, requests: &[Request]) -> Vec<Outcome> {
         self.index += 1;
         let ctx = EntryContext {
+            group: 1,
             log_index: LogIndex(self.index),
             leader_time_ns: self.now_ns,
         };

@@ -23,6 +23,11 @@ pub enum JournalKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub account: AccountId,
+    /// The wallet's own sequence, from 1 (its open line), without gaps: the
+    /// journal's key, which a wallet keeps when it moves between groups.
+    pub seq: u64,
+    /// The shard group and log entry that applied it.
+    pub group: u64,
     pub log_index: LogIndex,
     /// Order within the log entry, from 0; expiries come first.
     pub position: u32,

@@ -1,9 +1,11 @@
 //! The money rules of geowallet: player accounts, holds, system (house and
 //! gateway) accounts, the commands that move money between them, their
 //! outcomes and refusals, the journal, the idempotency records and the
-//! invariants (money is conserved per currency). `State::apply` is a pure,
-//! deterministic function of the state and one log entry: the entry brings
-//! its index and leader time, so every replica computes the same outcomes.
+//! invariants (money is conserved per currency). [`apply`] is a pure,
+//! deterministic function of the stored rows (read through [`LedgerRows`])
+//! and one log entry: the entry brings its index and leader time, so every
+//! replica computes the same outcomes and the same [`Changes`] to write.
+//! [`State`] keeps the rows in memory for tests; storage keeps them in RocksDB.
 //! This crate must never depend on I/O, clocks, randomness, async, tokio,
 //! RocksDB or openraft; it depends on serde alone, which is what lets it be
 //! fuzzed, property-tested and simulated.
@@ -20,12 +22,14 @@ mod fingerprint;
 mod hold;
 mod ids;
 mod invalid_input;
-mod invariants;
 mod journal;
 mod maintenance;
+mod mem_rows;
+mod overlay;
 mod receipt;
 mod refusal;
 mod request;
+mod rows;
 mod state;
 mod system_account;
 mod tx_record;
@@ -43,11 +47,12 @@ pub use fingerprint::{Fnv1a, fingerprint};
 pub use hold::{Hold, HoldStatus};
 pub use ids::{AccountId, HoldId, LogIndex, PlayerId, TxId};
 pub use invalid_input::InvalidInput;
-pub use invariants::CurrencyMoney;
 pub use journal::{JournalEntry, JournalKind};
+pub use mem_rows::MemRows;
 pub use receipt::{Balance, Outcome, Receipt};
 pub use refusal::Refusal;
 pub use request::{EntryContext, Request};
-pub use state::State;
+pub use rows::{LedgerRows, TimeIndex, TimeKey};
+pub use state::{State, apply};
 pub use system_account::SystemAccount;
 pub use tx_record::TxRecord;

@@ -1,29 +1,27 @@
 //! Work every log entry does before its requests, driven by leader time:
 //! expiring holds and forgetting what the idempotency window no longer needs.
-//! Each kind of work is bounded per entry; what is left waits for the next.
+//! Each kind of work is bounded per entry by a budget that grows with the
+//! entry's requests (see `apply`); what is left waits for the next entry.
 
 use crate::entry::Entry;
-use crate::state::HoldTimeKey;
-use crate::{Hold, HoldStatus, JournalKind, State};
+use crate::overlay::Overlay;
+use crate::{Hold, HoldStatus, JournalKind, LedgerRows, TimeIndex, TimeKey};
 
-impl State {
+impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     /// Expires active holds whose time has come, oldest first: what remains
-    /// held goes back to available. Works on frozen accounts too.
-    pub(crate) fn expire_holds(&mut self, e: &mut Entry) {
-        let due: Vec<HoldTimeKey> = self
-            .active_by_expiry
-            .iter()
-            .take_while(|(expires_at_ns, _, _)| *expires_at_ns <= e.now_ns)
-            .take(self.config.expiries_per_entry_max)
-            .cloned()
-            .collect();
-        for (_, id, hold) in due {
-            let h = self.holds.get(&(id, hold.clone())).cloned();
+    /// held goes back to available. Works on frozen accounts too. Returns
+    /// how many expired.
+    pub(crate) fn expire_holds(&mut self, e: &mut Entry, limit: usize) -> usize {
+        let due = self.due(TimeIndex::HoldExpiry, e.now_ns, limit);
+        let count = due.len();
+        for key in due {
+            let TimeKey::HoldExpiry { account, hold, .. } = key else {
+                unreachable!("the expiry index holds expiry keys only");
+            };
+            let h = self.hold(&account, &hold);
             let h = h.expect("active hold index points at a hold");
-            let a = self
-                .accounts
-                .get(&id)
-                .expect("a hold belongs to an existing account");
+            let a = self.account(&account);
+            let a = a.expect("a hold belongs to an existing account");
             // Cannot fail: available + held fits a u64 and held >= remaining.
             let next = a
                 .release_with(h.remaining)
@@ -35,42 +33,44 @@ impl State {
                 closed_at_ns: e.now_ns,
                 ..h
             };
-            self.put_hold(id, hold, Some(closed));
-            self.put_account(e, id, next.clone());
-            e.journal(id, None, JournalKind::Expire, amount, next.balance());
+            self.put_hold(account, hold, Some(closed));
+            self.put_account(e, account, next, (None, JournalKind::Expire, amount));
         }
+        count
     }
 
     /// Forgets transaction records created before the window; a request that
     /// old is refused as expired, so it can never be applied again.
-    pub(crate) fn purge_tx_records(&mut self, now_ns: u64) {
-        let window_ns = self.config.idempotency_window_ns;
-        let due: Vec<_> = self
-            .tx_by_created
-            .iter()
-            .take_while(|(created_at_ns, _)| created_at_ns.saturating_add(window_ns) < now_ns)
-            .take(self.config.purges_per_entry_max)
-            .map(|(_, tx)| tx.clone())
-            .collect();
-        for tx in due {
-            self.put_tx_record(tx, None);
+    pub(crate) fn purge_tx_records(&mut self, now_ns: u64, limit: usize) {
+        let Some(until_ns) = purge_before(now_ns, self.config.idempotency_window_ns) else {
+            return;
+        };
+        for key in self.due(TimeIndex::TxCreated, until_ns, limit) {
+            let TimeKey::TxCreated { account, tx, .. } = key else {
+                unreachable!("the tx index holds tx keys only");
+            };
+            self.put_tx_record(account, tx, None);
         }
     }
 
     /// Forgets holds closed before the window, freeing their ids.
-    pub(crate) fn purge_closed_holds(&mut self, now_ns: u64) {
-        let window_ns = self.config.idempotency_window_ns;
-        let due: Vec<HoldTimeKey> = self
-            .closed_by_time
-            .iter()
-            .take_while(|(closed_at_ns, _, _)| closed_at_ns.saturating_add(window_ns) < now_ns)
-            .take(self.config.purges_per_entry_max)
-            .cloned()
-            .collect();
-        for (_, id, hold) in due {
-            self.put_hold(id, hold, None);
+    pub(crate) fn purge_closed_holds(&mut self, now_ns: u64, limit: usize) {
+        let Some(until_ns) = purge_before(now_ns, self.config.idempotency_window_ns) else {
+            return;
+        };
+        for key in self.due(TimeIndex::HoldClosed, until_ns, limit) {
+            let TimeKey::HoldClosed { account, hold, .. } = key else {
+                unreachable!("the closed-hold index holds closed-hold keys only");
+            };
+            self.put_hold(account, hold, None);
         }
     }
+}
+
+/// The newest time a record or closed hold may have and be past the window
+/// at `now_ns` (`time + window < now`); `None` when nothing can be.
+fn purge_before(now_ns: u64, window_ns: u64) -> Option<u64> {
+    now_ns.checked_sub(window_ns)?.checked_sub(1)
 }
 
 #[cfg(test)]
@@ -191,12 +191,12 @@ mod tests {
         l.now_ns = t + window_ns;
         l.entry(&[]);
         assert!(
-            l.state.tx_record(&open.tx).is_some(),
+            l.state.tx_record(&eur(1), &open.tx).is_some(),
             "exactly at the window edge it is kept"
         );
         l.now_ns = t + window_ns + 1;
         l.entry(&[]);
-        assert!(l.state.tx_record(&open.tx).is_none());
+        assert!(l.state.tx_record(&eur(1), &open.tx).is_none());
         let purged = l.state.take_changes().tx_records;
         assert!(purged.iter().all(|(_, r)| r.is_none()) && purged.len() == 3);
         let retry = l.entry(std::slice::from_ref(&open));
@@ -230,9 +230,10 @@ mod tests {
         l.now_ns = t + 5 + window_ns + 1;
         l.entry(&[]);
         let holds = l.state.take_changes().holds;
+        let holds: Vec<_> = holds.into_iter().collect();
         assert_eq!(
             holds,
-            [(eur(1), hid("a"), None)],
+            [((eur(1), hid("a")), None)],
             "bounded to one per entry"
         );
         assert!(l.state.hold(&eur(1), &hid("b")).is_some());

@@ -15,6 +15,8 @@ pub struct Request {
 /// index and the time its leader stamped on it. The only clock apply sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryContext {
+    /// The shard group whose log carries the entry (recorded in journal lines).
+    pub group: u64,
     pub log_index: LogIndex,
     pub leader_time_ns: u64,
 }

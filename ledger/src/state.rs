@@ -1,93 +1,74 @@
-use std::collections::{BTreeMap, BTreeSet};
-
-use crate::changes::Dirty;
 use crate::entry::Entry;
+use crate::overlay::Overlay;
 use crate::{
-    Account, AccountId, Changes, Currency, EntryContext, Hold, HoldId, LedgerConfig, Meta, Outcome,
-    Refusal, Request, SystemAccount, TxId, TxRecord, fingerprint,
+    Account, AccountId, Changes, EntryContext, Hold, HoldId, LedgerConfig, LedgerRows, MemRows,
+    Meta, Outcome, Refusal, Request, TxId, TxRecord, fingerprint,
 };
 
-/// Key of a hold in a time index: (time, account, hold).
-pub(crate) type HoldTimeKey = (u64, AccountId, HoldId);
-
-/// The whole in-memory ledger state of one shard group.
+/// Applies one log entry's requests to the rows `rows` holds, returning one
+/// outcome per request in the same order and everything the entry wrote.
 ///
-/// Changed only by [`State::apply`] (recorded for [`State::take_changes`])
-/// and by the `restore_*` methods (not recorded), which load what storage
-/// persisted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct State {
-    pub(crate) config: LedgerConfig,
-    pub(crate) meta: Meta,
-    pub(crate) accounts: BTreeMap<AccountId, Account>,
-    pub(crate) holds: BTreeMap<(AccountId, HoldId), Hold>,
-    /// Active holds by (expires_at_ns, account, hold), for expiry.
-    pub(crate) active_by_expiry: BTreeSet<HoldTimeKey>,
-    /// Closed holds by (closed_at_ns, account, hold), for purging.
-    pub(crate) closed_by_time: BTreeSet<HoldTimeKey>,
-    pub(crate) tx_records: BTreeMap<TxId, TxRecord>,
-    /// Transaction records by (created_at_ns, tx), for purging.
-    pub(crate) tx_by_created: BTreeSet<(u64, TxId)>,
-    pub(crate) system: BTreeMap<(Currency, SystemAccount), i128>,
-    pub(crate) dirty: Dirty,
+/// Deterministic: the same rows and arguments give the same outcomes and the
+/// same changes on every replica. Reads only the rows the entry touches
+/// (plus the due keys of the time indexes); writes nothing but `Changes`.
+/// Panics only on a broken invariant (money created or destroyed), which is
+/// a bug, never a reaction to input.
+pub fn apply<R: LedgerRows + ?Sized>(
+    rows: &R,
+    config: &LedgerConfig,
+    ctx: EntryContext,
+    requests: &[Request],
+) -> (Vec<Outcome>, Changes) {
+    let mut o = Overlay::new(rows, config);
+    let now_ns = o.meta().leader_time_ns.max(ctx.leader_time_ns);
+    o.put_meta(Meta {
+        leader_time_ns: now_ns,
+    });
+    let mut entry = Entry::new(ctx.group, ctx.log_index, now_ns);
+    // Budgets grow with the entry: each request adds at most one record, one
+    // hold and closes at most one hold, and each expiry closes one, so
+    // expiry and purging keep pace with any write rate.
+    let extra = requests.len();
+    let expired = o.expire_holds(
+        &mut entry,
+        config.expiries_per_entry_max.saturating_add(extra),
+    );
+    o.purge_tx_records(now_ns, config.purges_per_entry_max.saturating_add(extra));
+    let closed = expired.saturating_add(extra);
+    o.purge_closed_holds(now_ns, config.purges_per_entry_max.saturating_add(closed));
+    let outcomes = requests
+        .iter()
+        .map(|r| o.apply_request(&mut entry, r))
+        .collect();
+    entry.assert_balanced();
+    o.assert_books_balance(&entry);
+    let mut changes = o.changes;
+    changes.journal = entry.journal;
+    (outcomes, changes)
 }
 
-impl State {
-    pub fn new(config: LedgerConfig) -> State {
-        State {
-            config,
-            meta: Meta::default(),
-            accounts: BTreeMap::new(),
-            holds: BTreeMap::new(),
-            active_by_expiry: BTreeSet::new(),
-            closed_by_time: BTreeSet::new(),
-            tx_records: BTreeMap::new(),
-            tx_by_created: BTreeSet::new(),
-            system: BTreeMap::new(),
-            dirty: Dirty::default(),
-        }
-    }
-
-    /// Applies one log entry's requests, returning one outcome per request
-    /// in the same order. Deterministic: the same state and arguments give
-    /// the same outcomes and the same changes on every replica.
-    pub fn apply(&mut self, ctx: EntryContext, requests: &[Request]) -> Vec<Outcome> {
-        let now_ns = self.meta.leader_time_ns.max(ctx.leader_time_ns);
-        self.meta.leader_time_ns = now_ns;
-        self.dirty.meta = true;
-        let mut entry = Entry::new(ctx.log_index, now_ns);
-        self.expire_holds(&mut entry);
-        self.purge_tx_records(now_ns);
-        self.purge_closed_holds(now_ns);
-        let outcomes = requests
-            .iter()
-            .map(|r| self.apply_request(&mut entry, r))
-            .collect();
-        entry.assert_balanced();
-        self.dirty.journal.append(&mut entry.journal);
-        #[cfg(any(test, debug_assertions))]
-        self.check_invariants();
-        outcomes
-    }
-
+impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     fn apply_request(&mut self, entry: &mut Entry, request: &Request) -> Outcome {
-        self.check_tx_time(entry.now_ns, request)?;
+        let wallet = request.command.account();
         let fingerprint = fingerprint(&request.command);
-        if let Some(record) = self.tx_records.get(&request.tx) {
-            if record.fingerprint == fingerprint {
-                return record.outcome.clone();
+        // The record first: a transaction that applied is answered as
+        // applied, however old its retry.
+        if let Some(record) = self.tx_record(&wallet, &request.tx) {
+            if record.fingerprint == fingerprint && record.created_at_ns == request.created_at_ns {
+                return record.outcome;
             }
             return Err(Refusal::TxIdConflict {
                 tx: request.tx.clone(),
             });
         }
+        self.check_tx_time(entry.now_ns, request)?;
         let outcome = self.execute(entry, &request.tx, &request.command);
         let record = TxRecord {
             created_at_ns: request.created_at_ns,
             fingerprint,
             outcome: outcome.clone(),
         };
-        self.put_tx_record(request.tx.clone(), Some(record));
+        self.put_tx_record(wallet, request.tx.clone(), Some(record));
         outcome
     }
 
@@ -95,11 +76,12 @@ impl State {
     /// ahead of leader time. Such refusals are not recorded.
     fn check_tx_time(&self, now_ns: u64, request: &Request) -> Result<(), Refusal> {
         let created_at_ns = request.created_at_ns;
-        if created_at_ns.saturating_add(self.config.idempotency_window_ns) < now_ns {
+        let window_ns = self.config.idempotency_window_ns;
+        if created_at_ns.saturating_add(window_ns) < now_ns {
             return Err(Refusal::TxIdExpired {
                 tx: request.tx.clone(),
                 created_at_ns,
-                oldest_allowed_ns: now_ns - self.config.idempotency_window_ns,
+                oldest_allowed_ns: now_ns - window_ns,
             });
         }
         if created_at_ns > now_ns.saturating_add(self.config.future_skew_ns_max) {
@@ -112,188 +94,97 @@ impl State {
         Ok(())
     }
 
-    /// Everything changed since the last call, one item per key, keys in order.
-    pub fn take_changes(&mut self) -> Changes {
-        let dirty = std::mem::take(&mut self.dirty);
-        let accounts = dirty
-            .accounts
-            .into_iter()
-            .filter_map(|id| self.accounts.get(&id).map(|a| (id, a.clone())))
-            .collect();
-        let holds = dirty
-            .holds
-            .into_iter()
-            .map(|key| {
-                let hold = self.holds.get(&key).cloned();
-                (key.0, key.1, hold)
-            })
-            .collect();
-        let tx_records = dirty
-            .tx_records
-            .into_iter()
-            .map(|tx| {
-                let record = self.tx_records.get(&tx).cloned();
-                (tx, record)
-            })
-            .collect();
-        let system = dirty
-            .system
-            .into_iter()
-            .map(|(c, w)| (c, w, self.system_balance(c, w)))
-            .collect();
-        let meta = dirty.meta.then_some(self.meta);
-        Changes {
-            accounts,
-            holds,
-            tx_records,
-            system,
-            journal: dirty.journal,
-            meta,
+    /// The books of every currency the entry touched balance: players'
+    /// total plus the house and gateway accounts is zero. O(currencies
+    /// touched), so it runs on every entry in release builds too.
+    fn assert_books_balance(&self, entry: &Entry) {
+        for currency in entry.currencies() {
+            let players = self.players_total(currency);
+            let house = self.system_balance(currency, crate::SystemAccount::House);
+            let gateway = self.system_balance(currency, crate::SystemAccount::Gateway);
+            let total = players.wrapping_add(house).wrapping_add(gateway);
+            assert_eq!(
+                total, 0,
+                "entry {}: books of {currency} do not balance (players {players}, house \
+                 {house}, gateway {gateway})",
+                entry.log_index
+            );
+        }
+    }
+}
+
+/// A ledger held entirely in memory: [`MemRows`] plus the configuration,
+/// applying entries one at a time and keeping what they changed until
+/// [`State::take_changes`]. For tests, the property test and the fuzzer;
+/// production applies through [`apply`] over RocksDB rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    config: LedgerConfig,
+    pub rows: MemRows,
+    pending: Changes,
+}
+
+impl State {
+    pub fn new(config: LedgerConfig) -> State {
+        State {
+            config,
+            rows: MemRows::default(),
+            pending: Changes::default(),
         }
     }
 
+    /// Applies one log entry (see [`apply`]) and writes its changes.
+    pub fn apply(&mut self, ctx: EntryContext, requests: &[Request]) -> Vec<Outcome> {
+        let (outcomes, changes) = apply(&self.rows, &self.config, ctx, requests);
+        self.rows.commit(&changes);
+        self.pending.merge(changes);
+        #[cfg(any(test, debug_assertions))]
+        self.rows.check_invariants();
+        outcomes
+    }
+
+    /// Everything changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.pending)
+    }
+
     pub fn account(&self, id: &AccountId) -> Option<&Account> {
-        self.accounts.get(id)
+        self.rows.accounts.get(id)
     }
 
     pub fn hold(&self, id: &AccountId, hold: &HoldId) -> Option<&Hold> {
-        self.holds.get(&(*id, hold.clone()))
+        self.rows.holds.get(&(*id, hold.clone()))
     }
 
-    pub fn tx_record(&self, tx: &TxId) -> Option<&TxRecord> {
-        self.tx_records.get(tx)
+    pub fn tx_record(&self, wallet: &AccountId, tx: &TxId) -> Option<&TxRecord> {
+        self.rows.tx_records.get(&(*wallet, tx.clone()))
     }
 
-    pub fn system_balance(&self, currency: Currency, which: SystemAccount) -> i128 {
-        self.system.get(&(currency, which)).copied().unwrap_or(0)
+    pub fn system_balance(&self, currency: crate::Currency, which: crate::SystemAccount) -> i128 {
+        self.rows.system_balance(currency, which)
     }
 
     pub fn meta(&self) -> Meta {
-        self.meta
+        self.rows.meta
     }
 
     pub fn config(&self) -> &LedgerConfig {
         &self.config
     }
 
-    /// All player accounts in `AccountId` order.
-    pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, &Account)> {
-        self.accounts.iter()
-    }
-
-    /// All holds, open and closed (until purged), in (account, hold) order.
-    pub fn holds(&self) -> impl Iterator<Item = (&AccountId, &HoldId, &Hold)> {
-        self.holds.iter().map(|((a, h), hold)| (a, h, hold))
-    }
-
-    /// Loads an account. Panics if `available + held` overflows a u64,
-    /// which no state written by `apply` has.
-    pub fn restore_account(&mut self, id: AccountId, a: Account) {
-        assert!(
-            a.total().is_some(),
-            "restored account {id} holds more than u64::MAX"
-        );
-        self.accounts.insert(id, a);
-    }
-
-    pub fn restore_hold(&mut self, id: AccountId, hold: HoldId, h: Hold) {
-        self.store_hold(id, hold, Some(h));
-    }
-
-    pub fn restore_tx_record(&mut self, tx: TxId, r: TxRecord) {
-        self.store_tx_record(tx, Some(r));
-    }
-
-    pub fn restore_system(&mut self, c: Currency, which: SystemAccount, balance: i128) {
-        self.system.insert((c, which), balance);
-    }
-
-    pub fn restore_meta(&mut self, m: Meta) {
-        self.meta = m;
-    }
-
-    /// Writes an account, counting the change of its money for the entry's
-    /// conservation check.
-    pub(crate) fn put_account(&mut self, entry: &mut Entry, id: AccountId, a: Account) {
-        let total = |a: &Account| i128::from(a.available) + i128::from(a.held);
-        let before = self.accounts.get(&id).map_or(0, total);
-        entry.record_net(id.currency, total(&a) - before);
-        self.accounts.insert(id, a);
-        self.dirty.accounts.insert(id);
-    }
-
-    pub(crate) fn put_system(
-        &mut self,
-        entry: &mut Entry,
-        currency: Currency,
-        which: SystemAccount,
-        balance: i128,
-    ) {
-        let before = self.system_balance(currency, which);
-        entry.record_net(currency, balance.wrapping_sub(before));
-        self.system.insert((currency, which), balance);
-        self.dirty.system.insert((currency, which));
-    }
-
-    pub(crate) fn put_hold(&mut self, id: AccountId, hold: HoldId, h: Option<Hold>) {
-        self.dirty.holds.insert((id, hold.clone()));
-        self.store_hold(id, hold, h);
-    }
-
-    pub(crate) fn put_tx_record(&mut self, tx: TxId, r: Option<TxRecord>) {
-        self.dirty.tx_records.insert(tx.clone());
-        self.store_tx_record(tx, r);
-    }
-
-    /// Replaces a hold and keeps the time indexes in step.
-    fn store_hold(&mut self, id: AccountId, hold: HoldId, h: Option<Hold>) {
-        if let Some(old) = self.holds.remove(&(id, hold.clone())) {
-            let key = (hold_time(&old), id, hold.clone());
-            let index = if old.is_active() {
-                &mut self.active_by_expiry
-            } else {
-                &mut self.closed_by_time
-            };
-            index.remove(&key);
-        }
-        if let Some(h) = h {
-            let key = (hold_time(&h), id, hold.clone());
-            let index = if h.is_active() {
-                &mut self.active_by_expiry
-            } else {
-                &mut self.closed_by_time
-            };
-            index.insert(key);
-            self.holds.insert((id, hold), h);
-        }
-    }
-
-    /// Replaces a transaction record and keeps the time index in step.
-    fn store_tx_record(&mut self, tx: TxId, r: Option<TxRecord>) {
-        if let Some(old) = self.tx_records.remove(&tx) {
-            self.tx_by_created.remove(&(old.created_at_ns, tx.clone()));
-        }
-        if let Some(r) = r {
-            self.tx_by_created.insert((r.created_at_ns, tx.clone()));
-            self.tx_records.insert(tx, r);
-        }
-    }
-}
-
-/// The time a hold is indexed by: expiry while active, closing once closed.
-pub(crate) fn hold_time(h: &Hold) -> u64 {
-    if h.is_active() {
-        h.expires_at_ns
-    } else {
-        h.closed_at_ns
+    pub fn check_invariants(&self) {
+        self.rows.check_invariants();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::{Ledger, START_NS, bal, eur, hid, tx};
-    use crate::{Amount, Command, CreditKind, DebitKind, Hold, HoldStatus, LogIndex};
+    use crate::fixture::{Ledger, START_NS, bal, eur, hid};
+    use crate::{
+        Amount, Command, CreditKind, DebitKind, HoldStatus, LogIndex, SystemAccount, TimeIndex,
+        TimeKey,
+    };
 
     fn bet(n: u64) -> Command {
         Command::Debit {
@@ -358,7 +249,7 @@ mod tests {
             })]
         );
         assert_eq!(
-            l.state.tx_record(&request.tx).unwrap().fingerprint,
+            l.state.tx_record(&eur(1), &request.tx).unwrap().fingerprint,
             fingerprint(&bet(10))
         );
         assert_eq!(l.balance(eur(1)), bal(90, 0));
@@ -419,7 +310,8 @@ mod tests {
             leader_time_ns: now,
         };
         assert_eq!(outcomes[2], Err(ahead));
-        assert!(l.state.tx_record(&old.tx).is_none() && l.state.tx_record(&future.tx).is_none());
+        let recorded = |t: &TxId| l.state.tx_record(&eur(1), t).is_some();
+        assert!(!recorded(&old.tx) && !recorded(&future.tx));
     }
 
     // Proves an old leader's earlier clock does not move time backwards.
@@ -470,134 +362,138 @@ mod tests {
         let ids: Vec<_> = changes
             .accounts
             .iter()
-            .map(|(id, a)| (*id, a.available))
+            .map(|(id, a)| (*id, a.available, a.journal_seq))
             .collect();
-        assert_eq!(ids, [(eur(1), 30), (eur(2), 0)]);
-        assert_eq!(
-            changes.system,
-            [(eur(1).currency, SystemAccount::House, -30)]
-        );
+        assert_eq!(ids, [(eur(1), 30, 3), (eur(2), 0, 1)]);
+        let system: Vec<_> = changes.system.into_iter().collect();
+        assert_eq!(system, [((eur(1).currency, SystemAccount::House), -30)]);
+        let seqs: Vec<_> = changes.journal.iter().map(|j| (j.account, j.seq)).collect();
+        assert_eq!(seqs, [(eur(2), 1), (eur(1), 1), (eur(1), 2), (eur(1), 3)]);
         assert_eq!(changes.tx_records.len(), 4);
         assert_eq!(changes.journal.len(), 4);
         assert_eq!(changes.meta, Some(l.state.meta()));
         assert!(l.state.take_changes().is_empty());
     }
 
-    // Proves a state restored from its parts equals the original and behaves the same.
+    // Proves a transaction that applied is answered with its outcome on a
+    // retry past the window while its record is still kept (purging lags).
     #[test]
-    fn restore_round_trip() {
-        let mut l = Ledger::funded(eur(1), 100);
-        let hold = Command::Hold {
-            account: eur(1),
-            hold: hid("h"),
-            amount: Amount(10),
-            expires_at_ns: u64::MAX,
+    fn applied_tx_is_never_answered_expired() {
+        let config = LedgerConfig {
+            idempotency_window_ns: 1_000,
+            purges_per_entry_max: 0,
+            ..LedgerConfig::default()
         };
-        l.run(hold).unwrap();
-        l.run(Command::Hold {
+        let mut l = Ledger::with_config(config);
+        l.run(Command::OpenAccount { account: eur(1) }).unwrap();
+        l.run(Command::Credit {
             account: eur(1),
-            hold: hid("g"),
-            amount: Amount(5),
-            expires_at_ns: u64::MAX,
+            amount: Amount(100),
+            kind: CreditKind::Deposit,
         })
         .unwrap();
-        l.run(Command::Release {
-            account: eur(1),
-            hold: hid("g"),
-        })
-        .unwrap();
-        let mut copy = State::new(l.state.config().clone());
-        for (id, a) in l.state.accounts() {
-            copy.restore_account(*id, a.clone());
-        }
-        for (id, h, hold) in l.state.holds() {
-            copy.restore_hold(*id, h.clone(), hold.clone());
-        }
-        for (tx, r) in &l.state.tx_records {
-            copy.restore_tx_record(tx.clone(), r.clone());
-        }
-        for ((c, w), b) in &l.state.system {
-            copy.restore_system(*c, *w, *b);
-        }
-        copy.restore_meta(l.state.meta());
-        l.state.take_changes();
-        assert_eq!(copy, l.state);
-        copy.check_invariants();
+        let request = l.request(bet(10));
+        let first = l.entry(std::slice::from_ref(&request));
+        l.now_ns += 5_000;
+        l.entry(&[]);
+        assert!(
+            l.state.tx_record(&eur(1), &request.tx).is_some(),
+            "not purged yet"
+        );
+        assert_eq!(l.entry(std::slice::from_ref(&request)), first);
+        assert_eq!(l.balance(eur(1)), bal(90, 0));
     }
 
-    // Proves restoring over an existing hold replaces its index entry.
+    // Proves the same id with another creation time is a conflict, never a second apply.
     #[test]
-    fn restore_replaces_index_entries() {
-        let mut s = State::new(LedgerConfig::default());
-        s.restore_account(
-            eur(1),
-            Account {
-                held: 0,
-                ..Account::default()
+    fn changed_created_at_is_a_conflict() {
+        let mut l = Ledger::funded(eur(1), 100);
+        let request = l.request(bet(10));
+        l.entry(std::slice::from_ref(&request));
+        let later = Request {
+            created_at_ns: request.created_at_ns + 1,
+            ..request.clone()
+        };
+        let conflict = Err(Refusal::TxIdConflict {
+            tx: request.tx.clone(),
+        });
+        assert_eq!(l.entry(&[later]), [conflict]);
+        assert_eq!(l.balance(eur(1)), bal(90, 0));
+    }
+
+    // Proves ids are per wallet: the same id on two wallets applies to each once.
+    #[test]
+    fn tx_ids_are_per_wallet() {
+        let mut l = Ledger::funded(eur(1), 100);
+        l.run(Command::OpenAccount { account: eur(2) }).unwrap();
+        let one = l.request(bet(10));
+        let two = Request {
+            command: Command::Credit {
+                account: eur(2),
+                amount: Amount(5),
+                kind: CreditKind::Win,
             },
+            ..one.clone()
+        };
+        let outcomes = l.entry(&[one.clone(), two.clone(), one, two]);
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        assert_eq!(
+            (l.balance(eur(1)), l.balance(eur(2))),
+            (bal(90, 0), bal(5, 0))
         );
-        let active = Hold {
-            amount: 5,
-            remaining: 5,
-            expires_at_ns: 9,
-            status: HoldStatus::Active,
-            closed_at_ns: 0,
+    }
+
+    // Proves due keys merge the base rows with the entry's own writes, in
+    // order, skipping what the entry removed.
+    #[test]
+    fn due_merges_overlay_and_base() {
+        let mut rows = MemRows::default();
+        let key = |t: u64, h: &str| TimeKey::HoldExpiry {
+            expires_at_ns: t,
+            account: eur(1),
+            hold: hid(h),
         };
-        s.restore_hold(eur(1), hid("h"), active.clone());
-        let closed = Hold {
-            remaining: 0,
-            status: HoldStatus::Released,
-            closed_at_ns: 7,
-            ..active
-        };
-        s.restore_hold(eur(1), hid("h"), closed);
-        assert!(s.active_by_expiry.is_empty());
-        assert_eq!(s.closed_by_time.len(), 1);
-        let r = TxRecord {
-            created_at_ns: 1,
-            fingerprint: 2,
-            outcome: Err(Refusal::ZeroAmount),
-        };
-        s.restore_tx_record(tx("a"), r.clone());
-        s.restore_tx_record(
-            tx("a"),
-            TxRecord {
-                created_at_ns: 3,
-                ..r
-            },
-        );
-        assert_eq!(s.tx_by_created.iter().collect::<Vec<_>>(), [&(3, tx("a"))]);
-        s.check_invariants();
+        let index = rows.time_index.entry(TimeIndex::HoldExpiry).or_default();
+        for (t, h) in [(1, "a"), (3, "c"), (5, "e")] {
+            index.insert(key(t, h));
+        }
+        let config = LedgerConfig::default();
+        let mut o = Overlay::new(&rows, &config);
+        o.changes.time_index.insert(key(1, "a"), false);
+        o.changes.time_index.insert(key(2, "b"), true);
+        o.changes.time_index.insert(key(9, "z"), true);
+        let due = o.due(TimeIndex::HoldExpiry, 5, 3);
+        assert_eq!(due, [key(2, "b"), key(3, "c"), key(5, "e")]);
+        assert_eq!(o.due(TimeIndex::HoldExpiry, 2, 10), [key(2, "b")]);
+        assert!(o.due(TimeIndex::TxCreated, u64::MAX, 10).is_empty());
     }
 
     // Proves check_invariants catches money created out of nothing.
     #[test]
     #[should_panic(expected = "not conserved")]
     fn invariants_catch_lost_money() {
-        let mut s = State::new(LedgerConfig::default());
-        s.restore_account(
-            eur(1),
-            Account {
-                available: 5,
-                ..Account::default()
-            },
-        );
-        s.check_invariants();
+        let mut rows = MemRows::default();
+        let a = Account {
+            available: 5,
+            ..Account::default()
+        };
+        rows.accounts.insert(eur(1), a);
+        rows.check_invariants();
     }
 
     // Proves check_invariants catches held money no hold accounts for.
     #[test]
     #[should_panic(expected = "differs from its holds")]
     fn invariants_catch_orphan_held() {
-        let mut s = State::new(LedgerConfig::default());
-        s.restore_account(
-            eur(1),
-            Account {
-                held: 5,
-                ..Account::default()
-            },
-        );
-        s.restore_system(eur(1).currency, SystemAccount::House, -5);
-        s.check_invariants();
+        let mut rows = MemRows::default();
+        let a = Account {
+            held: 5,
+            ..Account::default()
+        };
+        rows.accounts.insert(eur(1), a);
+        rows.players_total.insert(eur(1).currency, 5);
+        rows.system
+            .insert((eur(1).currency, SystemAccount::House), -5);
+        rows.check_invariants();
     }
 }

@@ -1,13 +1,16 @@
 //! `geowallet ctl`: one command against a cluster. Human output by default,
 //! one JSON object on stdout with `--json`. A refusal or failure prints one
 //! line on stderr and exits non-zero (1 refused, 2 bad usage, 3 unavailable
-//! or indeterminate); scripts rely on this contract.
+//! or outcome unknown: indeterminate, or `tx_id_expired` = too old to tell);
+//! scripts rely on this contract. A failed write's line starts with the
+//! `--tx` and `--created-at-ns` to retry it with.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand, ValueEnum};
 use geowallet_client::{
-    Account, Balance, Client, ClientConfig, CreditKind, DebitKind, Error, Receipt, Tx,
+    Account, Balance, Client, ClientConfig, CreditKind, DebitKind, Error, JournalCursor, Receipt,
+    Tx,
 };
 use serde_json::json;
 
@@ -165,10 +168,14 @@ pub enum Verb {
         #[command(flatten)]
         w: Wallet,
     },
-    /// One page of a wallet's journal.
+    /// One page of a wallet's journal, from line `--from-seq` (lines are
+    /// numbered from 1 per wallet), or from `--from-index`/`--from-position`
+    /// (the older cursor: the first line applied at or after that log index).
     Journal {
         #[command(flatten)]
         w: Wallet,
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
         #[arg(long, default_value_t = 0)]
         from_index: u64,
         #[arg(long, default_value_t = 0)]
@@ -234,13 +241,24 @@ pub async fn run(args: CtlArgs) -> i32 {
             .map(|b| balance_output(w, b)),
         Verb::Journal {
             w,
+            from_seq,
             from_index,
             from_position,
             limit,
-        } => client
-            .journal(&account(w), (*from_index, *from_position), *limit)
-            .await
-            .map(journal_output),
+        } => {
+            let from = if *from_seq == 0 && (*from_index, *from_position) != (0, 0) {
+                JournalCursor::Position {
+                    log_index: *from_index,
+                    position: *from_position,
+                }
+            } else {
+                JournalCursor::Seq(*from_seq)
+            };
+            client
+                .journal(&account(w), from, *limit)
+                .await
+                .map(journal_output)
+        }
         Verb::Status => Ok(status_output(&client).await),
         Verb::Audit { players, currency } => {
             let accounts: Vec<Account> = players
@@ -252,7 +270,18 @@ pub async fn run(args: CtlArgs) -> i32 {
                 Err(e) => Err(e),
             }
         }
-        verb => write(&client, verb).await,
+        verb => {
+            let t = verb_tx(verb)
+                .expect("run handles reads; every other verb has --tx")
+                .to_tx();
+            write(&client, verb, &t).await.inspect_err(|_| {
+                // The one line on stderr says how to retry without a second apply.
+                eprint!(
+                    "retry with --tx {} --created-at-ns {}: ",
+                    t.id, t.created_at_ns
+                );
+            })
+        }
     };
     match result {
         Ok((value, text)) => {
@@ -271,7 +300,8 @@ fn fail(e: &Error) -> i32 {
     eprintln!("error: {e} [{}]", e.code());
     match e {
         Error::InvalidArgument { .. } => 2,
-        Error::Indeterminate { .. } | Error::Unavailable { .. } => 3,
+        // Outcome unknown: it may have applied (too old to tell, or lost answer).
+        Error::Indeterminate { .. } | Error::Unavailable { .. } | Error::TxIdExpired { .. } => 3,
         _ => 1,
     }
 }
@@ -291,10 +321,8 @@ fn verb_tx(verb: &Verb) -> Option<&TxArg> {
     }
 }
 
-async fn write(client: &Client, verb: &Verb) -> Result<(serde_json::Value, String), Error> {
-    let t = verb_tx(verb)
-        .expect("run handles reads; every other verb has --tx")
-        .to_tx();
+async fn write(client: &Client, verb: &Verb, t: &Tx) -> Result<(serde_json::Value, String), Error> {
+    let t = t.clone();
     let receipt = match verb {
         Verb::Open { w, .. } => client.open(&t, &account(w)).await?,
         Verb::Credit {
@@ -445,8 +473,9 @@ fn journal_output(page: geowallet_client::JournalPage) -> (serde_json::Value, St
         .iter()
         .map(|e| {
             json!({
-                "log_index": e.log_index, "position": e.position, "tx": e.tx_id, "kind": e.kind,
-                "amount": e.amount, "available": e.balance.available, "held": e.balance.held,
+                "seq": e.seq, "group": e.group, "log_index": e.log_index, "position": e.position,
+                "tx": e.tx_id, "kind": e.kind, "amount": e.amount,
+                "available": e.balance.available, "held": e.balance.held,
             })
         })
         .collect();
@@ -455,7 +484,8 @@ fn journal_output(page: geowallet_client::JournalPage) -> (serde_json::Value, St
         .iter()
         .map(|e| {
             format!(
-                "{:>8}.{:<3} {:<16} {:>12}  available {:>12} held {:>10}  tx {}",
+                "#{:<6} {:>8}.{:<3} {:<16} {:>12}  available {:>12} held {:>10}  tx {}",
+                e.seq,
                 e.log_index,
                 e.position,
                 e.kind,
@@ -466,11 +496,22 @@ fn journal_output(page: geowallet_client::JournalPage) -> (serde_json::Value, St
             )
         })
         .collect();
-    let next = page
-        .next
-        .map(|(i, p)| json!({ "from_index": i, "from_position": p }));
-    if let Some((i, p)) = page.next {
-        text.push(format!("more: --from-index {i} --from-position {p}"));
+    let next_seq = match page.next {
+        Some(JournalCursor::Seq(seq)) => Some(seq),
+        _ => None,
+    };
+    let next = page.next_at.map(|(index, position)| {
+        json!({ "from_seq": next_seq, "from_index": index, "from_position": position })
+    });
+    match page.next {
+        Some(JournalCursor::Seq(seq)) => text.push(format!("more: --from-seq {seq}")),
+        Some(JournalCursor::Position {
+            log_index,
+            position,
+        }) => text.push(format!(
+            "more: --from-index {log_index} --from-position {position}"
+        )),
+        None => {}
     }
     (json!({ "entries": entries, "next": next }), text.join("\n"))
 }

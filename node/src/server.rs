@@ -53,8 +53,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         snapshot_dir.clone(),
         LedgerConfig::default(),
     )
-    .context("load the ledger state")?;
-    let view = sm.view();
+    .context("open the ledger state")?;
     let store = sm.store().clone();
     let log = LogAdapter::new(db.log_store(GROUP));
     let raft = openraft::Raft::new(
@@ -74,7 +73,6 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         node_id: config.node_id,
         raft: raft.clone(),
         proposer: proposer.clone(),
-        view,
         store,
         peers: peers.clone(),
     };

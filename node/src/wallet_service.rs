@@ -4,8 +4,8 @@ use std::time::Duration;
 use geowallet_ledger::{LogIndex, Outcome};
 use geowallet_proto::v1 as pb;
 use geowallet_proto::v1::wallet_server::Wallet;
-use geowallet_raft::{GroupRaft, LedgerView, TypeConfig};
-use geowallet_storage::{DefaultEngine, Engine, StateStore};
+use geowallet_raft::{AppliedState, GroupRaft, TypeConfig};
+use geowallet_storage::{AuditRead, DefaultEngine, Engine, JournalFrom, StateStore};
 use openraft::ReadPolicy;
 use openraft::error::{ForwardToLeader, LinearizableReadError, RaftError};
 use prost::Message;
@@ -26,7 +26,6 @@ pub struct WalletService<E: Engine = DefaultEngine> {
     pub node_id: u64,
     pub raft: GroupRaft<E>,
     pub proposer: Proposer,
-    pub view: LedgerView,
     pub store: StateStore<E>,
     /// Peer endpoints by node id, for leader hints and status.
     pub peers: BTreeMap<u64, String>,
@@ -102,6 +101,22 @@ impl<E: Engine> WalletService<E> {
             "the new leader is not confirmed by a quorum yet; retry",
         ))
     }
+
+    /// Reads `accounts` and the totals from one consistent view of the
+    /// applied state (after `linearize`), off the async threads.
+    async fn read(
+        &self,
+        accounts: Vec<geowallet_ledger::AccountId>,
+    ) -> Result<(AuditRead, u64), Status> {
+        let store = self.store.clone();
+        let read = geowallet_raft::blocking(move || store.audit(&accounts))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::data_loss(format!("read the ledger state: {e}")))?;
+        let applied = AppliedState::from_stored(read.applied.as_deref())
+            .map_err(|e| Status::data_loss(format!("read the applied position: {e}")))?;
+        Ok((read, applied.index()))
+    }
 }
 
 #[tonic::async_trait]
@@ -170,27 +185,25 @@ impl<E: Engine> Wallet for WalletService<E> {
             }
         };
         self.linearize().await?;
-        let resp = self.view.read(|ledger, applied| {
-            let read_index = applied.last_applied.as_ref().map_or(0, |l| l.index);
-            match ledger.account(&account) {
-                Some(a) => pb::BalanceResponse {
-                    balance: Some(pb::Balance {
-                        available: a.available,
-                        held: a.held,
-                    }),
-                    frozen: a.frozen,
-                    read_index,
-                    refused: None,
-                },
-                None => pb::BalanceResponse {
-                    read_index,
-                    refused: Some(wire::refusal(&geowallet_ledger::Refusal::UnknownAccount {
-                        account,
-                    })),
-                    ..Default::default()
-                },
-            }
-        });
+        let (read, read_index) = self.read(vec![account]).await?;
+        let resp = match read.accounts.into_iter().next().flatten() {
+            Some(a) => pb::BalanceResponse {
+                balance: Some(pb::Balance {
+                    available: a.available,
+                    held: a.held,
+                }),
+                frozen: a.frozen,
+                read_index,
+                refused: None,
+            },
+            None => pb::BalanceResponse {
+                read_index,
+                refused: Some(wire::refusal(&geowallet_ledger::Refusal::UnknownAccount {
+                    account,
+                })),
+                ..Default::default()
+            },
+        };
         Ok(Response::new(resp))
     }
 
@@ -212,19 +225,22 @@ impl<E: Engine> Wallet for WalletService<E> {
             accounts.push((id, r));
         }
         self.linearize().await?;
-        let resp = self.view.read(|ledger, applied| pb::AuditResponse {
+        let ids = accounts.iter().map(|(id, _)| *id).collect();
+        let (read, read_index) = self.read(ids).await?;
+        let resp = pb::AuditResponse {
             accounts: accounts
                 .into_iter()
-                .map(|(id, account)| pb::AuditedAccount {
+                .zip(read.accounts)
+                .map(|((_, account), a)| pb::AuditedAccount {
                     account: Some(account),
-                    balance: ledger.account(&id).map(|a| pb::Balance {
+                    balance: a.map(|a| pb::Balance {
                         available: a.available,
                         held: a.held,
                     }),
                 })
                 .collect(),
-            totals: ledger
-                .currency_money()
+            totals: read
+                .totals
                 .into_iter()
                 .map(|(currency, money)| pb::CurrencyTotals {
                     currency: currency.to_string(),
@@ -232,8 +248,8 @@ impl<E: Engine> Wallet for WalletService<E> {
                     system: money.system.to_string(),
                 })
                 .collect(),
-            read_index: applied.last_applied.as_ref().map_or(0, |l| l.index),
-        });
+            read_index,
+        };
         Ok(Response::new(resp))
     }
 
@@ -247,14 +263,18 @@ impl<E: Engine> Wallet for WalletService<E> {
         self.linearize().await?;
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
         let store = self.store.clone();
-        let from = (LogIndex(r.from_log_index), r.from_position);
+        let from = if r.from_seq == 0 && (r.from_log_index, r.from_position) != (0, 0) {
+            JournalFrom::Position(LogIndex(r.from_log_index), r.from_position)
+        } else {
+            JournalFrom::Seq(r.from_seq)
+        };
         let page = geowallet_raft::blocking(move || store.journal_page(&account, from, limit))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::data_loss(e.to_string()))?;
-        let (more, next_log_index, next_position) = match page.next {
-            Some((i, p)) => (true, i.0, p),
-            None => (false, 0, 0),
+        let (more, next_log_index, next_position, next_seq) = match &page.next {
+            Some(e) => (true, e.log_index.0, e.position, e.seq),
+            None => (false, 0, 0, 0),
         };
         let entries = page.entries.iter().map(wire::journal_entry).collect();
         Ok(Response::new(pb::JournalResponse {
@@ -262,6 +282,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             more,
             next_log_index,
             next_position,
+            next_seq,
         }))
     }
 

@@ -217,5 +217,7 @@ pub fn journal_entry(e: &JournalEntry) -> pb::JournalEntry {
         kind: journal_kind(&e.kind),
         amount: e.amount,
         balance: Some(balance(e.balance)),
+        seq: e.seq,
+        group: e.group,
     }
 }

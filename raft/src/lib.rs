@@ -20,5 +20,5 @@ pub use log_adapter::LogAdapter;
 pub use network::NetworkFactory;
 pub use proposal::Proposal;
 pub use service::{GroupRegistry, RaftRpcService};
-pub use state_machine::{AppliedState, LedgerStateMachine, LedgerView, SnapshotHandle, blocking};
+pub use state_machine::{AppliedState, LedgerStateMachine, SnapshotHandle, blocking};
 pub use types::{GroupRaft, TypeConfig, base_config};

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
-use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, State};
+use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, Request};
 use geowallet_storage::{DefaultEngine, Engine, StateStore};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftStateMachine};
@@ -23,22 +23,18 @@ pub struct AppliedState {
     pub membership: StoredMembershipOf<TypeConfig>,
 }
 
-struct Shared {
-    ledger: State,
-    applied: AppliedState,
-}
+impl AppliedState {
+    /// The applied log index (0 before anything was applied).
+    pub fn index(&self) -> u64 {
+        self.last_applied.as_ref().map_or(0, |l| l.index)
+    }
 
-/// Read access to the applied ledger state, for strong reads after a read
-/// index has been confirmed. Never held across an await.
-#[derive(Clone)]
-pub struct LedgerView {
-    shared: Arc<RwLock<Shared>>,
-}
-
-impl LedgerView {
-    pub fn read<R>(&self, f: impl FnOnce(&State, &AppliedState) -> R) -> R {
-        let guard = self.shared.read().unwrap_or_else(|p| p.into_inner());
-        f(&guard.ledger, &guard.applied)
+    /// Decodes the applied position stored with the ledger rows.
+    pub fn from_stored(bytes: Option<&[u8]>) -> Result<AppliedState, io::Error> {
+        match bytes {
+            Some(b) if !b.is_empty() => decode("applied state", b),
+            _ => Ok(AppliedState::default()),
+        }
     }
 }
 
@@ -48,9 +44,10 @@ pub struct SnapshotHandle {
     pub path: PathBuf,
 }
 
-/// openraft's state machine over the ledger rules and `StateStore`.
+/// openraft's state machine over the ledger rules and `StateStore`: the
+/// ledger's rows live in RocksDB; apply reads the rows each entry touches.
 pub struct LedgerStateMachine<E: Engine = DefaultEngine> {
-    shared: Arc<RwLock<Shared>>,
+    applied: Arc<RwLock<AppliedState>>,
     store: StateStore<E>,
     snapshot_dir: PathBuf,
     config: LedgerConfig,
@@ -63,72 +60,92 @@ struct CurrentSnapshot {
 }
 
 impl<E: Engine> LedgerStateMachine<E> {
-    /// Loads the group's ledger state (replaying nothing: the applied index is
-    /// stored with it; openraft re-applies only the log tail after it).
+    /// Opens the group's state machine: reads the applied position only (no
+    /// scan of the rows); openraft re-applies the log tail after it.
     pub fn open(
         store: StateStore<E>,
         snapshot_dir: PathBuf,
         config: LedgerConfig,
     ) -> Result<Self, io::Error> {
         std::fs::create_dir_all(&snapshot_dir)?;
-        let (ledger, applied) = store.load(config.clone()).map_err(storage_io)?;
-        let applied = match applied {
-            Some(bytes) => decode("applied state", &bytes)?,
-            None => AppliedState::default(),
-        };
-        ledger.check_invariants();
-        let shared = Arc::new(RwLock::new(Shared { ledger, applied }));
+        let stored = store.open_applied().map_err(storage_io)?;
+        let applied = AppliedState::from_stored(stored.as_deref())?;
         Ok(LedgerStateMachine {
-            shared,
+            applied: Arc::new(RwLock::new(applied)),
             store,
             snapshot_dir,
             config,
         })
     }
 
-    pub fn view(&self) -> LedgerView {
-        LedgerView {
-            shared: self.shared.clone(),
-        }
-    }
-
     pub fn store(&self) -> &StateStore<E> {
         &self.store
     }
 
+    /// Applies one entry's requests over the stored rows and writes the
+    /// changes with the new applied position in one batch.
+    fn apply_requests(
+        &self,
+        ctx: EntryContext,
+        requests: &[Request],
+        applied: &AppliedState,
+    ) -> Result<Vec<Outcome>, io::Error> {
+        let rows = self.store.rows();
+        rows.prefetch(requests);
+        let (outcomes, changes) = geowallet_ledger::apply(&rows, &self.config, ctx, requests);
+        // A failed read makes the outcomes meaningless: nothing is written.
+        rows.finish().map_err(storage_io)?;
+        self.store
+            .persist(&changes, &encode(applied)?)
+            .map_err(storage_io)?;
+        Ok(outcomes)
+    }
+
     fn apply_batch(&self, batch: Vec<EntryResponder<TypeConfig>>) -> Result<(), io::Error> {
         let mut replies = Vec::with_capacity(batch.len());
-        let mut guard = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        let shared = &mut *guard;
+        let mut applied = self
+            .applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let group = self.store.group().0;
         for (entry, responder) in batch {
+            applied.last_applied = Some(entry.log_id);
             let outcomes: Vec<Outcome> = match entry.payload {
-                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Blank => {
+                    self.persist_position(&applied)?;
+                    Vec::new()
+                }
                 EntryPayload::Normal(proposal) => {
                     let ctx = EntryContext {
+                        group,
                         log_index: LogIndex(entry.log_id.index),
                         leader_time_ns: proposal.leader_time_ns,
                     };
-                    shared.ledger.apply(ctx, &proposal.requests)
+                    self.apply_requests(ctx, &proposal.requests, &applied)?
                 }
                 EntryPayload::Membership(m) => {
-                    shared.applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    self.persist_position(&applied)?;
                     Vec::new()
                 }
             };
-            shared.applied.last_applied = Some(entry.log_id);
             replies.push((responder, outcomes));
         }
-        let changes = shared.ledger.take_changes();
-        self.store
-            .persist(&changes, &encode(&shared.applied)?)
-            .map_err(storage_io)?;
-        drop(guard);
+        *self.applied.write().unwrap_or_else(|p| p.into_inner()) = applied;
         for (responder, outcomes) in replies {
             if let Some(r) = responder {
                 r.send(outcomes);
             }
         }
         Ok(())
+    }
+
+    fn persist_position(&self, applied: &AppliedState) -> Result<(), io::Error> {
+        let changes = geowallet_ledger::Changes::default();
+        self.store
+            .persist(&changes, &encode(applied)?)
+            .map_err(storage_io)
     }
 
     fn current_path(&self) -> PathBuf {
@@ -187,8 +204,8 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
-        let guard = self.shared.read().unwrap_or_else(|p| p.into_inner());
-        Ok((guard.applied.last_applied, guard.applied.membership.clone()))
+        let applied = self.applied.read().unwrap_or_else(|p| p.into_inner());
+        Ok((applied.last_applied, applied.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -224,20 +241,11 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
     ) -> Result<(), io::Error> {
         let store = self.store.clone();
         let path = snapshot.path.clone();
-        let config = self.config.clone();
-        let (ledger, applied) = blocking(move || {
-            store.install_snapshot(&path)?;
-            store.load(config)
-        })
-        .await?
-        .map_err(storage_io)?;
-        let applied: AppliedState = decode("applied state", &applied.unwrap_or_default())?;
-        ledger.check_invariants();
-        {
-            let mut guard = self.shared.write().unwrap_or_else(|p| p.into_inner());
-            guard.ledger = ledger;
-            guard.applied = applied;
-        }
+        let stored = blocking(move || store.install_snapshot(&path))
+            .await?
+            .map_err(storage_io)?;
+        let applied = AppliedState::from_stored(Some(&stored))?;
+        *self.applied.write().unwrap_or_else(|p| p.into_inner()) = applied;
         let file = snapshot
             .path
             .file_name()
@@ -283,11 +291,7 @@ impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
         let info = blocking(move || store.build_snapshot(&build_path))
             .await?
             .map_err(storage_io)?;
-        let applied: AppliedState = if info.applied.is_empty() {
-            AppliedState::default()
-        } else {
-            decode("applied state", &info.applied)?
-        };
+        let applied = AppliedState::from_stored(Some(&info.applied))?;
         let meta = openraft::SnapshotMeta {
             last_log_id: applied.last_applied,
             last_membership: applied.membership.clone(),

@@ -11,8 +11,7 @@ use geowallet_node::wallet_service::WalletService;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
-    GroupRaft, GroupRegistry, LedgerStateMachine, LedgerView, LogAdapter, NetworkFactory,
-    RaftRpcService,
+    GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, NetworkFactory, RaftRpcService,
 };
 use geowallet_storage::{Cf, CrashFaults, Db, GroupId, MemEngine, StorageError, SyncMode};
 use madsim::runtime::{Handle, NodeHandle};
@@ -31,7 +30,7 @@ const FSYNC_MICROS_MIN: u64 = 100;
 const FSYNC_MICROS_MAX: u64 = 5_000;
 
 /// A simulated node's view as the harness sees it.
-pub type Replica = (GroupRaft<MemEngine>, LedgerView);
+pub type Replica = (GroupRaft<MemEngine>, StateStore<MemEngine>);
 
 /// Where a node runs. One region with two datacenters today; regions and
 /// inter-region faults slot in here when groups span regions.
@@ -109,7 +108,6 @@ async fn run_node(
         LedgerConfig::default(),
     )
     .expect("the durable state of a simulated node loads");
-    let view = sm.view();
     let store = db.state_store(GROUP);
     let raft = openraft::Raft::new(
         id,
@@ -125,7 +123,7 @@ async fn run_node(
     replicas
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (raft.clone(), view.clone()));
+        .insert(id, (raft.clone(), store.clone()));
     let peers: BTreeMap<u64, String> = (1..=n).map(|i| (i, addr(i).to_string())).collect();
     if id == initializer && !raft.is_initialized().await.unwrap_or(true) {
         let members: BTreeMap<u64, BasicNode> = peers
@@ -138,7 +136,6 @@ async fn run_node(
         node_id: id,
         proposer: Proposer::start(raft.clone()),
         raft,
-        view,
         store,
         peers,
     };

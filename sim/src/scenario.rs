@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use geowallet_client::{Account, Client, ClientConfig};
+use geowallet_client::{Account, Client, ClientConfig, JournalCursor};
 use geowallet_raft::Proposal;
 use geowallet_storage::SyncMode;
 use geowallet_testkit::{
@@ -221,7 +221,7 @@ async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState
         state
             .balances
             .insert(account.to_string(), Balance::new(b.available, b.held));
-        let mut from = (0, 0);
+        let mut from = JournalCursor::START;
         loop {
             let page = client
                 .journal(account, from, JOURNAL_PAGE)
@@ -340,24 +340,20 @@ async fn converge(cluster: &SimCluster) -> Result<u64, String> {
 /// currency, and holds the same accounts.
 fn check_replicas(cluster: &SimCluster) -> Result<(), String> {
     let mut states = Vec::new();
-    for (id, (_, view)) in cluster.replicas() {
-        let (accounts, unbalanced) = view.read(|ledger, _| {
-            ledger.check_invariants();
-            let accounts: BTreeSet<_> = ledger
-                .accounts()
-                .map(|(a, acc)| (*a, acc.available, acc.held))
-                .collect();
-            let unbalanced: BTreeMap<_, _> = ledger
-                .currency_totals()
-                .into_iter()
-                .filter(|(_, t)| *t != 0)
-                .collect();
-            (accounts, unbalanced)
-        });
+    for (id, (_, store)) in cluster.replicas() {
+        let rows = store
+            .dump()
+            .map_err(|e| format!("node {id}: read its ledger rows: {e}"))?;
+        rows.check_invariants();
+        let unbalanced: BTreeMap<_, _> = rows
+            .currency_totals()
+            .into_iter()
+            .filter(|(_, t)| *t != 0)
+            .collect();
         if !unbalanced.is_empty() {
             return Err(format!("node {id}: books do not balance: {unbalanced:?}"));
         }
-        states.push((id, accounts));
+        states.push((id, (rows.accounts, rows.holds, rows.tx_records)));
     }
     if states.len() != 3 {
         return Err(format!("only {} replicas running at the end", states.len()));

@@ -144,7 +144,10 @@ impl Runner {
         };
         match result {
             Ok(r) => Completion::Ok(receipt_value(&r)),
-            Err(Error::Indeterminate { .. } | Error::Protocol { .. }) => Completion::Info,
+            // Too old to tell is an unknown outcome, like a lost answer.
+            Err(
+                Error::Indeterminate { .. } | Error::Protocol { .. } | Error::TxIdExpired { .. },
+            ) => Completion::Info,
             Err(e) => fail(&e),
         }
     }

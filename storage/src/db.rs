@@ -60,8 +60,17 @@ impl<E: Engine> Db<E> {
         group: GroupId,
         tag: MetaTag,
     ) -> Result<Option<Vec<u8>>, StorageError> {
+        Db::<E>::meta_in(self.engine.as_ref(), group, tag)
+    }
+
+    /// A group's metadata row read from `view` (e.g. a snapshot).
+    pub(crate) fn meta_in(
+        view: &dyn crate::engine::EngineView,
+        group: GroupId,
+        tag: MetaTag,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         let key = meta_key(group, tag);
-        let Some(stored) = self.engine.get(Cf::Meta, &key)? else {
+        let Some(stored) = view.get(Cf::Meta, &key)? else {
             return Ok(None);
         };
         Ok(Some(unseal(&stored, "raft metadata", &key)?.to_vec()))

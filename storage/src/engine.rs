@@ -89,6 +89,11 @@ pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StorageError> + 'a;
 pub trait EngineView {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// Point reads of several keys at once, results in the order of `keys`.
+    fn multi_get(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        keys.iter().map(|k| self.get(cf, k)).collect()
+    }
+
     /// Visits the rows with `lower <= key < upper` in `direction` order until
     /// `visit` returns `false`.
     fn scan(

@@ -1,7 +1,9 @@
 //! Key layout. All integers big-endian so RocksDB's byte order is numeric
 //! order; every key starts with the 8-byte group id.
 
-use geowallet_ledger::{AccountId, Currency, HoldId, LogIndex, PlayerId, SystemAccount, TxId};
+use geowallet_ledger::{
+    AccountId, Currency, HoldId, PlayerId, SystemAccount, TimeIndex, TimeKey, TxId,
+};
 use serde::{Deserialize, Serialize};
 
 /// A shard group (one Raft group). Group 0 is reserved for the directory.
@@ -32,6 +34,8 @@ pub(crate) enum StateKind {
     Tx = 3,
     System = 4,
     LedgerMeta = 5,
+    PlayersTotal = 6,
+    TimeIndex = 7,
 }
 
 impl StateKind {
@@ -42,6 +46,8 @@ impl StateKind {
             3 => StateKind::Tx,
             4 => StateKind::System,
             5 => StateKind::LedgerMeta,
+            6 => StateKind::PlayersTotal,
+            7 => StateKind::TimeIndex,
             _ => return None,
         })
     }
@@ -110,10 +116,80 @@ pub(crate) fn hold_key(group: GroupId, account: &AccountId, hold: &HoldId) -> Ve
     k
 }
 
-pub(crate) fn tx_key(group: GroupId, tx: &TxId) -> Vec<u8> {
-    let mut k = state_key(group, StateKind::Tx, tx.as_str().len());
+/// A transaction record: per wallet (a command's primary account), so a
+/// wallet's records are one key range that can move with it.
+pub(crate) fn tx_key(group: GroupId, wallet: &AccountId, tx: &TxId) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Tx, 16 + tx.as_str().len());
+    push_account(&mut k, wallet);
     k.extend_from_slice(tx.as_str().as_bytes());
     k
+}
+
+pub(crate) fn players_total_key(group: GroupId, currency: Currency) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::PlayersTotal, 8);
+    k.extend_from_slice(&currency_bytes(currency));
+    k
+}
+
+fn time_index_byte(index: TimeIndex) -> u8 {
+    match index {
+        TimeIndex::HoldExpiry => 1,
+        TimeIndex::HoldClosed => 2,
+        TimeIndex::TxCreated => 3,
+    }
+}
+
+/// A time index key: kind, time (big-endian, so keys sort by time), wallet, id.
+pub(crate) fn time_key(group: GroupId, key: &TimeKey) -> Vec<u8> {
+    let (account, id) = match key {
+        TimeKey::HoldExpiry { account, hold, .. } | TimeKey::HoldClosed { account, hold, .. } => {
+            (account, hold.as_str())
+        }
+        TimeKey::TxCreated { account, tx, .. } => (account, tx.as_str()),
+    };
+    let mut k = state_key(group, StateKind::TimeIndex, 25 + id.len());
+    k.push(time_index_byte(key.index()));
+    k.extend_from_slice(&key.time_ns().to_be_bytes());
+    push_account(&mut k, account);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The keys of `index` with time at most `until_ns`: `[lower, upper)`.
+pub(crate) fn time_range(group: GroupId, index: TimeIndex, until_ns: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut lower = state_key(group, StateKind::TimeIndex, 9);
+    lower.push(time_index_byte(index));
+    let mut upper = lower.clone();
+    match until_ns.checked_add(1) {
+        Some(end) => upper.extend_from_slice(&end.to_be_bytes()),
+        None => *upper.last_mut().expect("non-empty") += 1,
+    }
+    (lower, upper)
+}
+
+/// Decodes a time index key (after the 9-byte prefix).
+pub(crate) fn decode_time_key(rest: &[u8]) -> Option<TimeKey> {
+    let time_ns = u64::from_be_bytes(rest.get(1..9)?.try_into().ok()?);
+    let account = decode_account(rest.get(9..25)?)?;
+    let id = std::str::from_utf8(rest.get(25..)?).ok()?;
+    Some(match rest.first()? {
+        1 => TimeKey::HoldExpiry {
+            expires_at_ns: time_ns,
+            account,
+            hold: HoldId::new(id).ok()?,
+        },
+        2 => TimeKey::HoldClosed {
+            closed_at_ns: time_ns,
+            account,
+            hold: HoldId::new(id).ok()?,
+        },
+        3 => TimeKey::TxCreated {
+            created_at_ns: time_ns,
+            account,
+            tx: TxId::new(id).ok()?,
+        },
+        _ => return None,
+    })
 }
 
 pub(crate) fn system_key(group: GroupId, currency: Currency, which: SystemAccount) -> Vec<u8> {
@@ -130,17 +206,12 @@ pub(crate) fn ledger_meta_key(group: GroupId) -> Vec<u8> {
     state_key(group, StateKind::LedgerMeta, 0)
 }
 
-pub(crate) fn journal_key(
-    group: GroupId,
-    account: &AccountId,
-    index: LogIndex,
-    pos: u32,
-) -> Vec<u8> {
-    let mut k = Vec::with_capacity(36);
+/// A journal line: by wallet and the wallet's own sequence number.
+pub(crate) fn journal_key(group: GroupId, account: &AccountId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
     k.extend_from_slice(&group.0.to_be_bytes());
     push_account(&mut k, account);
-    k.extend_from_slice(&index.0.to_be_bytes());
-    k.extend_from_slice(&pos.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 

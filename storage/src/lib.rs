@@ -22,6 +22,7 @@ mod rocks_engine;
 mod seal;
 mod snapshot_file;
 mod state_store;
+mod store_rows;
 
 pub use db::Db;
 pub use engine::SyncCallback;
@@ -40,4 +41,7 @@ pub type DefaultEngine = RocksEngine;
 #[cfg(not(feature = "rocksdb"))]
 pub type DefaultEngine = MemEngine;
 pub use snapshot_file::{SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo};
-pub use state_store::{JournalPage, StateStore};
+pub use state_store::{
+    AuditRead, CurrencyMoney, JOURNAL_PAGE_MAX, JournalFrom, JournalPage, StateStore,
+};
+pub use store_rows::StoreRows;

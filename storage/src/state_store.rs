@@ -1,26 +1,30 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use geowallet_ledger::{
-    Account, AccountId, Changes, Hold, HoldId, JournalEntry, LedgerConfig, LogIndex, Meta, State,
-    TxId, TxRecord,
+    Account, AccountId, Changes, Currency, Hold, HoldId, JournalEntry, LogIndex, MemRows, Meta,
+    TimeKey, TxId, TxRecord,
 };
 
 use crate::DefaultEngine;
-use crate::engine::{Batch, Cf, Direction, Engine};
+use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{
-    MetaTag, StateKind, account_key, decode_account, decode_system, group_end, group_prefix,
-    hold_key, journal_account_prefix, journal_key, ledger_meta_key, system_key, tx_key,
+    MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key, group_end,
+    group_prefix, hold_key, journal_account_prefix, journal_key, ledger_meta_key,
+    players_total_key, system_key, time_key, tx_key,
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
-use crate::{Db, GroupId, SnapshotFileInfo, StorageError};
+use crate::{Db, GroupId, SnapshotFileInfo, StorageError, StoreRows};
 
-/// The ledger state of one group: accounts, holds, transaction records,
-/// system balances and the journal, plus the applied Raft position (opaque
-/// bytes from the Raft layer) written in the same batch.
+/// The ledger state of one group in RocksDB: accounts, holds, transaction
+/// records, system balances, per-currency totals, the time indexes and the
+/// journal, plus the applied Raft position (opaque bytes from the Raft
+/// layer) written in the same batch. Nothing of it is kept in memory: apply
+/// reads the rows an entry touches through [`StateStore::rows`].
 pub struct StateStore<E: Engine = DefaultEngine> {
-    db: Db<E>,
-    group: GroupId,
+    pub(crate) db: Db<E>,
+    pub(crate) group: GroupId,
 }
 
 impl<E: Engine> Clone for StateStore<E> {
@@ -36,12 +40,41 @@ impl<E: Engine> Clone for StateStore<E> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalPage {
     pub entries: Vec<JournalEntry>,
-    /// Where the next page starts, if there is more.
-    pub next: Option<(LogIndex, u32)>,
+    /// The first line of the next page, if there is more.
+    pub next: Option<JournalEntry>,
+}
+
+/// Where a journal page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalFrom {
+    /// At this wallet sequence number (lines are numbered from 1).
+    Seq(u64),
+    /// At the first line applied at or after (log index, position): the
+    /// older cursor, which scans the wallet's earlier lines to find it.
+    Position(LogIndex, u32),
 }
 
 /// Journal entries per page at most.
 pub const JOURNAL_PAGE_MAX: usize = 1000;
+
+/// One currency's money: players' total and the system accounts' position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CurrencyMoney {
+    /// Sum of available + held over every player account.
+    pub players: i128,
+    /// Net position of the house and gateway accounts; `-players` when the books balance.
+    pub system: i128,
+}
+
+/// Accounts and every currency's totals, read at one applied position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRead {
+    /// In the order asked; `None` for an account that does not exist.
+    pub accounts: Vec<Option<Account>>,
+    pub totals: BTreeMap<Currency, CurrencyMoney>,
+    /// The applied position (opaque Raft bytes) the read reflects.
+    pub applied: Option<Vec<u8>>,
+}
 
 impl<E: Engine> StateStore<E> {
     pub(crate) fn new(db: Db<E>, group: GroupId) -> StateStore<E> {
@@ -52,28 +85,20 @@ impl<E: Engine> StateStore<E> {
         self.group
     }
 
-    /// Loads the whole ledger state and the applied position. Finishes a
-    /// snapshot install that a crash interrupted first.
-    pub fn load(&self, config: LedgerConfig) -> Result<(State, Option<Vec<u8>>), StorageError> {
+    /// The applied position, after finishing a snapshot install that a
+    /// crash interrupted. Reads no ledger row: a restart serves at once.
+    pub fn open_applied(&self) -> Result<Option<Vec<u8>>, StorageError> {
         if let Some(path) = self.db.get_meta(self.group, MetaTag::SnapshotInstall)? {
             let path = String::from_utf8_lossy(&path).into_owned();
             tracing::warn!(group = %self.group, %path, "resuming an interrupted snapshot install");
             self.install_snapshot(Path::new(&path))?;
         }
-        let mut state = State::new(config);
-        let (lower, upper) = (group_prefix(self.group), group_end(self.group));
-        self.db.engine().scan(
-            Cf::State,
-            &lower,
-            &upper,
-            Direction::Forward,
-            &mut |k, v| {
-                restore_row(&mut state, k, v)?;
-                Ok(true)
-            },
-        )?;
-        let applied = self.db.get_meta(self.group, MetaTag::Applied)?;
-        Ok((state, applied))
+        self.db.get_meta(self.group, MetaTag::Applied)
+    }
+
+    /// The rows as of the last persisted apply, for `geowallet_ledger::apply`.
+    pub fn rows(&self) -> StoreRows<'_, E> {
+        StoreRows::new(self)
     }
 
     /// Writes what one apply changed together with the applied position, in
@@ -84,45 +109,84 @@ impl<E: Engine> StateStore<E> {
         for (id, account) in &changes.accounts {
             batch.put(Cf::State, account_key(g, id), encode("account", account)?);
         }
-        for (id, hold_id, hold) in &changes.holds {
+        for ((id, hold_id), hold) in &changes.holds {
             match hold {
                 Some(h) => batch.put(Cf::State, hold_key(g, id, hold_id), encode("hold", h)?),
                 None => batch.delete(Cf::State, hold_key(g, id, hold_id)),
             }
         }
-        for (tx, record) in &changes.tx_records {
+        for ((wallet, tx), record) in &changes.tx_records {
             match record {
-                Some(r) => batch.put(Cf::State, tx_key(g, tx), encode("tx record", r)?),
-                None => batch.delete(Cf::State, tx_key(g, tx)),
+                Some(r) => batch.put(Cf::State, tx_key(g, wallet, tx), encode("tx record", r)?),
+                None => batch.delete(Cf::State, tx_key(g, wallet, tx)),
             }
         }
-        for (currency, which, balance) in &changes.system {
-            batch.put(
-                Cf::State,
-                system_key(g, *currency, *which),
-                seal(&balance.to_le_bytes()),
-            );
+        for ((currency, which), balance) in &changes.system {
+            let key = system_key(g, *currency, *which);
+            batch.put(Cf::State, key, seal(&balance.to_le_bytes()));
+        }
+        for (currency, total) in &changes.players_total {
+            let key = players_total_key(g, *currency);
+            batch.put(Cf::State, key, seal(&total.to_le_bytes()));
+        }
+        for (key, present) in &changes.time_index {
+            if *present {
+                batch.put(Cf::State, time_key(g, key), seal(&[]));
+            } else {
+                batch.delete(Cf::State, time_key(g, key));
+            }
         }
         if let Some(meta) = &changes.meta {
             batch.put(Cf::State, ledger_meta_key(g), encode("ledger meta", meta)?);
         }
         for e in &changes.journal {
-            let key = journal_key(g, &e.account, e.log_index, e.position);
+            let key = journal_key(g, &e.account, e.seq);
             batch.put(Cf::Journal, key, encode("journal entry", e)?);
         }
         Db::<E>::meta_put(&mut batch, g, MetaTag::Applied, applied);
         self.db.write(batch, false)
     }
 
+    /// `accounts` and every currency's totals from one consistent view,
+    /// with the applied position it reflects.
+    pub fn audit(&self, accounts: &[AccountId]) -> Result<AuditRead, StorageError> {
+        let mut out = None;
+        let g = self.group;
+        self.db.engine().with_snapshot(&mut |view| {
+            let keys: Vec<Vec<u8>> = accounts.iter().map(|a| account_key(g, a)).collect();
+            let mut read = Vec::with_capacity(accounts.len());
+            for (key, value) in keys.iter().zip(view.multi_get(Cf::State, &keys)?) {
+                read.push(
+                    value
+                        .map(|v| decode::<Account>("account", key, &v))
+                        .transpose()?,
+                );
+            }
+            let totals = read_totals(view, g)?;
+            let applied = Db::<E>::meta_in(view, g, MetaTag::Applied)?;
+            out = Some(AuditRead {
+                accounts: read,
+                totals,
+                applied,
+            });
+            Ok(())
+        })?;
+        Ok(out.expect("with_snapshot runs its closure"))
+    }
+
     /// Journal entries of `account` from `from` on, oldest first.
     pub fn journal_page(
         &self,
         account: &AccountId,
-        from: (LogIndex, u32),
+        from: JournalFrom,
         limit: usize,
     ) -> Result<JournalPage, StorageError> {
         let limit = limit.clamp(1, JOURNAL_PAGE_MAX);
-        let lower = journal_key(self.group, account, from.0, from.1);
+        let (from_seq, at) = match from {
+            JournalFrom::Seq(seq) => (seq, (LogIndex(0), 0)),
+            JournalFrom::Position(index, position) => (0, (index, position)),
+        };
+        let lower = journal_key(self.group, account, from_seq);
         let mut upper = journal_account_prefix(self.group, account);
         upper.push(0xff);
         let mut entries = Vec::new();
@@ -134,8 +198,11 @@ impl<E: Engine> StateStore<E> {
             Direction::Forward,
             &mut |k, v| {
                 let entry: JournalEntry = decode("journal entry", k, v)?;
+                if (entry.log_index, entry.position) < at {
+                    return Ok(true);
+                }
                 if entries.len() == limit {
-                    next = Some((entry.log_index, entry.position));
+                    next = Some(entry);
                     return Ok(false);
                 }
                 entries.push(entry);
@@ -145,6 +212,24 @@ impl<E: Engine> StateStore<E> {
         Ok(JournalPage { entries, next })
     }
 
+    /// Every ledger row of the group, in memory. O(state): for tests and the
+    /// simulator's comparison of replicas, never the serving path.
+    pub fn dump(&self) -> Result<MemRows, StorageError> {
+        let mut rows = MemRows::default();
+        let (lower, upper) = (group_prefix(self.group), group_end(self.group));
+        self.db.engine().scan(
+            Cf::State,
+            &lower,
+            &upper,
+            Direction::Forward,
+            &mut |k, v| {
+                dump_row(&mut rows, k, v)?;
+                Ok(true)
+            },
+        )?;
+        Ok(rows)
+    }
+
     /// Writes a snapshot of this group (state, journal, applied position) to
     /// `path`, from one consistent view of the store, in checksummed chunks.
     pub fn build_snapshot(&self, path: &Path) -> Result<SnapshotFileInfo, StorageError> {
@@ -152,60 +237,124 @@ impl<E: Engine> StateStore<E> {
     }
 
     /// Replaces this group's state with the snapshot at `path`. Crash-safe: a
-    /// marker makes `load` finish an interrupted install. Returns the applied
-    /// position recorded in the snapshot.
+    /// marker makes `open_applied` finish an interrupted install. Returns the
+    /// applied position recorded in the snapshot.
     pub fn install_snapshot(&self, path: &Path) -> Result<Vec<u8>, StorageError> {
         snapshot_file::install(&self.db, self.group, path)
     }
 }
 
-fn restore_row(state: &mut State, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-    let bad_key = || StorageError::Checksum {
+/// Every currency's players' total and system position: the few rows of
+/// those two kinds.
+fn read_totals(
+    view: &dyn EngineView,
+    group: GroupId,
+) -> Result<BTreeMap<Currency, CurrencyMoney>, StorageError> {
+    let mut totals: BTreeMap<Currency, CurrencyMoney> = BTreeMap::new();
+    for kind in [StateKind::PlayersTotal, StateKind::System] {
+        let mut lower = group_prefix(group).to_vec();
+        lower.push(kind as u8);
+        let mut upper = lower.clone();
+        *upper.last_mut().expect("non-empty") += 1;
+        view.scan(
+            Cf::State,
+            &lower,
+            &upper,
+            Direction::Forward,
+            &mut |k, v| {
+                let (currency, amount) = decode_money_row(k, v)?;
+                let m = totals.entry(currency).or_default();
+                match kind {
+                    StateKind::PlayersTotal => m.players = amount,
+                    _ => m.system = m.system.wrapping_add(amount),
+                }
+                Ok(true)
+            },
+        )?;
+    }
+    Ok(totals)
+}
+
+fn bad_key(key: &[u8]) -> StorageError {
+    StorageError::Checksum {
         what: "state key",
         key: crate::seal::hex(key),
+    }
+}
+
+pub(crate) fn decode_i128(
+    key: &[u8],
+    value: &[u8],
+    what: &'static str,
+) -> Result<i128, StorageError> {
+    let raw: [u8; 16] = unseal(value, what, key)?
+        .try_into()
+        .map_err(|_| bad_key(key))?;
+    Ok(i128::from_le_bytes(raw))
+}
+
+/// A players' total or system balance row: its currency and amount.
+fn decode_money_row(key: &[u8], value: &[u8]) -> Result<(Currency, i128), StorageError> {
+    let rest = key.get(9..).ok_or_else(|| bad_key(key))?;
+    let currency = match key.get(8).and_then(|b| StateKind::from_byte(*b)) {
+        Some(StateKind::System) => decode_system(rest).ok_or_else(|| bad_key(key))?.0,
+        Some(StateKind::PlayersTotal) => decode_currency(rest).ok_or_else(|| bad_key(key))?,
+        _ => return Err(bad_key(key)),
     };
+    Ok((currency, decode_i128(key, value, "money row")?))
+}
+
+fn decode_currency(raw: &[u8]) -> Option<Currency> {
+    let raw = raw.get(..8)?;
+    let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
+    Currency::parse(std::str::from_utf8(&raw[..len]).ok()?).ok()
+}
+
+fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
     let kind = key
         .get(8)
         .and_then(|b| StateKind::from_byte(*b))
-        .ok_or_else(bad_key)?;
+        .ok_or_else(|| bad_key(key))?;
     let rest = &key[9..];
+    let token = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_owned);
     match kind {
         StateKind::Account => {
-            let id = decode_account(rest).ok_or_else(bad_key)?;
-            let account = decode::<Account>("account", key, value)?;
-            // apply never writes such a row: it is damage, reported, not restored.
-            if account.total().is_none() {
-                let key = crate::seal::hex(key);
-                return Err(StorageError::Checksum {
-                    what: "account row (available + held overflows)",
-                    key,
-                });
-            }
-            state.restore_account(id, account);
+            let id = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            rows.accounts
+                .insert(id, decode::<Account>("account", key, value)?);
         }
         StateKind::Hold => {
-            let id = decode_account(rest).ok_or_else(bad_key)?;
-            let hold_id = std::str::from_utf8(&rest[16..])
-                .ok()
-                .and_then(|s| HoldId::new(s).ok())
-                .ok_or_else(bad_key)?;
-            state.restore_hold(id, hold_id, decode::<Hold>("hold", key, value)?);
+            let id = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            let hold = token(&rest[16..]).and_then(|s| HoldId::new(s).ok());
+            let hold = hold.ok_or_else(|| bad_key(key))?;
+            rows.holds
+                .insert((id, hold), decode::<Hold>("hold", key, value)?);
         }
         StateKind::Tx => {
-            let tx = std::str::from_utf8(rest)
-                .ok()
-                .and_then(|s| TxId::new(s).ok())
-                .ok_or_else(bad_key)?;
-            state.restore_tx_record(tx, decode::<TxRecord>("tx record", key, value)?);
+            let wallet = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            let tx = token(&rest[16..]).and_then(|s| TxId::new(s).ok());
+            let tx = tx.ok_or_else(|| bad_key(key))?;
+            let record = decode::<TxRecord>("tx record", key, value)?;
+            rows.tx_records.insert((wallet, tx), record);
         }
         StateKind::System => {
-            let (currency, which) = decode_system(rest).ok_or_else(bad_key)?;
-            let raw: [u8; 16] = unseal(value, "system balance", key)?
-                .try_into()
-                .map_err(|_| bad_key())?;
-            state.restore_system(currency, which, i128::from_le_bytes(raw));
+            let (currency, which) = decode_system(rest).ok_or_else(|| bad_key(key))?;
+            rows.system.insert(
+                (currency, which),
+                decode_i128(key, value, "system balance")?,
+            );
         }
-        StateKind::LedgerMeta => state.restore_meta(decode::<Meta>("ledger meta", key, value)?),
+        StateKind::PlayersTotal => {
+            let currency = decode_currency(rest).ok_or_else(|| bad_key(key))?;
+            let total = decode_i128(key, value, "players' total")?;
+            rows.players_total.insert(currency, total);
+        }
+        StateKind::TimeIndex => {
+            unseal(value, "time index", key)?;
+            let t: TimeKey = decode_time_key(rest).ok_or_else(|| bad_key(key))?;
+            rows.time_index.entry(t.index()).or_default().insert(t);
+        }
+        StateKind::LedgerMeta => rows.meta = decode::<Meta>("ledger meta", key, value)?,
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let mut state = State::new(LedgerConfig::default());
     for (i, (leader_time_ns, requests)) in entries.iter().enumerate() {
         let ctx = EntryContext {
+            group: 1,
             log_index: LogIndex(i as u64 + 1),
             leader_time_ns: *leader_time_ns,
         };

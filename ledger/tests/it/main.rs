@@ -1,6 +1,7 @@
 //! Integration tests of geowallet-ledger: `State` against a reference model.
 
 mod model;
+mod retention;
 
 use std::collections::BTreeMap;
 
@@ -152,7 +153,7 @@ fn recorded(outcome: &Outcome) -> bool {
 }
 
 fn assert_same_state(state: &State, model: &Model) {
-    let accounts: BTreeMap<_, _> = state.accounts().map(|(k, v)| (*k, v.clone())).collect();
+    let accounts = state.rows.accounts.clone();
     let expected: BTreeMap<_, _> = model
         .accounts
         .iter()
@@ -160,8 +161,10 @@ fn assert_same_state(state: &State, model: &Model) {
         .collect();
     assert_eq!(accounts, expected);
     let holds: BTreeMap<_, _> = state
-        .holds()
-        .map(|(a, h, v)| {
+        .rows
+        .holds
+        .iter()
+        .map(|((a, h), v)| {
             (
                 (*a, h.as_str().to_owned()),
                 (
@@ -194,12 +197,19 @@ fn assert_same_state(state: &State, model: &Model) {
     for ((c, w), b) in &model.system {
         assert_eq!(state.system_balance(*c, *w), *b, "{c} {w}");
     }
-    for i in 0..25 {
-        let tx = TxId::new(format!("tx{i}")).unwrap();
-        let expected = model.txs.get(tx.as_str()).map(|(_, _, o)| o);
-        assert_eq!(state.tx_record(&tx).map(|r| &r.outcome), expected, "{tx}");
-    }
-    assert!(state.currency_totals().values().all(|t| *t == 0));
+    let records: BTreeMap<_, _> = state
+        .rows
+        .tx_records
+        .iter()
+        .map(|((w, tx), r)| ((*w, tx.as_str().to_owned()), (r.created_at_ns, &r.outcome)))
+        .collect();
+    let expected: BTreeMap<_, _> = model
+        .txs
+        .iter()
+        .map(|(k, (created, _, o))| (k.clone(), (*created, o)))
+        .collect();
+    assert_eq!(records, expected);
+    assert!(state.rows.currency_totals().values().all(|t| *t == 0));
     state.check_invariants();
 }
 
@@ -219,20 +229,22 @@ fn replay_changes_nothing(
         history.iter().filter(|h| ran.contains(&&h.0)).collect();
     let requests: Vec<Request> = replayed.iter().map(|h| h.0.clone()).collect();
     let ctx = EntryContext {
+        group: 1,
         log_index: LogIndex(index),
         leader_time_ns: 0,
     };
     let outcomes = state.apply(ctx, &requests);
     assert_eq!(outcomes, model.apply(index, 0, &requests));
     // A purged id may have been reused by a newer request: a replay then meets that record.
-    let latest: BTreeMap<&TxId, &Outcome> = history
+    let latest: BTreeMap<(AccountId, &TxId), &Outcome> = history
         .iter()
         .filter(|h| recorded(&h.1))
-        .map(|h| (&h.0.tx, &h.1))
+        .map(|h| ((h.0.command.account(), &h.0.tx), &h.1))
         .collect();
     for (again, (request, first, _)) in outcomes.iter().zip(replayed) {
         let code = again.as_ref().err().map(Refusal::code);
-        let same = again == first || Some(&again) == latest.get(&request.tx);
+        let key = (request.command.account(), &request.tx);
+        let same = again == first || Some(&again) == latest.get(&key);
         assert!(
             same || matches!(code, Some("tx_id_expired" | "tx_id_conflict")),
             "{again:?} vs {first:?}"
@@ -260,6 +272,7 @@ fn run(steps: &[Step]) {
             .collect();
         let index = i as u64 + 1;
         let ctx = EntryContext {
+            group: 1,
             log_index: LogIndex(index),
             leader_time_ns,
         };
@@ -311,6 +324,7 @@ fn generator_reaches_every_outcome_kind() {
                 .filter_map(|op| request(op, now_ns, &history))
                 .collect();
             let ctx = EntryContext {
+                group: 1,
                 log_index: LogIndex(i as u64 + 1),
                 leader_time_ns,
             };

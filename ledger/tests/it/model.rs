@@ -24,7 +24,8 @@ pub struct Model {
     pub now_ns: u64,
     pub accounts: HashMap<AccountId, Account>,
     pub holds: HashMap<(AccountId, String), MHold>,
-    pub txs: HashMap<String, (u64, Command, Outcome)>,
+    /// By (wallet, tx id): ids are unique per wallet.
+    pub txs: HashMap<(AccountId, String), (u64, Command, Outcome)>,
     pub system: HashMap<(Currency, SystemAccount), i128>,
     /// Per request seen, whether it ran its command (rather than being
     /// refused by the tx checks or answered from a record).
@@ -82,6 +83,7 @@ impl Model {
             h.remaining = 0;
             h.status = HoldStatus::Expired;
             h.closed_at_ns = now;
+            a.journal_seq += 1;
         }
         let w = self.window_ns as u128;
         self.txs
@@ -94,6 +96,13 @@ impl Model {
 
     fn request(&mut self, r: &Request) -> Outcome {
         self.executed.push(false);
+        let key = (r.command.account(), r.tx.as_str().to_owned());
+        if let Some((created, cmd, outcome)) = self.txs.get(&key) {
+            if *cmd == r.command && *created == r.created_at_ns {
+                return outcome.clone();
+            }
+            return Err(Refusal::TxIdConflict { tx: r.tx.clone() });
+        }
         let now = self.now_ns as u128;
         if (r.created_at_ns as u128) + (self.window_ns as u128) < now {
             return Err(Refusal::TxIdExpired {
@@ -109,18 +118,17 @@ impl Model {
                 leader_time_ns: self.now_ns,
             });
         }
-        if let Some((_, cmd, outcome)) = self.txs.get(r.tx.as_str()) {
-            if *cmd == r.command {
-                return outcome.clone();
-            }
-            return Err(Refusal::TxIdConflict { tx: r.tx.clone() });
-        }
         *self.executed.last_mut().unwrap() = true;
         let outcome = self.command(&r.tx, &r.command);
-        self.txs.insert(
-            r.tx.as_str().to_owned(),
-            (r.created_at_ns, r.command.clone(), outcome.clone()),
-        );
+        if outcome.is_ok() {
+            // One journal line per account a successful command touched.
+            self.accounts.get_mut(&key.0).unwrap().journal_seq += 1;
+            if let Command::Transfer { to, .. } = &r.command {
+                self.accounts.get_mut(to).unwrap().journal_seq += 1;
+            }
+        }
+        self.txs
+            .insert(key, (r.created_at_ns, r.command.clone(), outcome.clone()));
         outcome
     }
 

@@ -1,4 +1,4 @@
-use geowallet_client::{Account, CreditKind, DebitKind, Error, Tx};
+use geowallet_client::{Account, CreditKind, DebitKind, Error, JournalCursor, Tx};
 
 use crate::cluster::TestCluster;
 
@@ -109,7 +109,7 @@ async fn every_command_over_grpc() {
     assert_eq!((b.available, b.held), (5_000, 0));
     assert_eq!(c.balance(&bob).await.unwrap().available, 1_000);
 
-    let page = c.journal(&alice, (0, 0), 100).await.unwrap();
+    let page = c.journal(&alice, JournalCursor::START, 100).await.unwrap();
     let kinds: Vec<&str> = page.entries.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"open"));
     assert!(
@@ -119,10 +119,22 @@ async fn every_command_over_grpc() {
         "{kinds:?}"
     );
     assert_eq!(page.entries.last().unwrap().balance.available, 5_000);
-    let small = c.journal(&alice, (0, 0), 2).await.unwrap();
+    let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=page.entries.len() as u64).collect::<Vec<_>>());
+    assert!(page.entries.iter().all(|e| e.group == 1 && e.log_index > 0));
+    let small = c.journal(&alice, JournalCursor::START, 2).await.unwrap();
     assert_eq!(small.entries.len(), 2);
+    assert_eq!(small.next, Some(JournalCursor::Seq(3)));
     let rest = c.journal(&alice, small.next.unwrap(), 100).await.unwrap();
     assert_eq!(small.entries.len() + rest.entries.len(), page.entries.len());
+    // The older cursor (log index, position) still pages to the same lines.
+    let (log_index, position) = small.next_at.unwrap();
+    let cursor = JournalCursor::Position {
+        log_index,
+        position,
+    };
+    let by_position = c.journal(&alice, cursor, 100).await.unwrap();
+    assert_eq!(by_position.entries, rest.entries);
 
     let carol = Account::new(3, "EUR");
     let audit = c
@@ -190,7 +202,7 @@ async fn duplicate_tx_ids_apply_once() {
         Error::TxIdConflict
     );
     assert_eq!(c.balance(&a).await.unwrap().available, 20_700);
-    let page = c.journal(&a, (0, 0), 100).await.unwrap();
+    let page = c.journal(&a, JournalCursor::START, 100).await.unwrap();
     assert_eq!(
         page.entries.iter().filter(|e| e.tx_id == "dup-dep").count(),
         1
@@ -275,7 +287,8 @@ async fn every_refusal_is_typed_and_changes_nothing() {
     for (result, code) in cases {
         let err = result.expect_err(code);
         assert_eq!(err.code(), code, "{err}");
-        assert!(err.is_refusal(), "{err}");
+        // Too old to tell is an unknown outcome, never "changed nothing".
+        assert_eq!(err.is_refusal(), code != "tx_id_expired", "{err}");
     }
     c.hold(&Tx::new("r-hold"), &a, "h1", 300, far_future_ns())
         .await

@@ -78,6 +78,42 @@ async fn ctl_json_and_refusal_contract() {
         "reusing a tx id for a different command is refused"
     );
     assert!(err.contains("tx_id_conflict"), "{err}");
+    // Same id, another creation time: a conflict, never a second apply.
+    let later = (created.parse::<u64>().unwrap() + 1).to_string();
+    let (code, _, err) = ctl(&eps, &[&retry[..], &["--created-at-ns", &later]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tx_id_conflict"), "{err}");
+    // Created before the window: outcome unknown (exit 3), with how to retry, on one line.
+    let old = (created.parse::<u64>().unwrap() - 8 * 24 * 3600 * 1_000_000_000).to_string();
+    let (code, _, err) = ctl(
+        &eps,
+        &[
+            &["credit"][..],
+            &w,
+            &["--tx", "ctl-old", "--amount", "1", "--created-at-ns", &old],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("too old to tell") && err.contains("[tx_id_expired]"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--tx ctl-old --created-at-ns {old}")),
+        "{err}"
+    );
+    let (code, out, err) = ctl(&eps, &[&["--json", "journal"][..], &w].concat());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let seqs: Vec<_> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs, [Some(1), Some(2)], "open and the one credit: {v}");
     let (code, out, err) = ctl(
         &eps,
         &["--json", "audit", "--players", "5,6", "--currency", "EUR"],

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use geowallet_client::{Account, Client, CreditKind, Error, Tx};
+use geowallet_client::{Account, Client, CreditKind, Error, JournalCursor, Tx};
 
 use crate::cluster::TestCluster;
 
@@ -58,7 +58,7 @@ async fn sum(client: &Client) -> u64 {
 async fn journal_counts(client: &Client) -> BTreeMap<(String, String), u32> {
     let mut counts = BTreeMap::new();
     for p in 1..=ACCOUNTS {
-        let mut from = (0, 0);
+        let mut from = JournalCursor::START;
         loop {
             let page = client.journal(&acct(p), from, 1000).await.unwrap();
             for e in page.entries {

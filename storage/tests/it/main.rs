@@ -6,8 +6,8 @@ use geowallet_ledger::{
     LedgerConfig, LogIndex, PlayerId, Request, State, TxId,
 };
 use geowallet_storage::{
-    CrashFaults, Db, Engine, GroupId, MemEngine, SnapshotChunkReader, SnapshotChunkWriter,
-    StateStore, SyncMode,
+    CrashFaults, Db, Engine, GroupId, JournalFrom, MemEngine, SnapshotChunkReader,
+    SnapshotChunkWriter, StateStore, SyncMode,
 };
 
 mod mem_faults;
@@ -29,7 +29,9 @@ fn req(tx: &str, command: Command) -> Request {
     }
 }
 
-/// Applies a small workload to `state`, persisting after each entry.
+/// Applies a small workload through the store's rows (the production path:
+/// prefetch, apply, persist) and to the in-memory `state` alike; both must
+/// give the same outcomes.
 fn drive<E: Engine>(state: &mut State, store: &StateStore<E>, entries: u64) {
     for i in 0..entries {
         let p = 1 + i % 5;
@@ -62,36 +64,41 @@ fn drive<E: Engine>(state: &mut State, store: &StateStore<E>, entries: u64) {
                 expires_at_ns: T0 + 1_000_000_000_000,
             },
         ));
+        // Every fourth entry expires the holds due by then.
+        let leader_time_ns = T0 + i + if i % 4 == 3 { 2_000_000_000_000 } else { 0 };
         let ctx = EntryContext {
+            group: store.group().0,
             log_index: LogIndex(i + 1),
-            leader_time_ns: T0 + i,
+            leader_time_ns,
         };
-        state.apply(ctx, &requests);
-        let changes = state.take_changes();
+        let expected = state.apply(ctx, &requests);
+        let rows = store.rows();
+        rows.prefetch(&requests);
+        let (outcomes, changes) = geowallet_ledger::apply(&rows, state.config(), ctx, &requests);
+        rows.finish().unwrap();
+        assert_eq!(outcomes, expected, "entry {}", i + 1);
         store
             .persist(&changes, format!("applied-{}", i + 1).as_bytes())
             .unwrap();
     }
 }
 
-fn same_state(a: &State, b: &State) {
-    assert_eq!(
-        a.accounts().collect::<Vec<_>>(),
-        b.accounts().collect::<Vec<_>>()
-    );
-    assert_eq!(a.holds().collect::<Vec<_>>(), b.holds().collect::<Vec<_>>());
-    assert_eq!(a.currency_totals(), b.currency_totals());
-    assert_eq!(a.meta(), b.meta());
-    let usd = Currency::parse("EUR").unwrap();
-    for which in [
-        geowallet_ledger::SystemAccount::House,
-        geowallet_ledger::SystemAccount::Gateway,
-    ] {
-        assert_eq!(a.system_balance(usd, which), b.system_balance(usd, which));
-    }
+/// The store holds exactly the rows of the in-memory reference.
+fn same_state<E: Engine>(expected: &State, store: &StateStore<E>) {
+    let rows = store.dump().unwrap();
+    rows.check_invariants();
+    let e = &expected.rows;
+    assert_eq!(rows.accounts, e.accounts);
+    assert_eq!(rows.holds, e.holds);
+    assert_eq!(rows.tx_records, e.tx_records);
+    assert_eq!(rows.system, e.system);
+    assert_eq!(rows.players_total, e.players_total);
+    assert_eq!(rows.time_index, e.time_index);
+    assert_eq!(rows.meta, e.meta);
 }
 
-// What apply changed, persisted, reloads into an identical ledger state after reopening RocksDB.
+// Apply over RocksDB rows matches the in-memory ledger entry by entry, and
+// what it wrote is there, identical, after reopening RocksDB.
 #[test]
 fn persisted_state_reloads_identically() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,21 +107,18 @@ fn persisted_state_reloads_identically() {
         let db = Db::open(dir.path()).unwrap();
         drive(&mut state, &db.state_store(GroupId(1)), 40);
     }
+    assert!(
+        state.rows.holds.values().any(|h| !h.is_active()),
+        "some holds expired"
+    );
     let db = Db::open(dir.path()).unwrap();
-    let (loaded, applied) = db
-        .state_store(GroupId(1))
-        .load(LedgerConfig::default())
-        .unwrap();
-    loaded.check_invariants();
-    same_state(&state, &loaded);
-    assert_eq!(applied.unwrap(), b"applied-40");
+    let store = db.state_store(GroupId(1));
+    assert_eq!(store.open_applied().unwrap().unwrap(), b"applied-40");
+    same_state(&state, &store);
     // Another group on the same instance is untouched.
-    let (other, applied) = db
-        .state_store(GroupId(2))
-        .load(LedgerConfig::default())
-        .unwrap();
-    assert_eq!(other.accounts().count(), 0);
-    assert!(applied.is_none());
+    let other = db.state_store(GroupId(2));
+    assert!(other.dump().unwrap().accounts.is_empty());
+    assert!(other.open_applied().unwrap().is_none());
 }
 
 // Journal pages cover every line exactly once, in order.
@@ -125,22 +129,33 @@ fn journal_pages_cover_everything_once() {
     let store = db.state_store(GroupId(1));
     let mut state = State::new(LedgerConfig::default());
     drive(&mut state, &store, 30);
-    let whole = store.journal_page(&eur(1), (LogIndex(0), 0), 1000).unwrap();
+    let whole = store
+        .journal_page(&eur(1), JournalFrom::Seq(0), 1000)
+        .unwrap();
     assert!(whole.next.is_none());
-    let mut paged = Vec::new();
-    let mut from = (LogIndex(0), 0);
-    loop {
-        let page = store.journal_page(&eur(1), from, 7).unwrap();
-        assert!(page.entries.len() <= 7);
-        paged.extend(page.entries);
-        match page.next {
-            Some(n) => from = n,
-            None => break,
+    let seqs: Vec<u64> = whole.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=whole.entries.len() as u64).collect::<Vec<_>>());
+    for (from, by) in [
+        (JournalFrom::Seq(0), "seq"),
+        (JournalFrom::Position(LogIndex(0), 0), "pos"),
+    ] {
+        let mut paged = Vec::new();
+        let mut from = from;
+        loop {
+            let page = store.journal_page(&eur(1), from, 7).unwrap();
+            assert!(page.entries.len() <= 7);
+            paged.extend(page.entries);
+            match (page.next, by) {
+                (Some(n), "seq") => from = JournalFrom::Seq(n.seq),
+                (Some(n), _) => from = JournalFrom::Position(n.log_index, n.position),
+                (None, _) => break,
+            }
         }
+        assert_eq!(paged, whole.entries, "paged by {by}");
     }
-    assert_eq!(paged, whole.entries);
     assert!(
-        paged
+        whole
+            .entries
             .windows(2)
             .all(|w| (w[0].log_index, w[0].position) < (w[1].log_index, w[1].position))
     );
@@ -190,15 +205,14 @@ fn snapshot_build_transfer_install_round_trip() {
         dst_store.install_snapshot(&received).unwrap(),
         b"applied-500"
     );
-    let (loaded, applied) = dst_store.load(LedgerConfig::default()).unwrap();
-    assert_eq!(applied.unwrap(), b"applied-500");
-    same_state(&state, &loaded);
+    assert_eq!(dst_store.open_applied().unwrap().unwrap(), b"applied-500");
+    same_state(&state, &dst_store);
     let a = src
         .state_store(GroupId(3))
-        .journal_page(&eur(2), (LogIndex(0), 0), 1000)
+        .journal_page(&eur(2), JournalFrom::Seq(0), 1000)
         .unwrap();
     let b = dst_store
-        .journal_page(&eur(2), (LogIndex(0), 0), 1000)
+        .journal_page(&eur(2), JournalFrom::Seq(0), 1000)
         .unwrap();
     assert_eq!(a, b);
 
@@ -209,8 +223,7 @@ fn snapshot_build_transfer_install_round_trip() {
     std::fs::write(&broken, &bytes).unwrap();
     let err = dst_store.install_snapshot(&broken).unwrap_err();
     assert!(err.is_corruption(), "{err}");
-    let (still, _) = dst_store.load(LedgerConfig::default()).unwrap();
-    same_state(&state, &still);
+    same_state(&state, &dst_store);
 }
 
 // The in-memory twin keeps exactly what was synced across a crash, like the disk under RocksDB,
@@ -223,12 +236,9 @@ fn mem_engine_state_survives_crash_and_snapshots_into_rocksdb() {
     drive(&mut state, &db.state_store(GroupId(4)), 60);
     engine.sync();
     engine.crash(CrashFaults::default());
-    let (loaded, applied) = db
-        .state_store(GroupId(4))
-        .load(LedgerConfig::default())
-        .unwrap();
-    same_state(&state, &loaded);
-    assert_eq!(applied.unwrap(), b"applied-60");
+    let store = db.state_store(GroupId(4));
+    same_state(&state, &store);
+    assert_eq!(store.open_applied().unwrap().unwrap(), b"applied-60");
 
     let files = tempfile::tempdir().unwrap();
     let snap = files.path().join("mem.snap");
@@ -242,9 +252,5 @@ fn mem_engine_state_survives_crash_and_snapshots_into_rocksdb() {
             .unwrap(),
         info.applied
     );
-    let (installed, _) = rocks
-        .state_store(GroupId(4))
-        .load(LedgerConfig::default())
-        .unwrap();
-    same_state(&state, &installed);
+    same_state(&state, &rocks.state_store(GroupId(4)));
 }

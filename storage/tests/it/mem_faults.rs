@@ -118,18 +118,18 @@ fn bit_flips_are_caught_in_log_and_state() {
     }
     let mut state = geowallet_ledger::State::new(LedgerConfig::default());
     crate::drive(&mut state, &db.state_store(GroupId(1)), 3);
+    // The first state row is player 1's account: apply reads it and must fail.
     let row = engine.keys(Cf::State).into_iter().next().unwrap();
     assert!(engine.flip_bit(Cf::State, &row, 12));
-    assert!(
-        db.state_store(GroupId(1))
-            .load(LedgerConfig::default())
-            .unwrap_err()
-            .is_corruption()
-    );
+    let store = db.state_store(GroupId(1));
+    assert!(store.dump().unwrap_err().is_corruption());
+    let rows = store.rows();
+    assert!(geowallet_ledger::LedgerRows::account(&rows, &crate::eur(1)).is_none());
+    assert!(rows.finish().unwrap_err().is_corruption());
 }
 
 // A stored account whose available + held overflows (crc-valid, but never written by apply) is
-// reported as damage when loading, never a panic.
+// reported as damage when apply reads it, never a panic.
 #[test]
 fn impossible_account_row_is_an_error_not_a_panic() {
     let engine = MemEngine::new(SyncMode::Immediate);
@@ -141,13 +141,16 @@ fn impossible_account_row_is_an_error_not_a_panic() {
         debited_total: 0,
         credited_total: 0,
         frozen: false,
+        journal_seq: 1,
     };
     let changes = geowallet_ledger::Changes {
-        accounts: vec![(crate::eur(1), account)],
+        accounts: [(crate::eur(1), account)].into(),
         ..Default::default()
     };
     store.persist(&changes, b"applied").unwrap();
-    let err = store.load(LedgerConfig::default()).unwrap_err();
+    let rows = store.rows();
+    let _ = geowallet_ledger::LedgerRows::account(&rows, &crate::eur(1));
+    let err = rows.finish().unwrap_err();
     assert!(err.is_corruption(), "{err}");
     assert!(
         err.to_string().contains("available + held overflows"),

@@ -1,0 +1,161 @@
+//! The ledger as one apply sees it: the stored rows with this entry's own
+//! writes on top. Every write also lands in the entry's `Changes`, which is
+//! what storage persists.
+
+use crate::entry::Entry;
+use crate::{
+    Account, AccountId, Changes, Currency, Hold, HoldId, JournalKind, LedgerConfig, LedgerRows,
+    Meta, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord,
+};
+
+pub(crate) struct Overlay<'a, R: LedgerRows + ?Sized> {
+    base: &'a R,
+    pub(crate) config: &'a LedgerConfig,
+    pub(crate) changes: Changes,
+}
+
+impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
+    pub(crate) fn new(base: &'a R, config: &'a LedgerConfig) -> Overlay<'a, R> {
+        Overlay {
+            base,
+            config,
+            changes: Changes::default(),
+        }
+    }
+
+    /// Writes an account with one journal line for the change, counting the
+    /// change of its money for the entry's conservation check. Every change
+    /// of an account is journaled, so the line takes the wallet's next
+    /// sequence number.
+    pub(crate) fn put_account(
+        &mut self,
+        e: &mut Entry,
+        id: AccountId,
+        mut next: Account,
+        line: (Option<&TxId>, JournalKind, u64),
+    ) {
+        let total = |a: &Account| i128::from(a.available) + i128::from(a.held);
+        let before = self.account(&id);
+        let delta = total(&next) - before.as_ref().map_or(0, total);
+        e.record_net(id.currency, delta);
+        let players = self.players_total(id.currency).wrapping_add(delta);
+        self.changes.players_total.insert(id.currency, players);
+        next.journal_seq = before.map_or(0, |a| a.journal_seq) + 1;
+        let (tx, kind, amount) = line;
+        e.journal(id, next.journal_seq, tx, kind, amount, next.balance());
+        self.changes.accounts.insert(id, next);
+    }
+
+    pub(crate) fn put_system(
+        &mut self,
+        e: &mut Entry,
+        currency: Currency,
+        which: SystemAccount,
+        balance: i128,
+    ) {
+        let before = self.system_balance(currency, which);
+        e.record_net(currency, balance.wrapping_sub(before));
+        self.changes.system.insert((currency, which), balance);
+    }
+
+    /// Replaces a hold and keeps the time indexes in step.
+    pub(crate) fn put_hold(&mut self, id: AccountId, hold: HoldId, h: Option<Hold>) {
+        if let Some(old) = self.hold(&id, &hold) {
+            let key = TimeKey::of_hold(id, hold.clone(), &old);
+            self.changes.time_index.insert(key, false);
+        }
+        if let Some(h) = &h {
+            let key = TimeKey::of_hold(id, hold.clone(), h);
+            self.changes.time_index.insert(key, true);
+        }
+        self.changes.holds.insert((id, hold), h);
+    }
+
+    /// Replaces a transaction record and keeps the time index in step.
+    pub(crate) fn put_tx_record(&mut self, wallet: AccountId, tx: TxId, r: Option<TxRecord>) {
+        if let Some(old) = self.tx_record(&wallet, &tx) {
+            let key = TimeKey::TxCreated {
+                created_at_ns: old.created_at_ns,
+                account: wallet,
+                tx: tx.clone(),
+            };
+            self.changes.time_index.insert(key, false);
+        }
+        if let Some(r) = &r {
+            let key = TimeKey::TxCreated {
+                created_at_ns: r.created_at_ns,
+                account: wallet,
+                tx: tx.clone(),
+            };
+            self.changes.time_index.insert(key, true);
+        }
+        self.changes.tx_records.insert((wallet, tx), r);
+    }
+
+    pub(crate) fn put_meta(&mut self, meta: Meta) {
+        self.changes.meta = Some(meta);
+    }
+}
+
+impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
+    fn account(&self, id: &AccountId) -> Option<Account> {
+        match self.changes.accounts.get(id) {
+            Some(a) => Some(a.clone()),
+            None => self.base.account(id),
+        }
+    }
+
+    fn hold(&self, id: &AccountId, hold: &HoldId) -> Option<Hold> {
+        match self.changes.holds.get(&(*id, hold.clone())) {
+            Some(h) => h.clone(),
+            None => self.base.hold(id, hold),
+        }
+    }
+
+    fn tx_record(&self, wallet: &AccountId, tx: &TxId) -> Option<TxRecord> {
+        match self.changes.tx_records.get(&(*wallet, tx.clone())) {
+            Some(r) => r.clone(),
+            None => self.base.tx_record(wallet, tx),
+        }
+    }
+
+    fn system_balance(&self, currency: Currency, which: SystemAccount) -> i128 {
+        match self.changes.system.get(&(currency, which)) {
+            Some(b) => *b,
+            None => self.base.system_balance(currency, which),
+        }
+    }
+
+    fn players_total(&self, currency: Currency) -> i128 {
+        match self.changes.players_total.get(&currency) {
+            Some(t) => *t,
+            None => self.base.players_total(currency),
+        }
+    }
+
+    fn meta(&self) -> Meta {
+        self.changes.meta.unwrap_or_else(|| self.base.meta())
+    }
+
+    /// The base's due keys minus those this entry removed, plus those it
+    /// added, in key order.
+    fn due(&self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey> {
+        let mine = self
+            .changes
+            .time_index
+            .iter()
+            .filter(|(k, _)| k.index() == index && k.time_ns() <= until_ns);
+        let removed = mine.clone().filter(|(_, present)| !**present).count();
+        let mut keys: Vec<TimeKey> = self
+            .base
+            .due(index, until_ns, limit.saturating_add(removed))
+            .into_iter()
+            .filter(|k| self.changes.time_index.get(k) != Some(&false))
+            .collect();
+        keys.extend(mine.filter(|(_, p)| **p).map(|(k, _)| k.clone()));
+        keys.sort();
+        keys.dedup();
+        keys.truncate(limit);
+        keys
+    }
+}
