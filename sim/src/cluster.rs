@@ -13,7 +13,9 @@ use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
     GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, NetworkFactory, RaftRpcService,
 };
-use geowallet_storage::{Cf, CrashFaults, Db, GroupId, MemEngine, StorageError, SyncMode};
+use geowallet_storage::{
+    Cf, CrashFaults, Db, GroupId, MemEngine, StateStore, StorageError, SyncMode,
+};
 use madsim::runtime::{Handle, NodeHandle};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
@@ -310,7 +312,9 @@ impl SimCluster {
     pub fn read_disk(&self, id: u64) -> Result<(), StorageError> {
         let db = Db::with_engine(self.nodes[&id].engine.clone());
         db.log_store(GROUP).read_range(0, u64::MAX)?;
-        db.state_store(GROUP).load(LedgerConfig::default())?;
+        let store = db.state_store(GROUP);
+        store.open_applied()?;
+        store.dump()?;
         Ok(())
     }
 

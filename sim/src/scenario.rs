@@ -1,7 +1,7 @@
 //! One simulated run: a cluster, the testkit workload through the client
 //! library, the nemesis, then heal, converge and check.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
