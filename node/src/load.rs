@@ -35,7 +35,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             let mut p = chunk;
             while p < accounts {
                 let a = Account::new(1_000_000 + p, "EUR");
-                match client.open(&Tx::new(format!("load-open-{p}")), &a).await {
+                match client.open(&Tx::new(format!("load-open-{run_id}-{p}")), &a).await {
                     Ok(_) | Err(Error::AccountExists { .. }) => {}
                     Err(e) => return Err(e),
                 }
