@@ -36,6 +36,9 @@ pub struct RaftTuning {
     pub snapshot_logs_since_last: u64,
     /// Log entries kept behind a snapshot (for followers a little behind).
     pub logs_kept_after_snapshot: u64,
+    /// Bytes of a gRPC message between nodes at most (what a node decodes);
+    /// AppendEntries and entries are bounded below it (`MessageLimits`).
+    pub message_bytes_max: usize,
 }
 
 impl Default for RaftTuning {
@@ -46,6 +49,7 @@ impl Default for RaftTuning {
             election_timeout_ms_max: 1000,
             snapshot_logs_since_last: 100_000,
             logs_kept_after_snapshot: 10_000,
+            message_bytes_max: geowallet_raft::MESSAGE_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -101,6 +105,12 @@ impl NodeConfig {
             || t.election_timeout_ms_max <= t.election_timeout_ms_min
         {
             return invalid("need 0 < heartbeat_interval_ms < election_timeout_ms_min < election_timeout_ms_max".into());
+        }
+        if t.message_bytes_max < geowallet_raft::MESSAGE_BYTES_MIN {
+            return invalid(format!(
+                "raft.message_bytes_max must be at least {} bytes",
+                geowallet_raft::MESSAGE_BYTES_MIN
+            ));
         }
         Ok(())
     }

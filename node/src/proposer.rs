@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use geowallet_ledger::{Outcome, Request};
-use geowallet_raft::{GroupRaft, Proposal};
+use geowallet_raft::{GroupRaft, MessageLimits, Proposal};
 use geowallet_storage::Engine;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Requests per Raft entry at most.
+/// Requests per Raft entry at most (fewer under a small transport limit:
+/// `MessageLimits::requests_per_entry_max`).
 pub const REQUESTS_PER_ENTRY_MAX: usize = 4096;
 /// Raft entries proposed and not yet answered at most.
 pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
@@ -31,6 +32,9 @@ pub enum ProposeError {
     },
     #[error("the group cannot take writes now: {0}")]
     Unavailable(String),
+    /// More requests than one entry may carry; nothing was proposed.
+    #[error("{requests} commands in one call; send at most {max}")]
+    TooMany { requests: usize, max: usize },
 }
 
 struct Submission {
@@ -42,17 +46,36 @@ struct Submission {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Submission>,
+    requests_per_entry_max: usize,
 }
 
 impl Proposer {
-    pub fn start<E: Engine>(raft: GroupRaft<E>) -> Proposer {
+    /// Batches at most `REQUESTS_PER_ENTRY_MAX` requests per entry, and at
+    /// most what `limits` lets one entry carry.
+    pub fn start<E: Engine>(raft: GroupRaft<E>, limits: MessageLimits) -> Proposer {
+        let requests_per_entry_max = REQUESTS_PER_ENTRY_MAX.min(limits.requests_per_entry_max());
         let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
-        tokio::spawn(run(raft, rx));
-        Proposer { tx }
+        tokio::spawn(run(raft, rx, requests_per_entry_max));
+        Proposer {
+            tx,
+            requests_per_entry_max,
+        }
+    }
+
+    /// Requests one submission may carry at most (they go into one entry).
+    pub fn requests_per_entry_max(&self) -> usize {
+        self.requests_per_entry_max
     }
 
     /// Proposes `requests` (in order, in one entry) and returns their outcomes.
+    /// More than [`Proposer::requests_per_entry_max`] is refused.
     pub async fn propose(&self, requests: Vec<Request>) -> Result<Vec<Outcome>, ProposeError> {
+        if requests.len() > self.requests_per_entry_max {
+            return Err(ProposeError::TooMany {
+                requests: requests.len(),
+                max: self.requests_per_entry_max,
+            });
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Submission { requests, reply })
@@ -70,23 +93,34 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-async fn run<E: Engine>(raft: GroupRaft<E>, mut rx: mpsc::Receiver<Submission>) {
+async fn run<E: Engine>(
+    raft: GroupRaft<E>,
+    mut rx: mpsc::Receiver<Submission>,
+    requests_per_entry_max: usize,
+) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
+    // A submission that did not fit the previous batch starts the next one.
+    let mut carry: Option<Submission> = None;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Some(first) = rx.recv().await else { return };
+        let first = match carry.take() {
+            Some(s) => s,
+            None => match rx.recv().await {
+                Some(s) => s,
+                None => return,
+            },
+        };
         let mut total = first.requests.len();
         let mut batch = vec![first];
-        while total < REQUESTS_PER_ENTRY_MAX {
-            match rx.try_recv() {
-                Ok(s) => {
-                    total += s.requests.len();
-                    batch.push(s);
-                }
-                Err(_) => break,
+        while let Ok(s) = rx.try_recv() {
+            if total + s.requests.len() > requests_per_entry_max {
+                carry = Some(s);
+                break;
             }
+            total += s.requests.len();
+            batch.push(s);
         }
         let raft = raft.clone();
         tokio::spawn(async move {

@@ -7,7 +7,7 @@ use geowallet_ledger::LedgerConfig;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
-    GroupRegistry, LedgerStateMachine, LogAdapter, NetworkFactory, RaftRpcService,
+    GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits, NetworkFactory, RaftRpcService,
 };
 use geowallet_storage::{Db, GroupId};
 use openraft::{BasicNode, Config, SnapshotPolicy};
@@ -21,7 +21,7 @@ pub const GROUP: GroupId = GroupId(1);
 /// How often the leader proposes an empty entry, so hold expiry advances
 /// with leader time even when no client writes.
 const TICK_INTERVAL: Duration = Duration::from_secs(1);
-/// Bytes of a gRPC message at most.
+/// Bytes of a client API gRPC message at most.
 const MESSAGE_BYTES_MAX: usize = 64 << 20;
 
 fn raft_config(c: &NodeConfig) -> anyhow::Result<Config> {
@@ -56,10 +56,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     .context("open the ledger state")?;
     let store = sm.store().clone();
     let log = LogAdapter::new(db.log_store(GROUP));
+    let limits = MessageLimits::new(config.raft.message_bytes_max);
     let raft = openraft::Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
-        NetworkFactory::new(GROUP),
+        NetworkFactory::new(GROUP, limits),
         log,
         sm,
     )
@@ -67,7 +68,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     .context("start raft (a damaged log is reported here)")?;
     let registry = Arc::new(GroupRegistry::default());
     registry.insert(GROUP, raft.clone(), snapshot_dir);
-    let proposer = Proposer::start(raft.clone());
+    let proposer = Proposer::start(raft.clone(), limits);
     let peers = config.peer_map();
     let wallet = WalletService {
         node_id: config.node_id,
@@ -85,7 +86,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let server = tonic::transport::Server::builder()
         .add_service(
             RaftServiceServer::new(RaftRpcService::new(registry))
-                .max_decoding_message_size(MESSAGE_BYTES_MAX),
+                .max_decoding_message_size(limits.message_bytes_max()),
         )
         .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX))
         .serve_with_incoming_shutdown(incoming, shutdown_signal());

@@ -102,6 +102,25 @@ impl<E: Engine> WalletService<E> {
         ))
     }
 
+    async fn propose(
+        &self,
+        requests: Vec<geowallet_ledger::Request>,
+    ) -> Result<Vec<Outcome>, Status> {
+        match self.proposer.propose(requests).await {
+            Ok(o) => Ok(o),
+            Err(ProposeError::NotLeader {
+                leader_id,
+                leader_endpoint,
+            }) => {
+                let endpoint = leader_endpoint
+                    .or_else(|| leader_id.and_then(|id| self.peers.get(&id).cloned()));
+                Err(not_leader(leader_id, endpoint))
+            }
+            Err(ProposeError::Unavailable(reason)) => Err(unavailable(reason)),
+            Err(e @ ProposeError::TooMany { .. }) => Err(Status::invalid_argument(e.to_string())),
+        }
+    }
+
     /// Reads `accounts` and the totals from one consistent view of the
     /// applied state (after `linearize`), off the async threads.
     async fn read(
@@ -143,22 +162,13 @@ impl<E: Engine> Wallet for WalletService<E> {
                 Err(refusal) => results.push(Some(wire::refused(refusal))),
             }
         }
-        let outcomes: Vec<Outcome> = if requests.is_empty() {
-            Vec::new()
-        } else {
-            match self.proposer.propose(requests).await {
-                Ok(o) => o,
-                Err(ProposeError::NotLeader {
-                    leader_id,
-                    leader_endpoint,
-                }) => {
-                    let endpoint = leader_endpoint
-                        .or_else(|| leader_id.and_then(|id| self.peers.get(&id).cloned()));
-                    return Err(not_leader(leader_id, endpoint));
-                }
-                Err(ProposeError::Unavailable(reason)) => return Err(unavailable(reason)),
-            }
-        };
+        // A call larger than one entry may carry goes in several entries, in
+        // order; if a later one fails, the client's retry with the same tx
+        // ids gets the earlier ones' stored outcomes.
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(self.proposer.requests_per_entry_max()) {
+            outcomes.extend(self.propose(chunk.to_vec()).await?);
+        }
         let mut outcomes = outcomes.into_iter();
         let results = results
             .into_iter()

@@ -7,6 +7,7 @@
 
 mod codec;
 mod log_adapter;
+mod message_limits;
 mod network;
 mod proposal;
 mod service;
@@ -17,6 +18,9 @@ mod types;
 
 pub use codec::{decode, encode};
 pub use log_adapter::LogAdapter;
+pub use message_limits::{
+    MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MIN, MessageLimits, REQUEST_BYTES_MAX,
+};
 pub use network::NetworkFactory;
 pub use proposal::Proposal;
 pub use service::{GroupRegistry, RaftRpcService};

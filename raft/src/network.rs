@@ -4,7 +4,7 @@ use std::time::Duration;
 use geowallet_proto::raft::raft_service_client::RaftServiceClient;
 use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
 use geowallet_storage::{GroupId, SnapshotChunkReader};
-use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::alias::{LogIdOf, SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
@@ -14,21 +14,22 @@ use openraft::raft::{
 use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::codec::{decode, encode};
-use crate::{SnapshotHandle, TypeConfig};
+use crate::codec::{decode, encode, encoded_len};
+use crate::{MessageLimits, SnapshotHandle, TypeConfig};
 
-/// Bytes per snapshot chunk on the wire.
+/// Bytes per snapshot chunk on the wire (less under a small transport limit).
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 /// Makes a gRPC client per peer for one group.
 #[derive(Clone)]
 pub struct NetworkFactory {
     group: GroupId,
+    limits: MessageLimits,
 }
 
 impl NetworkFactory {
-    pub fn new(group: GroupId) -> NetworkFactory {
-        NetworkFactory { group }
+    pub fn new(group: GroupId, limits: MessageLimits) -> NetworkFactory {
+        NetworkFactory { group, limits }
     }
 }
 
@@ -36,7 +37,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient::new(self.group, target, &node.addr)
+        PeerClient::new(self.group, target, &node.addr, self.limits)
     }
 }
 
@@ -45,6 +46,7 @@ pub struct PeerClient {
     group: GroupId,
     target: u64,
     client: Result<RaftServiceClient<Channel>, String>,
+    limits: MessageLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,19 +57,23 @@ struct TransportError {
 }
 
 impl PeerClient {
-    fn new(group: GroupId, target: u64, addr: &str) -> PeerClient {
+    fn new(group: GroupId, target: u64, addr: &str, limits: MessageLimits) -> PeerClient {
         let client = Endpoint::from_shared(format!("http://{addr}"))
             .map(|e| {
                 e.tcp_nodelay(true)
                     .connect_timeout(Duration::from_millis(500))
                     .http2_keep_alive_interval(Duration::from_secs(5))
             })
-            .map(|e| RaftServiceClient::new(e.connect_lazy()).max_decoding_message_size(64 << 20))
+            .map(|e| {
+                RaftServiceClient::new(e.connect_lazy())
+                    .max_decoding_message_size(limits.message_bytes_max())
+            })
             .map_err(|e| format!("bad endpoint {addr}: {e}"));
         PeerClient {
             group,
             target,
             client,
+            limits,
         }
     }
 
@@ -133,10 +139,20 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, m| async move {
-            c.append_entries(m).await
+        let (rpc, cut) = bounded_prefix(rpc, self.limits.append_bytes_max())
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let reply = self
+            .call(&rpc, &option, |mut c, m| async move {
+                c.append_entries(m).await
+            })
+            .await?;
+        // The follower took the prefix: openraft sends the rest next.
+        Ok(match (reply, cut) {
+            (AppendEntriesResponse::Success, Some(last)) => {
+                AppendEntriesResponse::PartialSuccess(Some(last))
+            }
+            (reply, _) => reply,
         })
-        .await
     }
 
     async fn vote(
@@ -178,7 +194,9 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let net = |e: &dyn std::fmt::Display| {
             StreamingError::Network(NetworkError::new(&self.error(e.to_string())))
         };
-        let chunks = snapshot_chunks(self.group, &vote, &snapshot).map_err(|e| net(&e))?;
+        let chunk_bytes = SNAPSHOT_CHUNK_BYTES.min(self.limits.append_bytes_max());
+        let chunks =
+            snapshot_chunks(self.group, &vote, &snapshot, chunk_bytes).map_err(|e| net(&e))?;
         let mut client = self
             .client
             .clone()
@@ -201,11 +219,46 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     }
 }
 
+/// Keeps the longest prefix of `rpc`'s entries (at least one) whose encoded
+/// size is within `bytes_max`; returns the last log id kept when entries
+/// were cut. One entry always fits: the proposer bounds entries to a
+/// quarter of the transport's limit (`MessageLimits`).
+fn bounded_prefix(
+    mut rpc: AppendEntriesRequest<TypeConfig>,
+    bytes_max: usize,
+) -> Result<
+    (
+        AppendEntriesRequest<TypeConfig>,
+        Option<LogIdOf<TypeConfig>>,
+    ),
+    std::io::Error,
+> {
+    if rpc.entries.len() <= 1 {
+        return Ok((rpc, None));
+    }
+    let (mut total, mut keep) = (0usize, 0usize);
+    for entry in &rpc.entries {
+        let n = encoded_len(entry)?;
+        if keep > 0 && total.saturating_add(n) > bytes_max {
+            break;
+        }
+        total = total.saturating_add(n);
+        keep += 1;
+    }
+    if keep == rpc.entries.len() {
+        return Ok((rpc, None));
+    }
+    rpc.entries.truncate(keep);
+    let last = rpc.entries.last().map(|e| e.log_id);
+    Ok((rpc, last))
+}
+
 /// Reads the whole snapshot into chunks lazily: an iterator the stream pulls.
 fn snapshot_chunks(
     group: GroupId,
     vote: &VoteOf<TypeConfig>,
     snapshot: &SnapshotOf<TypeConfig, SnapshotHandle>,
+    chunk_bytes: usize,
 ) -> Result<impl Iterator<Item = SnapshotChunk> + Send + 'static, std::io::Error> {
     let mut reader =
         SnapshotChunkReader::open(&snapshot.snapshot.path).map_err(std::io::Error::other)?;
@@ -216,7 +269,7 @@ fn snapshot_chunks(
             return None;
         }
         let (vote, meta) = first.take().unwrap_or_default();
-        match reader.next_piece(SNAPSHOT_CHUNK_BYTES) {
+        match reader.next_piece(chunk_bytes) {
             Ok(Some((offset, data, crc32))) => Some(SnapshotChunk {
                 group_id: group.0,
                 vote,

@@ -38,6 +38,9 @@ pub fn base_config() -> openraft::Config {
         // stale state machine (found by the simulator: a read missing an
         // acknowledged credit after a power loss, seed 100326 of `crashes`).
         enable_leader_restore: Some(false),
+        // Entries per AppendEntries at most; bytes are bounded separately
+        // (`MessageLimits`: the network sends the prefix that fits).
+        max_payload_entries: 256,
         ..Default::default()
     }
 }

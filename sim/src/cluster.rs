@@ -11,7 +11,8 @@ use geowallet_node::wallet_service::WalletService;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
-    GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, NetworkFactory, RaftRpcService,
+    GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits, NetworkFactory,
+    RaftRpcService,
 };
 use geowallet_storage::{
     Cf, CrashFaults, Db, GroupId, MemEngine, StateStore, StorageError, SyncMode,
@@ -114,7 +115,7 @@ async fn run_node(
     let raft = openraft::Raft::new(
         id,
         raft_config(disk),
-        NetworkFactory::new(GROUP),
+        NetworkFactory::new(GROUP, MessageLimits::default()),
         LogAdapter::new(db.log_store(GROUP)),
         sm,
     )
@@ -136,7 +137,7 @@ async fn run_node(
     }
     let wallet = WalletService {
         node_id: id,
-        proposer: Proposer::start(raft.clone()),
+        proposer: Proposer::start(raft.clone(), MessageLimits::default()),
         raft,
         store,
         peers,

@@ -14,6 +14,7 @@ pub fn tuning(snapshot_logs_since_last: u64) -> RaftTuning {
         election_timeout_ms_max: 600,
         snapshot_logs_since_last,
         logs_kept_after_snapshot: 10,
+        ..RaftTuning::default()
     }
 }
 
@@ -24,6 +25,10 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub async fn start(snapshot_logs_since_last: u64) -> TestCluster {
+        TestCluster::start_tuned(tuning(snapshot_logs_since_last)).await
+    }
+
+    pub async fn start_tuned(tuning: RaftTuning) -> TestCluster {
         let dir = tempfile::Builder::new()
             .prefix("geowallet-it-")
             .tempdir()
@@ -32,7 +37,7 @@ impl TestCluster {
             Path::new(env!("CARGO_BIN_EXE_geowallet")),
             dir.path(),
             3,
-            tuning(snapshot_logs_since_last),
+            tuning,
         )
         .unwrap();
         let tc = TestCluster { cluster, _dir: dir };
