@@ -174,12 +174,10 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         );
         let snapshot = openraft::storage::Snapshot {
             meta,
-            snapshot: SnapshotHandle { path },
+            snapshot: SnapshotHandle { path: path.clone() },
         };
-        let resp = raft
-            .install_full_snapshot(vote, snapshot)
-            .await
-            .map_err(fatal)?;
-        reply(group_id, &resp)
+        let resp = raft.install_full_snapshot(vote, snapshot).await;
+        crate::state_machine::discard_unless_current(&dir, &path);
+        reply(group_id, &resp.map_err(fatal)?)
     }
 }

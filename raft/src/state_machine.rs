@@ -1,6 +1,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
 use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, Request};
@@ -51,6 +51,10 @@ pub struct LedgerStateMachine<E: Engine = DefaultEngine> {
     store: StateStore<E>,
     snapshot_dir: PathBuf,
     config: LedgerConfig,
+    /// Serializes snapshot builds and installs of this group, files included:
+    /// openraft builds in a task of its own, so without it a build could read
+    /// an install half done, or delete the file an install is reading.
+    snapshot_lock: Arc<Mutex<()>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,7 +74,9 @@ impl<E: Engine> LedgerStateMachine<E> {
         std::fs::create_dir_all(&snapshot_dir)?;
         let stored = store.open_applied().map_err(storage_io)?;
         let applied = AppliedState::from_stored(stored.as_deref())?;
+        prune_snapshot_dir(&snapshot_dir)?;
         Ok(LedgerStateMachine {
+            snapshot_lock: Arc::new(Mutex::new(())),
             applied: Arc::new(RwLock::new(applied)),
             store,
             snapshot_dir,
@@ -148,16 +154,8 @@ impl<E: Engine> LedgerStateMachine<E> {
             .map_err(storage_io)
     }
 
-    fn current_path(&self) -> PathBuf {
-        self.snapshot_dir.join("current")
-    }
-
     fn read_current(&self) -> Result<Option<CurrentSnapshot>, io::Error> {
-        match std::fs::read(self.current_path()) {
-            Ok(bytes) => Ok(Some(decode("current snapshot pointer", &bytes)?)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_pointer(&self.snapshot_dir)
     }
 }
 
@@ -178,8 +176,28 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Makes `file` (inside `dir`) the current snapshot and deletes older files.
+fn read_pointer(dir: &Path) -> Result<Option<CurrentSnapshot>, io::Error> {
+    match std::fs::read(dir.join("current")) {
+        Ok(bytes) => Ok(Some(decode("current snapshot pointer", &bytes)?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes `file` (inside `dir`) the current snapshot and deletes the one it
+/// replaces, unless the current one is newer: `current` only moves forward
+/// (then `file` is the one deleted). Other files are left alone: one may be
+/// a received snapshot about to be installed. Call with the snapshot lock held.
 fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Result<(), io::Error> {
+    let existing = read_pointer(dir)?;
+    if let Some(existing) = &existing {
+        let exists = dir.join(&existing.file).exists();
+        if exists && existing.file != file && existing.meta.last_log_id > meta.last_log_id {
+            tracing::info!(kept = %existing.file, dropped = %file, "a newer snapshot is current");
+            let _ = std::fs::remove_file(dir.join(file));
+            return Ok(());
+        }
+    }
     let pointer = CurrentSnapshot {
         meta: meta.clone(),
         file: file.to_string(),
@@ -187,10 +205,34 @@ fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Res
     let tmp = dir.join("current.tmp");
     std::fs::write(&tmp, encode(&pointer)?)?;
     std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, dir.join("current"))?;
+    geowallet_storage::rename_durably(&tmp, &dir.join("current")).map_err(storage_io)?;
+    if let Some(old) = existing.filter(|e| e.file != file) {
+        let _ = std::fs::remove_file(dir.join(old.file));
+    }
+    Ok(())
+}
+
+/// Deletes a received snapshot file that did not become current (openraft
+/// refused or skipped it), so failed or superseded receives leave nothing.
+pub fn discard_unless_current(dir: &Path, path: &Path) {
+    let name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+    let current = read_pointer(dir).ok().flatten().map(|c| c.file);
+    if name.is_some() && name != current {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// At startup, deletes what failed or superseded work left in a snapshot
+/// dir: partial files (`.part`, `.tmp`) and snapshot files `current` does
+/// not name. A snapshot an interrupted install was reading is finished by
+/// then (`StateStore::open_applied` runs first).
+fn prune_snapshot_dir(dir: &Path) -> Result<(), io::Error> {
+    let keep = read_pointer(dir)?.map(|c| c.file);
     for item in std::fs::read_dir(dir)? {
         let name = item?.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".snap") && name != file {
+        let partial = name.ends_with(".part") || (name.ends_with(".tmp") && name != "current.tmp");
+        let stale = name.ends_with(".snap") && Some(&name) != keep.as_ref();
+        if partial || stale {
             let _ = std::fs::remove_file(dir.join(&name));
         }
     }
@@ -231,6 +273,7 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
         LedgerSnapshotBuilder {
             store: self.store.clone(),
             dir: self.snapshot_dir.clone(),
+            lock: self.snapshot_lock.clone(),
         }
     }
 
@@ -240,18 +283,23 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
         snapshot: SnapshotHandle,
     ) -> Result<(), io::Error> {
         let store = self.store.clone();
+        let (lock, dir, meta) = (
+            self.snapshot_lock.clone(),
+            self.snapshot_dir.clone(),
+            meta.clone(),
+        );
         let path = snapshot.path.clone();
-        let stored = blocking(move || store.install_snapshot(&path))
-            .await?
-            .map_err(storage_io)?;
+        let stored = blocking(move || {
+            let _serial = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let stored = store.install_snapshot(&path).map_err(storage_io)?;
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            set_current(&dir, &meta, &file.unwrap_or_default())?;
+            Ok::<_, io::Error>(stored)
+        })
+        .await??;
         let applied = AppliedState::from_stored(Some(&stored))?;
         *self.applied.write().unwrap_or_else(|p| p.into_inner()) = applied;
-        let file = snapshot
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        set_current(&self.snapshot_dir, meta, &file)
+        Ok(())
     }
 
     async fn get_current_snapshot(
@@ -275,6 +323,7 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
 pub struct LedgerSnapshotBuilder<E: Engine = DefaultEngine> {
     store: StateStore<E>,
     dir: PathBuf,
+    lock: Arc<Mutex<()>>,
 }
 
 impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
@@ -286,17 +335,23 @@ impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
         let store = self.store.clone();
         let nonce: u64 = rand::random();
         let file = format!("{}-{nonce:016x}.snap", store.group());
-        let path = self.dir.join(&file);
-        let build_path = path.clone();
-        let info = blocking(move || store.build_snapshot(&build_path))
-            .await?
-            .map_err(storage_io)?;
-        let applied = AppliedState::from_stored(Some(&info.applied))?;
-        let meta = openraft::SnapshotMeta {
-            last_log_id: applied.last_applied,
-            last_membership: applied.membership.clone(),
-        };
-        set_current(&self.dir, &meta, &file)?;
+        let (dir, lock) = (self.dir.clone(), self.lock.clone());
+        let (info, current) = blocking(move || {
+            let _serial = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let info = store.build_snapshot(&dir.join(&file)).map_err(storage_io)?;
+            let applied = AppliedState::from_stored(Some(&info.applied))?;
+            let meta = openraft::SnapshotMeta {
+                last_log_id: applied.last_applied,
+                last_membership: applied.membership,
+            };
+            set_current(&dir, &meta, &file)?;
+            // An install may have made a newer snapshot current meanwhile.
+            let current =
+                read_pointer(&dir)?.ok_or_else(|| io::Error::other("no current snapshot"))?;
+            Ok::<_, io::Error>((info, current))
+        })
+        .await??;
+        let (meta, path) = (current.meta, self.dir.join(&current.file));
         tracing::info!(rows = info.rows, bytes = info.size_bytes, last = ?meta.last_log_id, "built snapshot");
         Ok(openraft::storage::Snapshot {
             meta,

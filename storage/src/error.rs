@@ -42,6 +42,11 @@ pub enum StorageError {
         offset: u64,
         reason: String,
     },
+    #[error(
+        "a snapshot install of group {group} is in progress: no snapshot can be built \
+         until it finishes (a restart resumes it)"
+    )]
+    InstallInProgress { group: crate::GroupId },
     #[error("column family {0} is missing: the data dir was not created by geowallet")]
     MissingColumnFamily(&'static str),
     #[error("the log syncer thread has stopped; the node must restart")]

@@ -40,7 +40,9 @@ pub use rocks_engine::RocksEngine;
 pub type DefaultEngine = RocksEngine;
 #[cfg(not(feature = "rocksdb"))]
 pub type DefaultEngine = MemEngine;
-pub use snapshot_file::{SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo};
+pub use snapshot_file::{
+    SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo, rename_durably,
+};
 pub use state_store::{
     AuditRead, CurrencyMoney, JOURNAL_PAGE_MAX, JournalFrom, JournalPage, StateStore,
 };

@@ -108,6 +108,20 @@ pub(crate) fn build<E: Engine>(
     path: &Path,
 ) -> Result<SnapshotFileInfo, StorageError> {
     let tmp = path.with_extension("tmp");
+    let result = build_file(db, group, &tmp, path);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn build_file<E: Engine>(
+    db: &Db<E>,
+    group: GroupId,
+    tmp: &Path,
+    path: &Path,
+) -> Result<SnapshotFileInfo, StorageError> {
+    let tmp = tmp.to_path_buf();
     let file = File::create(&tmp).map_err(io("create snapshot", &tmp))?;
     let mut out = BufWriter::new(file);
     out.write_all(MAGIC).map_err(io("write snapshot", &tmp))?;
@@ -117,6 +131,12 @@ pub(crate) fn build<E: Engine>(
         size_bytes: 8,
     };
     db.engine().with_snapshot(&mut |view| {
+        // A view in the middle of an install holds some of the new rows under
+        // the old applied position: never label that a snapshot.
+        let marker_key = meta_key(group, MetaTag::SnapshotInstall);
+        if view.get(Cf::Meta, &marker_key)?.is_some() {
+            return Err(StorageError::InstallInProgress { group });
+        }
         let applied_key = meta_key(group, MetaTag::Applied);
         if let Some(stored) = view.get(Cf::Meta, &applied_key)? {
             info.applied = unseal(&stored, "applied position", &applied_key)?.to_vec();
@@ -138,8 +158,19 @@ pub(crate) fn build<E: Engine>(
         source: e.into_error(),
     })?;
     file.sync_all().map_err(io("sync snapshot", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("rename snapshot", path))?;
+    rename_durably(&tmp, path)?;
     Ok(info)
+}
+
+/// Renames `from` to `to` and syncs the directory, so the new name survives
+/// a power loss (a rename is durable only once its directory is synced).
+pub fn rename_durably(from: &Path, to: &Path) -> Result<(), StorageError> {
+    std::fs::rename(from, to).map_err(io("rename", to))?;
+    let dir = to.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", dir))
 }
 
 /// Reads frames from a snapshot file, verifying every checksum.
@@ -307,12 +338,21 @@ impl SnapshotChunkReader {
 }
 
 /// Receives a snapshot file piece by piece, checking each piece's crc32 and
-/// offset; `finish` syncs it and moves it into place.
+/// offset; `finish` syncs it and moves it into place. Dropped unfinished
+/// (a failed receive), it deletes its partial file.
 pub struct SnapshotChunkWriter {
-    out: BufWriter<File>,
+    out: Option<BufWriter<File>>,
     tmp: PathBuf,
     path: PathBuf,
     offset: u64,
+}
+
+impl Drop for SnapshotChunkWriter {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl SnapshotChunkWriter {
@@ -320,7 +360,7 @@ impl SnapshotChunkWriter {
         let tmp = path.with_extension("part");
         let file = File::create(&tmp).map_err(io("create snapshot", &tmp))?;
         Ok(SnapshotChunkWriter {
-            out: BufWriter::new(file),
+            out: Some(BufWriter::new(file)),
             tmp,
             path: path.to_path_buf(),
             offset: 0,
@@ -339,23 +379,40 @@ impl SnapshotChunkWriter {
         if crc32fast::hash(data) != crc {
             return Err(corrupt("piece checksum mismatch in transit"));
         }
-        self.out
-            .write_all(data)
+        let out = self
+            .out
+            .as_mut()
+            .expect("an unfinished writer has its file");
+        out.write_all(data)
             .map_err(io("write snapshot", &self.tmp))?;
         self.offset += data.len() as u64;
         Ok(())
     }
 
-    /// Syncs, verifies the whole file and renames it to its final path.
-    pub fn finish(self) -> Result<SnapshotFileInfo, StorageError> {
-        let file = self.out.into_inner().map_err(|e| StorageError::Io {
-            context: "flush snapshot",
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io("sync snapshot", &self.tmp))?;
-        let info = verify(&self.tmp)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(io("rename snapshot", &self.path))?;
-        Ok(info)
+    /// Syncs, verifies the whole file and renames it to its final path. On
+    /// any failure the partial file is deleted.
+    pub fn finish(mut self) -> Result<SnapshotFileInfo, StorageError> {
+        let out = self.out.take().expect("an unfinished writer has its file");
+        let result = finish_file(out, &self.tmp, &self.path);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result
     }
+}
+
+fn finish_file(
+    out: BufWriter<File>,
+    tmp: &Path,
+    path: &Path,
+) -> Result<SnapshotFileInfo, StorageError> {
+    let file = out.into_inner().map_err(|e| StorageError::Io {
+        context: "flush snapshot",
+        path: tmp.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io("sync snapshot", tmp))?;
+    let info = verify(tmp)?;
+    rename_durably(tmp, path)?;
+    Ok(info)
 }

@@ -4,6 +4,8 @@ use geowallet_raft::sim_runtime::MadsimRuntime;
 use openraft_rt::AsyncRuntime;
 use openraft_rt::testing::Suite;
 
+mod snapshot_race;
+
 // MadsimRuntime meets openraft-rt's runtime contract (spawn, time, timeouts, channels, mutex,
 // watch) on real tokio; the same file is openraft's runtime under `--cfg madsim`.
 #[test]

@@ -254,3 +254,29 @@ fn mem_engine_state_survives_crash_and_snapshots_into_rocksdb() {
     );
     same_state(&state, &rocks.state_store(GroupId(4)));
 }
+
+// A receive that fails (dropped midway, or a damaged file at the end) leaves no file behind.
+#[test]
+fn failed_receives_leave_no_files() {
+    let src_dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let src = Db::open(src_dir.path()).unwrap();
+    let mut state = State::new(LedgerConfig::default());
+    drive(&mut state, &src.state_store(GroupId(5)), 50);
+    let built = files.path().join("built.snap");
+    src.state_store(GroupId(5)).build_snapshot(&built).unwrap();
+    let recv = tempfile::tempdir().unwrap();
+    let target = recv.path().join("in.snap");
+    let mut reader = SnapshotChunkReader::open(&built).unwrap();
+    let (offset, data, crc) = reader.next_piece(512).unwrap().unwrap();
+    let mut writer = SnapshotChunkWriter::create(&target).unwrap();
+    writer.write_piece(offset, &data, crc).unwrap();
+    drop(writer);
+    let left = || std::fs::read_dir(recv.path()).unwrap().count();
+    assert_eq!(left(), 0, "a dropped receive leaves no partial file");
+    // A complete but truncated stream fails verification at finish.
+    let mut writer = SnapshotChunkWriter::create(&target).unwrap();
+    writer.write_piece(offset, &data, crc).unwrap();
+    assert!(writer.finish().unwrap_err().is_corruption());
+    assert_eq!(left(), 0, "a receive refused at finish leaves no file");
+}
