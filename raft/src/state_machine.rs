@@ -212,6 +212,25 @@ fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Res
     Ok(())
 }
 
+/// The snapshot at `path` as a file of `dir` (copied there if it is
+/// elsewhere), so the current snapshot is always one of the group's own files.
+fn into_dir(
+    dir: &Path,
+    path: &Path,
+    group: geowallet_storage::GroupId,
+) -> Result<PathBuf, io::Error> {
+    if path.parent() == Some(dir) {
+        return Ok(path.to_path_buf());
+    }
+    let nonce: u64 = rand::random();
+    let local = dir.join(format!("{group}-in-{nonce:016x}.snap"));
+    let tmp = local.with_extension("part");
+    std::fs::copy(path, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    geowallet_storage::rename_durably(&tmp, &local).map_err(storage_io)?;
+    Ok(local)
+}
+
 /// Deletes a received snapshot file that did not become current (openraft
 /// refused or skipped it), so failed or superseded receives leave nothing.
 pub fn discard_unless_current(dir: &Path, path: &Path) {
@@ -291,6 +310,7 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
         let path = snapshot.path.clone();
         let stored = blocking(move || {
             let _serial = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let path = into_dir(&dir, &path, store.group())?;
             let stored = store.install_snapshot(&path).map_err(storage_io)?;
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
             set_current(&dir, &meta, &file.unwrap_or_default())?;

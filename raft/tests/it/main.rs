@@ -4,6 +4,7 @@ use geowallet_raft::sim_runtime::MadsimRuntime;
 use openraft_rt::AsyncRuntime;
 use openraft_rt::testing::Suite;
 
+mod openraft_suite;
 mod snapshot_race;
 
 // MadsimRuntime meets openraft-rt's runtime contract (spawn, time, timeouts, channels, mutex,
