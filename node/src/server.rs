@@ -55,6 +55,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     )
     .context("open the ledger state")?;
     let store = sm.store().clone();
+    refuse_if_wiped(&config, &db).await?;
     let log = LogAdapter::new(db.log_store(GROUP));
     let limits = MessageLimits::new(config.raft.message_bytes_max);
     let raft = openraft::Raft::new(
@@ -101,6 +102,55 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 
 /// The lowest-id peer initializes a pristine cluster; everyone else waits to
 /// be contacted. Initializing an initialized node is refused and harmless.
+/// How long a node with an empty store waits for each peer's status.
+const WIPED_CHECK_RPC_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Refuses to start a node whose store is empty (no vote, no log) while
+/// the group's leader has seen it acknowledge entries (a matched index for
+/// its id): its vote and log were lost (wiped or replaced disk), and
+/// starting under the same id could let it vote twice in one term. Asks
+/// every peer once: a new cluster passes (no leader has seen it yet, or no
+/// peer runs yet), so starting a cluster is not delayed.
+async fn refuse_if_wiped(config: &NodeConfig, db: &Db) -> anyhow::Result<()> {
+    let log = db.log_store(GROUP);
+    let empty = log.read_vote().context("read the stored vote")?.is_none()
+        && log.last().context("read the log")?.is_none();
+    if !empty {
+        return Ok(());
+    }
+    let endpoints: Vec<String> = config
+        .peers
+        .iter()
+        .filter(|p| p.id != config.node_id)
+        .map(|p| p.endpoint.clone())
+        .collect();
+    let client_config = geowallet_client::ClientConfig {
+        rpc_timeout: WIPED_CHECK_RPC_TIMEOUT,
+        ..Default::default()
+    };
+    let client = geowallet_client::Client::connect(endpoints.clone(), client_config)
+        .context("connect to the peers to check membership")?;
+    for endpoint in &endpoints {
+        let Ok(s) = client.status_of(endpoint).await else {
+            continue;
+        };
+        let seen = s.members.iter().find(|m| m.0 == config.node_id);
+        if let Some((_, _, matched)) = seen.filter(|m| m.2 > 0) {
+            anyhow::bail!(
+                "refusing to start: this node's store is empty, but the leader (node {} at \
+                     {endpoint}, term {}) has seen node {} acknowledge the log up to index \
+                     {matched}, so its vote and log were lost; starting under the same id \
+                     could vote twice in one term. Restore its data dir, or add it under a \
+                     new node_id once the old one is removed from the group",
+                s.node_id,
+                s.term,
+                config.node_id
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn initialize_if_first(
     raft: geowallet_raft::GroupRaft,
     node_id: u64,

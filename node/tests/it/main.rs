@@ -7,3 +7,4 @@ mod commands;
 mod corruption;
 mod ctl;
 mod failover;
+mod wiped;
