@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README's second command: every test of the workspace, in release mode
-# (one RocksDB build serves the tests, the dev cluster and the load tool).
+# (one RocksDB build serves the tests, the dev cluster and geowallet-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

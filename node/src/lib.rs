@@ -1,8 +1,9 @@
 //! The geowallet server and its tools: the node (client API service,
 //! leader-side batching proposer, Raft wiring), `dev` (a local cluster of
-//! real processes), `ctl` (one command against a cluster) and a simple load
-//! loop. Depends on every crate below it; only the simulator (`sim`) depends
-//! on it, for the service and proposer it runs under madsim.
+//! real processes) and `ctl` (one command against a cluster); load
+//! generation lives in `geowallet-bench`. Depends on every crate below it;
+//! only the simulator (`sim`) depends on it, for the service and proposer it
+//! runs under madsim.
 
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod config;
@@ -10,8 +11,6 @@ pub mod config;
 pub mod ctl;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod demo;
-#[cfg(all(feature = "rocksdb", not(madsim)))]
-pub mod load;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
 pub mod proposer;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use geowallet_node::config::{NodeConfig, RaftTuning};
 use geowallet_node::local_cluster::LocalCluster;
-use geowallet_node::{ctl, demo, load, server};
+use geowallet_node::{ctl, demo, server};
 
 /// geowallet: a replicated, geo-sharded wallet database.
 #[derive(Debug, Parser)]
@@ -35,8 +35,6 @@ enum Cmd {
     },
     /// One command against a cluster.
     Ctl(ctl::CtlArgs),
-    /// A simple closed-loop debit load against a cluster.
-    Load(load::LoadArgs),
 }
 
 fn init_tracing() {
@@ -79,7 +77,6 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             server::run(NodeConfig::load(&config)?).await
         }
         Cmd::Dev { dir, demo, nodes } => dev(dir, demo, nodes).await,
-        Cmd::Load(args) => load::run(args).await,
         Cmd::Ctl(_) => unreachable!("handled in main"),
     }
 }
