@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Account, AccountId, Currency, Hold, HoldId, JournalEntry, SystemAccount, TimeKey, TxId,
-    TxRecord,
+    Account, AccountId, Currency, Hold, HoldId, JournalEntry, SystemAccount, TimeIndex, TimeKey,
+    TxId, TxRecord,
 };
 
 /// Ledger-wide values that are not per account.
@@ -12,6 +12,18 @@ use crate::{
 pub struct Meta {
     /// The last effective leader time; never goes backwards.
     pub leader_time_ns: u64,
+    /// Per time index, the time of the last key expiry or purging took:
+    /// every key before it is gone, so the next walk starts there instead
+    /// of stepping over the deleted keys (RocksDB tombstones) every entry.
+    /// New keys are never older: holds expire after now, records younger
+    /// than the window are kept, holds close now.
+    pub swept_ns: [u64; 3],
+}
+
+impl Meta {
+    pub fn swept_ns(&self, index: TimeIndex) -> u64 {
+        self.swept_ns[index.slot()]
+    }
 }
 
 /// Everything one or more applies wrote, for the storage layer to persist in

@@ -8,11 +8,23 @@ use crate::overlay::Overlay;
 use crate::{Hold, HoldStatus, JournalKind, LedgerRows, TimeIndex, TimeKey};
 
 impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
+    /// The due keys of `index` from where the last walk stopped, moving that
+    /// mark to the last key returned.
+    fn swept_due(&mut self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey> {
+        let mut meta = self.meta();
+        let due = self.due(index, meta.swept_ns(index), until_ns, limit);
+        if let Some(last) = due.last() {
+            meta.swept_ns[index.slot()] = last.time_ns();
+            self.put_meta(meta);
+        }
+        due
+    }
+
     /// Expires active holds whose time has come, oldest first: what remains
     /// held goes back to available. Works on frozen accounts too. Returns
     /// how many expired.
     pub(crate) fn expire_holds(&mut self, e: &mut Entry, limit: usize) -> usize {
-        let due = self.due(TimeIndex::HoldExpiry, e.now_ns, limit);
+        let due = self.swept_due(TimeIndex::HoldExpiry, e.now_ns, limit);
         let count = due.len();
         for key in due {
             let TimeKey::HoldExpiry { account, hold, .. } = key else {
@@ -45,7 +57,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         let Some(until_ns) = purge_before(now_ns, self.config.idempotency_window_ns) else {
             return;
         };
-        for key in self.due(TimeIndex::TxCreated, until_ns, limit) {
+        for key in self.swept_due(TimeIndex::TxCreated, until_ns, limit) {
             let TimeKey::TxCreated { account, tx, .. } = key else {
                 unreachable!("the tx index holds tx keys only");
             };
@@ -58,7 +70,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         let Some(until_ns) = purge_before(now_ns, self.config.idempotency_window_ns) else {
             return;
         };
-        for key in self.due(TimeIndex::HoldClosed, until_ns, limit) {
+        for key in self.swept_due(TimeIndex::HoldClosed, until_ns, limit) {
             let TimeKey::HoldClosed { account, hold, .. } = key else {
                 unreachable!("the closed-hold index holds closed-hold keys only");
             };

@@ -172,11 +172,12 @@ impl LedgerRows for MemRows {
         self.meta
     }
 
-    fn due(&self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey> {
+    fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey> {
         let Some(keys) = self.time_index.get(&index) else {
             return Vec::new();
         };
         keys.iter()
+            .skip_while(|k| k.time_ns() < from_ns)
             .take_while(|k| k.time_ns() <= until_ns)
             .take(limit)
             .cloned()

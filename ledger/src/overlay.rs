@@ -139,16 +139,16 @@ impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
 
     /// The base's due keys minus those this entry removed, plus those it
     /// added, in key order.
-    fn due(&self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey> {
+    fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey> {
         let mine = self
             .changes
             .time_index
             .iter()
-            .filter(|(k, _)| k.index() == index && k.time_ns() <= until_ns);
+            .filter(|(k, _)| k.index() == index && (from_ns..=until_ns).contains(&k.time_ns()));
         let removed = mine.clone().filter(|(_, present)| !**present).count();
         let mut keys: Vec<TimeKey> = self
             .base
-            .due(index, until_ns, limit.saturating_add(removed))
+            .due(index, from_ns, until_ns, limit.saturating_add(removed))
             .into_iter()
             .filter(|k| self.changes.time_index.get(k) != Some(&false))
             .collect();

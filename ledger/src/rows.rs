@@ -38,6 +38,17 @@ pub enum TimeIndex {
     TxCreated,
 }
 
+impl TimeIndex {
+    /// Position in per-index arrays ([`crate::Meta::swept_ns`]).
+    pub fn slot(self) -> usize {
+        match self {
+            TimeIndex::HoldExpiry => 0,
+            TimeIndex::HoldClosed => 1,
+            TimeIndex::TxCreated => 2,
+        }
+    }
+}
+
 impl TimeKey {
     pub fn index(&self) -> TimeIndex {
         match self {
@@ -87,7 +98,7 @@ pub trait LedgerRows {
     /// Sum of available + held over every player account of `currency`.
     fn players_total(&self, currency: Currency) -> i128;
     fn meta(&self) -> Meta;
-    /// Up to `limit` keys of `index` whose time is at most `until_ns`, in
-    /// key order.
-    fn due(&self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey>;
+    /// Up to `limit` keys of `index` whose time is in `from_ns..=until_ns`,
+    /// in key order.
+    fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey>;
 }

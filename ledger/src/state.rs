@@ -20,9 +20,11 @@ pub fn apply<R: LedgerRows + ?Sized>(
     requests: &[Request],
 ) -> (Vec<Outcome>, Changes) {
     let mut o = Overlay::new(rows, config);
-    let now_ns = o.meta().leader_time_ns.max(ctx.leader_time_ns);
+    let meta = o.meta();
+    let now_ns = meta.leader_time_ns.max(ctx.leader_time_ns);
     o.put_meta(Meta {
         leader_time_ns: now_ns,
+        ..meta
     });
     let mut entry = Entry::new(ctx.group, ctx.log_index, now_ns);
     // Budgets grow with the entry: each request adds at most one record, one
@@ -462,10 +464,14 @@ mod tests {
         o.changes.time_index.insert(key(1, "a"), false);
         o.changes.time_index.insert(key(2, "b"), true);
         o.changes.time_index.insert(key(9, "z"), true);
-        let due = o.due(TimeIndex::HoldExpiry, 5, 3);
+        let due = o.due(TimeIndex::HoldExpiry, 0, 5, 3);
         assert_eq!(due, [key(2, "b"), key(3, "c"), key(5, "e")]);
-        assert_eq!(o.due(TimeIndex::HoldExpiry, 2, 10), [key(2, "b")]);
-        assert!(o.due(TimeIndex::TxCreated, u64::MAX, 10).is_empty());
+        assert_eq!(o.due(TimeIndex::HoldExpiry, 0, 2, 10), [key(2, "b")]);
+        assert_eq!(
+            o.due(TimeIndex::HoldExpiry, 3, 5, 10),
+            [key(3, "c"), key(5, "e")]
+        );
+        assert!(o.due(TimeIndex::TxCreated, 0, u64::MAX, 10).is_empty());
     }
 
     // Proves check_invariants catches money created out of nothing.

@@ -155,11 +155,18 @@ pub(crate) fn time_key(group: GroupId, key: &TimeKey) -> Vec<u8> {
     k
 }
 
-/// The keys of `index` with time at most `until_ns`: `[lower, upper)`.
-pub(crate) fn time_range(group: GroupId, index: TimeIndex, until_ns: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut lower = state_key(group, StateKind::TimeIndex, 9);
-    lower.push(time_index_byte(index));
-    let mut upper = lower.clone();
+/// The keys of `index` with time in `from_ns..=until_ns`: `[lower, upper)`.
+pub(crate) fn time_range(
+    group: GroupId,
+    index: TimeIndex,
+    from_ns: u64,
+    until_ns: u64,
+) -> (Vec<u8>, Vec<u8>) {
+    let mut prefix = state_key(group, StateKind::TimeIndex, 9);
+    prefix.push(time_index_byte(index));
+    let mut upper = prefix.clone();
+    let mut lower = prefix;
+    lower.extend_from_slice(&from_ns.to_be_bytes());
     match until_ns.checked_add(1) {
         Some(end) => upper.extend_from_slice(&end.to_be_bytes()),
         None => *upper.last_mut().expect("non-empty") += 1,

@@ -162,12 +162,12 @@ impl<E: Engine> LedgerRows for StoreRows<'_, E> {
             .unwrap_or_default()
     }
 
-    fn due(&self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey> {
+    fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey> {
         let mut keys = Vec::new();
-        if limit == 0 {
+        if limit == 0 || from_ns > until_ns {
             return keys;
         }
-        let (lower, upper) = time_range(self.store.group, index, until_ns);
+        let (lower, upper) = time_range(self.store.group, index, from_ns, until_ns);
         let engine = self.store.db.engine();
         let scanned = engine.scan(
             Cf::State,

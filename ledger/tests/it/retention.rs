@@ -3,7 +3,7 @@
 
 use geowallet_ledger::{
     AccountId, Amount, Command, CreditKind, Currency, DebitKind, EntryContext, HoldId,
-    LedgerConfig, LogIndex, PlayerId, Request, State, TxId,
+    LedgerConfig, LogIndex, PlayerId, Request, State, TimeIndex, TxId,
 };
 
 const HOUR_NS: u64 = 3_600_000_000_000;
@@ -135,5 +135,17 @@ fn records_and_closed_holds_purged_as_fast_as_written() {
         peak.0 >= bound(per_hour.0) - 2 * per_hour.0,
         "the window was filled"
     );
+    // Each walk starts where the last stopped (past the deleted keys).
+    let end_ns = start_ns + hours * HOUR_NS;
+    let swept = state.meta().swept_ns(TimeIndex::TxCreated);
+    assert!(
+        swept + config.idempotency_window_ns < end_ns,
+        "never past the window"
+    );
+    assert!(
+        swept + config.idempotency_window_ns + 2 * HOUR_NS >= end_ns,
+        "keeps up"
+    );
+    assert!(state.meta().swept_ns(TimeIndex::HoldExpiry) + HOUR_NS >= end_ns);
     state.check_invariants();
 }
