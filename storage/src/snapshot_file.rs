@@ -257,6 +257,17 @@ pub(crate) fn install<E: Engine>(
     group: GroupId,
     path: &Path,
 ) -> Result<Vec<u8>, StorageError> {
+    install_upto(db, group, path, None)
+}
+
+/// Installs like [`install`], but with `Some(n)` stops after writing `n`
+/// rows, as a crash would: the marker stays, the group half replaced.
+pub(crate) fn install_upto<E: Engine>(
+    db: &Db<E>,
+    group: GroupId,
+    path: &Path,
+    rows_max: Option<u64>,
+) -> Result<Vec<u8>, StorageError> {
     let info = verify(path)?;
     let marker = path.to_string_lossy().into_owned();
     let mut batch = Batch::default();
@@ -277,16 +288,22 @@ pub(crate) fn install<E: Engine>(
     let mut reader = FrameReader::open(path)?;
     let _header = reader.next()?;
     let mut batch = Batch::default();
+    let mut written = 0u64;
     while let Frame::Rows(rows) = reader.next()? {
         for row in rows {
             if row.key.get(..8) != Some(&group_prefix(group)[..]) {
                 return Err(reader.corrupt("row of another group"));
+            }
+            if rows_max.is_some_and(|max| written >= max) {
+                db.write(batch, false)?;
+                return Ok(info.applied);
             }
             batch.put(
                 if row.journal { Cf::Journal } else { Cf::State },
                 row.key,
                 row.value,
             );
+            written += 1;
         }
         if batch.size_bytes() >= INSTALL_BATCH_BYTES_MAX {
             db.write(std::mem::take(&mut batch), false)?;

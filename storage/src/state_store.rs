@@ -242,6 +242,12 @@ impl<E: Engine> StateStore<E> {
     pub fn install_snapshot(&self, path: &Path) -> Result<Vec<u8>, StorageError> {
         snapshot_file::install(&self.db, self.group, path)
     }
+
+    /// Test and fault-injection hook: an install that stops after `rows`
+    /// rows as if the node crashed there (marker left, group half replaced).
+    pub fn interrupt_install_for_test(&self, path: &Path, rows: u64) -> Result<(), StorageError> {
+        snapshot_file::install_upto(&self.db, self.group, path, Some(rows)).map(drop)
+    }
 }
 
 /// Every currency's players' total and system position: the few rows of

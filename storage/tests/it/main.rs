@@ -280,3 +280,39 @@ fn failed_receives_leave_no_files() {
     assert!(writer.finish().unwrap_err().is_corruption());
     assert_eq!(left(), 0, "a receive refused at finish leaves no file");
 }
+
+// An install interrupted halfway (marker left, old rows deleted, some new
+// rows written) is finished when the group is opened again: the rows and
+// the applied position are the snapshot's, and a build refuses the half state.
+#[test]
+fn interrupted_install_resumes_on_open() {
+    let src_dir = tempfile::tempdir().unwrap();
+    let dst_dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let src = Db::open(src_dir.path()).unwrap();
+    let mut state = State::new(LedgerConfig::default());
+    drive(&mut state, &src.state_store(GroupId(6)), 80);
+    let snap = files.path().join("s.snap");
+    let info = src.state_store(GroupId(6)).build_snapshot(&snap).unwrap();
+    {
+        let dst = Db::open(dst_dir.path()).unwrap();
+        let store = dst.state_store(GroupId(6));
+        let mut junk = State::new(LedgerConfig::default());
+        drive(&mut junk, &store, 5);
+        store
+            .interrupt_install_for_test(&snap, info.rows / 2)
+            .unwrap();
+        let half = store.build_snapshot(&files.path().join("half.snap"));
+        assert!(
+            half.unwrap_err().to_string().contains("in progress"),
+            "a half-installed group is never labelled a snapshot"
+        );
+    }
+    let dst = Db::open(dst_dir.path()).unwrap();
+    let store = dst.state_store(GroupId(6));
+    assert_eq!(store.open_applied().unwrap().unwrap(), b"applied-80");
+    same_state(&state, &store);
+    store
+        .build_snapshot(&files.path().join("after.snap"))
+        .unwrap();
+}
