@@ -18,6 +18,10 @@ pub struct Meta {
     /// New keys are never older: holds expire after now, records younger
     /// than the window are kept, holds close now.
     pub swept_ns: [u64; 3],
+    /// Per time index, a time no present key is older than: a walk whose
+    /// bound is before it cannot find anything and is skipped (no seek).
+    /// Lowered by every insert, raised by a walk to the next key it saw.
+    pub next_due_ns: [u64; 3],
 }
 
 impl Meta {

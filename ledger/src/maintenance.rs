@@ -10,13 +10,25 @@ use crate::{Hold, HoldStatus, JournalKind, LedgerRows, TimeIndex, TimeKey};
 impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     /// The due keys of `index` from where the last walk stopped, moving that
     /// mark to the last key returned.
+    /// Skipped without a read when no key can be due yet.
     fn swept_due(&mut self, index: TimeIndex, until_ns: u64, limit: usize) -> Vec<TimeKey> {
         let mut meta = self.meta();
+        let slot = index.slot();
+        if until_ns < meta.next_due_ns[slot] || limit == 0 {
+            return Vec::new();
+        }
         let due = self.due(index, meta.swept_ns(index), until_ns, limit);
         if let Some(last) = due.last() {
-            meta.swept_ns[index.slot()] = last.time_ns();
-            self.put_meta(meta);
+            meta.swept_ns[slot] = last.time_ns();
         }
+        meta.next_due_ns[slot] = if due.len() == limit {
+            // Cut by the budget: keys at the last one's time may remain.
+            meta.swept_ns[slot]
+        } else {
+            // Everything due is taken: the next key is after `until_ns`.
+            self.first_after(index, until_ns).unwrap_or(u64::MAX)
+        };
+        self.put_meta(meta);
         due
     }
 

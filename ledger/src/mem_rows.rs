@@ -148,6 +148,11 @@ impl MemRows {
 }
 
 impl LedgerRows for MemRows {
+    fn first_after(&self, index: TimeIndex, after_ns: u64) -> Option<u64> {
+        let keys = self.time_index.get(&index)?;
+        keys.iter().map(TimeKey::time_ns).find(|t| *t > after_ns)
+    }
+
     fn account(&self, id: &AccountId) -> Option<Account> {
         self.accounts.get(id).cloned()
     }

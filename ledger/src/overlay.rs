@@ -66,7 +66,7 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
         }
         if let Some(h) = &h {
             let key = TimeKey::of_hold(id, hold.clone(), h);
-            self.changes.time_index.insert(key, true);
+            self.index_key(key);
         }
         self.changes.holds.insert((id, hold), h);
     }
@@ -87,9 +87,20 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
                 account: wallet,
                 tx: tx.clone(),
             };
-            self.changes.time_index.insert(key, true);
+            self.index_key(key);
         }
         self.changes.tx_records.insert((wallet, tx), r);
+    }
+
+    /// Adds a time index key, lowering the index's next-due bound.
+    fn index_key(&mut self, key: TimeKey) {
+        let mut meta = self.meta();
+        let slot = key.index().slot();
+        if key.time_ns() < meta.next_due_ns[slot] {
+            meta.next_due_ns[slot] = key.time_ns();
+            self.put_meta(meta);
+        }
+        self.changes.time_index.insert(key, true);
     }
 
     pub(crate) fn put_meta(&mut self, meta: Meta) {
@@ -135,6 +146,22 @@ impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
 
     fn meta(&self) -> Meta {
         self.changes.meta.unwrap_or_else(|| self.base.meta())
+    }
+
+    /// A lower bound: the base's (a key this entry removed still bounds)
+    /// or one this entry added.
+    fn first_after(&self, index: TimeIndex, after_ns: u64) -> Option<u64> {
+        let mine = self
+            .changes
+            .time_index
+            .iter()
+            .filter(|(k, present)| **present && k.index() == index && k.time_ns() > after_ns)
+            .map(|(k, _)| k.time_ns())
+            .min();
+        match (self.base.first_after(index, after_ns), mine) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The base's due keys minus those this entry removed, plus those it

@@ -101,4 +101,7 @@ pub trait LedgerRows {
     /// Up to `limit` keys of `index` whose time is in `from_ns..=until_ns`,
     /// in key order.
     fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey>;
+    /// The time of the first key of `index` after `after_ns`, if any (a
+    /// time at or before it is also acceptable: it is used as a bound).
+    fn first_after(&self, index: TimeIndex, after_ns: u64) -> Option<u64>;
 }

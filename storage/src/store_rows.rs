@@ -162,6 +162,12 @@ impl<E: Engine> LedgerRows for StoreRows<'_, E> {
             .unwrap_or_default()
     }
 
+    fn first_after(&self, index: TimeIndex, after_ns: u64) -> Option<u64> {
+        let from_ns = after_ns.checked_add(1)?;
+        let first = self.due(index, from_ns, u64::MAX, 1);
+        first.first().map(TimeKey::time_ns)
+    }
+
     fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey> {
         let mut keys = Vec::new();
         if limit == 0 || from_ns > until_ns {
