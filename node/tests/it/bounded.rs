@@ -50,11 +50,11 @@ async fn lagging_follower_catches_up_over_large_entries() {
     for w in writers {
         w.await.unwrap();
     }
-    let target = applied_index(&tc, leader).await;
+    let target = tc.applied_index(leader).await;
     tc.cluster.spawn(lagging).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let applied = applied_index(&tc, lagging).await;
+        let applied = tc.applied_index(lagging).await;
         if applied >= target {
             break;
         }
@@ -73,12 +73,4 @@ async fn lagging_follower_catches_up_over_large_entries() {
         })
         .unwrap_or(false);
     assert!(!installed, "caught up by log, not by snapshot");
-}
-
-async fn applied_index(tc: &TestCluster, id: u64) -> u64 {
-    let endpoint = tc.cluster.node(id).endpoint.clone();
-    match tc.client().status_of(&endpoint).await {
-        Ok(s) => s.applied_index,
-        Err(_) => 0,
-    }
 }

@@ -57,6 +57,15 @@ impl TestCluster {
             .unwrap()
     }
 
+    /// Node `id`'s applied log index as it reports it (0 if unreachable).
+    pub async fn applied_index(&self, id: u64) -> u64 {
+        let endpoint = self.cluster.node(id).endpoint.clone();
+        match self.client().status_of(&endpoint).await {
+            Ok(s) => s.applied_index,
+            Err(_) => 0,
+        }
+    }
+
     /// Every node's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
