@@ -75,15 +75,4 @@ impl Changes {
             self.meta = later.meta;
         }
     }
-
-    /// Number of rows this writes (journal lines included), for bounding batches.
-    pub fn rows(&self) -> usize {
-        self.accounts.len()
-            + self.holds.len()
-            + self.tx_records.len()
-            + self.system.len()
-            + self.players_total.len()
-            + self.time_index.len()
-            + self.journal.len()
-    }
 }

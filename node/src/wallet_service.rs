@@ -5,7 +5,7 @@ use geowallet_ledger::{LogIndex, Outcome};
 use geowallet_proto::v1 as pb;
 use geowallet_proto::v1::wallet_server::Wallet;
 use geowallet_raft::{AppliedState, GroupRaft, TypeConfig};
-use geowallet_storage::{AuditRead, DefaultEngine, Engine, JournalFrom, StateStore};
+use geowallet_storage::{AuditRead, DefaultEngine, Engine, JournalFrom, StateStore, Totals};
 use openraft::ReadPolicy;
 use openraft::error::{ForwardToLeader, LinearizableReadError, RaftError};
 use prost::Message;
@@ -126,9 +126,10 @@ impl<E: Engine> WalletService<E> {
     async fn read(
         &self,
         accounts: Vec<geowallet_ledger::AccountId>,
+        totals: Totals,
     ) -> Result<(AuditRead, u64), Status> {
         let store = self.store.clone();
-        let read = geowallet_raft::blocking(move || store.audit(&accounts))
+        let read = geowallet_raft::blocking(move || store.read_at(&accounts, totals))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::data_loss(format!("read the ledger state: {e}")))?;
@@ -195,7 +196,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             }
         };
         self.linearize().await?;
-        let (read, read_index) = self.read(vec![account]).await?;
+        let (read, read_index) = self.read(vec![account], Totals::Skip).await?;
         let resp = match read.accounts.into_iter().next().flatten() {
             Some(a) => pb::BalanceResponse {
                 balance: Some(pb::Balance {
@@ -236,7 +237,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         }
         self.linearize().await?;
         let ids = accounts.iter().map(|(id, _)| *id).collect();
-        let (read, read_index) = self.read(ids).await?;
+        let (read, read_index) = self.read(ids, Totals::Read).await?;
         let resp = pb::AuditResponse {
             accounts: accounts
                 .into_iter()

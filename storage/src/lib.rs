@@ -43,7 +43,5 @@ pub type DefaultEngine = MemEngine;
 pub use snapshot_file::{
     SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo, rename_durably,
 };
-pub use state_store::{
-    AuditRead, CurrencyMoney, JOURNAL_PAGE_MAX, JournalFrom, JournalPage, StateStore,
-};
+pub use state_store::{AuditRead, CurrencyMoney, JournalFrom, JournalPage, StateStore, Totals};
 pub use store_rows::StoreRows;

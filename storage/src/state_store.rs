@@ -55,7 +55,7 @@ pub enum JournalFrom {
 }
 
 /// Journal entries per page at most.
-pub const JOURNAL_PAGE_MAX: usize = 1000;
+const JOURNAL_PAGE_MAX: usize = 1000;
 
 /// One currency's money: players' total and the system accounts' position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,11 +66,20 @@ pub struct CurrencyMoney {
     pub system: i128,
 }
 
+/// Whether a read also sums up every currency's totals (an audit) or not
+/// (a balance read, on the hot path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Totals {
+    Read,
+    Skip,
+}
+
 /// Accounts and every currency's totals, read at one applied position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRead {
     /// In the order asked; `None` for an account that does not exist.
     pub accounts: Vec<Option<Account>>,
+    /// Empty unless read with `Totals::Read`.
     pub totals: BTreeMap<Currency, CurrencyMoney>,
     /// The applied position (opaque Raft bytes) the read reflects.
     pub applied: Option<Vec<u8>>,
@@ -147,9 +156,13 @@ impl<E: Engine> StateStore<E> {
         self.db.write(batch, false)
     }
 
-    /// `accounts` and every currency's totals from one consistent view,
-    /// with the applied position it reflects.
-    pub fn audit(&self, accounts: &[AccountId]) -> Result<AuditRead, StorageError> {
+    /// `accounts` (and, with `Totals::Read`, every currency's totals) from
+    /// one consistent view, with the applied position it reflects.
+    pub fn read_at(
+        &self,
+        accounts: &[AccountId],
+        totals: Totals,
+    ) -> Result<AuditRead, StorageError> {
         let mut out = None;
         let g = self.group;
         self.db.engine().with_snapshot(&mut |view| {
@@ -162,7 +175,10 @@ impl<E: Engine> StateStore<E> {
                         .transpose()?,
                 );
             }
-            let totals = read_totals(view, g)?;
+            let totals = match totals {
+                Totals::Read => read_totals(view, g)?,
+                Totals::Skip => BTreeMap::new(),
+            };
             let applied = Db::<E>::meta_in(view, g, MetaTag::Applied)?;
             out = Some(AuditRead {
                 accounts: read,
