@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deterministic simulation sweep: every scenario of sim/tests/scenarios.rs,
-# SEEDS seeds per madsim scenario (default 40: 5 x 40, plus the broken-disk
-# test's own 20 and the determinism test's 4 runs = 224 seeded runs), under madsim in its
+# SEEDS seeds per madsim scenario (default 40: 6 x 40, plus the broken-disk
+# test's own 20 and the determinism test's 4 runs = 264 seeded runs), under madsim in its
 # own target dir (RUSTFLAGS changes rebuild everything; RocksDB stays out).
 # Replay one seed: MADSIM_TEST_SEED=<seed> ./scripts/sim.sh <test name>
 set -euo pipefail

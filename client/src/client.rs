@@ -548,11 +548,19 @@ impl Client {
             committed_index: s.committed_index,
             applied_index: s.applied_index,
             snapshot_index: s.snapshot_index,
+            clock_offsets_ns: s
+                .members
+                .iter()
+                .filter(|m| m.clock_offset_ns != 0)
+                .map(|m| (m.id, m.clock_offset_ns))
+                .collect(),
             members: s
                 .members
                 .into_iter()
                 .map(|m| (m.id, m.endpoint, m.matched_index))
                 .collect(),
+            clock_refusing_writes: s.clock_refusing_writes,
+            clock_detail: s.clock_detail,
         })
     }
 

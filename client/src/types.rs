@@ -209,4 +209,12 @@ pub struct Status {
     pub snapshot_index: u64,
     /// (node id, endpoint, matched log index as the leader sees it)
     pub members: Vec<(u64, String, u64)>,
+    /// Each member's clock minus this node's, as this node last measured it
+    /// (absent when never measured).
+    pub clock_offsets_ns: Vec<(u64, i64)>,
+    /// This node leads but its clock disagrees with a quorum of the voters'
+    /// clocks: it refuses writes and stamps no ledger time.
+    pub clock_refusing_writes: bool,
+    /// Why it refuses (empty when it does not).
+    pub clock_detail: String,
 }

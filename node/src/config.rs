@@ -39,6 +39,10 @@ pub struct RaftTuning {
     /// Bytes of a gRPC message between nodes at most (what a node decodes);
     /// AppendEntries and entries are bounded below it (`MessageLimits`).
     pub message_bytes_max: usize,
+    /// How far two replicas' clocks may read apart and still agree: a
+    /// leader stamps ledger time only while a majority of voters' clocks,
+    /// its own included, agree within this.
+    pub clock_tolerance_ms: u64,
 }
 
 impl Default for RaftTuning {
@@ -50,6 +54,7 @@ impl Default for RaftTuning {
             snapshot_logs_since_last: 100_000,
             logs_kept_after_snapshot: 10_000,
             message_bytes_max: geowallet_raft::MESSAGE_BYTES_MAX_DEFAULT,
+            clock_tolerance_ms: geowallet_raft::CLOCK_TOLERANCE_DEFAULT.as_millis() as u64,
         }
     }
 }
@@ -111,6 +116,13 @@ impl NodeConfig {
                 "raft.message_bytes_max must be at least {} bytes",
                 geowallet_raft::MESSAGE_BYTES_MIN
             ));
+        }
+        if t.clock_tolerance_ms < 10 {
+            return invalid(
+                "raft.clock_tolerance_ms must be at least 10 (clocks on one network agree \
+                 within milliseconds under NTP)"
+                    .into(),
+            );
         }
         Ok(())
     }

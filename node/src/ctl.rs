@@ -526,10 +526,20 @@ async fn status_output(client: &Client) -> (serde_json::Value, String) {
                     "node {} at {endpoint}: {} term {} leader {} last log {} committed {} applied {} snapshot {}",
                     s.node_id, s.state, s.term, s.leader_id, s.last_log_index, s.committed_index, s.applied_index, s.snapshot_index
                 ));
+                if s.clock_refusing_writes {
+                    lines.push(format!("  refusing writes: {}", s.clock_detail));
+                }
+                let offsets: serde_json::Map<String, serde_json::Value> = s
+                    .clock_offsets_ns
+                    .iter()
+                    .map(|(id, off)| (id.to_string(), json!(off)))
+                    .collect();
                 nodes.push(json!({
                     "endpoint": endpoint, "reachable": true, "node_id": s.node_id, "state": s.state, "term": s.term,
                     "leader_id": s.leader_id, "last_log_index": s.last_log_index, "committed_index": s.committed_index,
                     "applied_index": s.applied_index, "snapshot_index": s.snapshot_index,
+                    "clock_refusing_writes": s.clock_refusing_writes, "clock_detail": s.clock_detail,
+                    "clock_offsets_ns": offsets,
                 }));
             }
             Err(e) => {

@@ -31,6 +31,8 @@ pub struct NodeProc {
     pub id: u64,
     pub endpoint: String,
     pub dir: PathBuf,
+    /// Extra environment of the node's process (tests: a skewed clock).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -67,6 +69,21 @@ impl LocalCluster {
         n: u64,
         tuning: RaftTuning,
     ) -> anyhow::Result<LocalCluster> {
+        let mut cluster = LocalCluster::prepare(binary, dir, n, tuning)?;
+        for id in 1..=n {
+            cluster.spawn(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Writes configs for `n` nodes under `dir`, starting none: set
+    /// `NodeProc::env` or edit a config first, then `spawn` each node.
+    pub fn prepare(
+        binary: &Path,
+        dir: &Path,
+        n: u64,
+        tuning: RaftTuning,
+    ) -> anyhow::Result<LocalCluster> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let mut peers = Vec::new();
         for id in 1..=n {
@@ -91,19 +108,34 @@ impl LocalCluster {
                 id: p.id,
                 endpoint: p.endpoint.clone(),
                 dir: node_dir,
+                env: Vec::new(),
                 child: None,
             });
         }
-        let mut cluster = LocalCluster {
+        let cluster = LocalCluster {
             dir: dir.to_path_buf(),
             nodes,
             binary: binary.to_path_buf(),
         };
-        for id in 1..=n {
-            cluster.spawn(id)?;
-        }
         cluster.write_cluster_file()?;
         Ok(cluster)
+    }
+
+    /// Rewrites node `id`'s `node.toml` with `edit` applied (takes effect
+    /// at its next start).
+    pub fn edit_config(&self, id: u64, edit: impl FnOnce(&mut NodeConfig)) -> anyhow::Result<()> {
+        let path = self.node(id).config_path();
+        let mut config = NodeConfig::load(&path)?;
+        edit(&mut config);
+        std::fs::write(&path, toml::to_string(&config)?)
+            .with_context(|| format!("write {}", path.display()))
+    }
+
+    pub fn node_mut(&mut self, id: u64) -> &mut NodeProc {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .expect("node id of this cluster")
     }
 
     pub fn endpoints(&self) -> Vec<String> {
@@ -113,13 +145,6 @@ impl LocalCluster {
     pub fn node(&self, id: u64) -> &NodeProc {
         self.nodes
             .iter()
-            .find(|n| n.id == id)
-            .expect("node id of this cluster")
-    }
-
-    fn node_mut(&mut self, id: u64) -> &mut NodeProc {
-        self.nodes
-            .iter_mut()
             .find(|n| n.id == id)
             .expect("node id of this cluster")
     }
@@ -140,6 +165,7 @@ impl LocalCluster {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
             )
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -292,6 +318,7 @@ mod tests {
             id,
             endpoint: format!("127.0.0.1:{}", 7000 + id),
             dir: dir.path().join(format!("n{id}")),
+            env: Vec::new(),
             child,
         };
         // Dropping the cluster kills and reaps the `sleep` child.

@@ -4,11 +4,11 @@
 //! gathers while the previous one commits.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use geowallet_ledger::{Outcome, Request};
-use geowallet_raft::{GroupRaft, MessageLimits, Proposal};
+use geowallet_raft::{ClockQuorum, ClockVerdict, GroupRaft, MessageLimits, Proposal};
 use geowallet_storage::Engine;
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -47,19 +47,31 @@ struct Submission {
 pub struct Proposer {
     tx: mpsc::Sender<Submission>,
     requests_per_entry_max: usize,
+    clocks: ClockQuorum,
 }
 
 impl Proposer {
     /// Batches at most `REQUESTS_PER_ENTRY_MAX` requests per entry, and at
-    /// most what `limits` lets one entry carry.
-    pub fn start<E: Engine>(raft: GroupRaft<E>, limits: MessageLimits) -> Proposer {
+    /// most what `limits` lets one entry carry. Entries are stamped with
+    /// this node's time only while `clocks` finds it agrees with a quorum.
+    pub fn start<E: Engine>(
+        raft: GroupRaft<E>,
+        limits: MessageLimits,
+        clocks: ClockQuorum,
+    ) -> Proposer {
         let requests_per_entry_max = REQUESTS_PER_ENTRY_MAX.min(limits.requests_per_entry_max());
         let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
-        tokio::spawn(run(raft, rx, requests_per_entry_max));
+        tokio::spawn(run(raft, rx, requests_per_entry_max, clocks.clone()));
         Proposer {
             tx,
             requests_per_entry_max,
+            clocks,
         }
+    }
+
+    /// The clock measurements this proposer stamps time by.
+    pub fn clocks(&self) -> &ClockQuorum {
+        &self.clocks
     }
 
     /// Requests one submission may carry at most (they go into one entry).
@@ -86,17 +98,48 @@ impl Proposer {
     }
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+/// The time to stamp on the next entry: this node's clock, if it agrees
+/// with a quorum of the group's voters. A leader whose clock disagrees
+/// hands leadership to a voter whose clock agrees with the others.
+pub fn ledger_time<E: Engine>(
+    raft: &GroupRaft<E>,
+    clocks: &ClockQuorum,
+) -> Result<u64, ProposeError> {
+    let (leader, voters): (bool, Vec<u64>) = {
+        let m = raft.metrics().borrow_watched().clone();
+        let voters = m.membership_config.membership().voter_ids().collect();
+        (m.state == openraft::ServerState::Leader, voters)
+    };
+    if !leader {
+        // openraft answers ForwardToLeader; should this node become leader
+        // in between, 0 leaves ledger time where it is.
+        return Ok(0);
+    }
+    let verdict = clocks.verdict(voters);
+    match &verdict {
+        ClockVerdict::Agreed { now_ns } => return Ok(*now_ns),
+        ClockVerdict::Disagrees {
+            candidate: Some(to),
+            ..
+        } if clocks.transfer_due() => {
+            tracing::warn!(%verdict, to, "clock out of quorum: transferring leadership");
+            let (raft, to) = (raft.clone(), *to);
+            tokio::spawn(async move {
+                if let Err(e) = raft.trigger().transfer_leader(to).await {
+                    tracing::warn!(error = %e, "leadership transfer failed");
+                }
+            });
+        }
+        _ => tracing::debug!(%verdict, "not stamping ledger time"),
+    }
+    Err(ProposeError::Unavailable(verdict.to_string()))
 }
 
 async fn run<E: Engine>(
     raft: GroupRaft<E>,
     mut rx: mpsc::Receiver<Submission>,
     requests_per_entry_max: usize,
+    clocks: ClockQuorum,
 ) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
     // A submission that did not fit the previous batch starts the next one.
@@ -122,15 +165,29 @@ async fn run<E: Engine>(
             total += s.requests.len();
             batch.push(s);
         }
-        let raft = raft.clone();
+        let (raft, clocks) = (raft.clone(), clocks.clone());
         tokio::spawn(async move {
-            propose_batch(&raft, batch, total).await;
+            propose_batch(&raft, &clocks, batch, total).await;
             drop(slot);
         });
     }
 }
 
-async fn propose_batch<E: Engine>(raft: &GroupRaft<E>, mut batch: Vec<Submission>, total: usize) {
+async fn propose_batch<E: Engine>(
+    raft: &GroupRaft<E>,
+    clocks: &ClockQuorum,
+    mut batch: Vec<Submission>,
+    total: usize,
+) {
+    let leader_time_ns = match ledger_time(raft, clocks) {
+        Ok(t) => t,
+        Err(err) => {
+            for s in batch {
+                let _ = s.reply.send(Err(err.clone()));
+            }
+            return;
+        }
+    };
     let mut requests = Vec::with_capacity(total);
     let mut counts = Vec::with_capacity(batch.len());
     for s in &mut batch {
@@ -139,7 +196,7 @@ async fn propose_batch<E: Engine>(raft: &GroupRaft<E>, mut batch: Vec<Submission
     }
     let result = raft
         .client_write(Proposal {
-            leader_time_ns: now_ns(),
+            leader_time_ns,
             requests,
         })
         .await;

@@ -7,7 +7,8 @@ use geowallet_ledger::LedgerConfig;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
-    GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits, NetworkFactory, RaftRpcService,
+    ClockQuorum, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits, NetworkFactory,
+    RaftRpcService, WallClock,
 };
 use geowallet_storage::{Db, GroupId};
 use openraft::{BasicNode, Config, SnapshotPolicy};
@@ -58,10 +59,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     refuse_if_wiped(&config, &db).await?;
     let log = LogAdapter::new(db.log_store(GROUP));
     let limits = MessageLimits::new(config.raft.message_bytes_max);
+    let clocks = ClockQuorum::new(
+        config.node_id,
+        WallClock::default(),
+        Duration::from_millis(config.raft.clock_tolerance_ms),
+    );
     let raft = openraft::Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
-        NetworkFactory::new(GROUP, limits),
+        NetworkFactory::new(GROUP, limits, clocks.clone()),
         log,
         sm,
     )
@@ -69,7 +75,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     .context("start raft (a damaged log is reported here)")?;
     let registry = Arc::new(GroupRegistry::default());
     registry.insert(GROUP, raft.clone(), snapshot_dir);
-    let proposer = Proposer::start(raft.clone(), limits);
+    let proposer = Proposer::start(raft.clone(), limits, clocks.clone());
     let peers = config.peer_map();
     let wallet = WalletService {
         node_id: config.node_id,
@@ -86,7 +92,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .add_service(
-            RaftServiceServer::new(RaftRpcService::new(registry))
+            RaftServiceServer::new(RaftRpcService::new(registry, clocks.clock().clone()))
                 .max_decoding_message_size(limits.message_bytes_max()),
         )
         .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX))

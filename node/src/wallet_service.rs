@@ -305,6 +305,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             self.node_id,
             &self.raft,
             &self.peers,
+            self.proposer.clocks(),
         )))
     }
 }

@@ -5,6 +5,7 @@
 //! transfer-leader). Knows the ledger and storage; knows nothing of the
 //! client API's semantics.
 
+mod clock;
 mod codec;
 mod log_adapter;
 mod message_limits;
@@ -16,6 +17,7 @@ mod sim_watch;
 mod state_machine;
 mod types;
 
+pub use clock::{CLOCK_TOLERANCE_DEFAULT, ClockQuorum, ClockVerdict, Probe, WallClock};
 pub use codec::{decode, encode};
 pub use log_adapter::LogAdapter;
 pub use message_limits::{

@@ -15,7 +15,7 @@ use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::codec::{decode, encode, encoded_len};
-use crate::{MessageLimits, SnapshotHandle, TypeConfig};
+use crate::{ClockQuorum, MessageLimits, SnapshotHandle, TypeConfig};
 
 /// Bytes per snapshot chunk on the wire (less under a small transport limit).
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
@@ -25,11 +25,17 @@ const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 pub struct NetworkFactory {
     group: GroupId,
     limits: MessageLimits,
+    clocks: ClockQuorum,
 }
 
 impl NetworkFactory {
-    pub fn new(group: GroupId, limits: MessageLimits) -> NetworkFactory {
-        NetworkFactory { group, limits }
+    /// Every reply's peer time is recorded in `clocks`.
+    pub fn new(group: GroupId, limits: MessageLimits, clocks: ClockQuorum) -> NetworkFactory {
+        NetworkFactory {
+            group,
+            limits,
+            clocks,
+        }
     }
 }
 
@@ -37,7 +43,13 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient::new(self.group, target, &node.addr, self.limits)
+        PeerClient::new(
+            self.group,
+            target,
+            &node.addr,
+            self.limits,
+            self.clocks.clone(),
+        )
     }
 }
 
@@ -47,6 +59,7 @@ pub struct PeerClient {
     target: u64,
     client: Result<RaftServiceClient<Channel>, String>,
     limits: MessageLimits,
+    clocks: ClockQuorum,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +70,13 @@ struct TransportError {
 }
 
 impl PeerClient {
-    fn new(group: GroupId, target: u64, addr: &str, limits: MessageLimits) -> PeerClient {
+    fn new(
+        group: GroupId,
+        target: u64,
+        addr: &str,
+        limits: MessageLimits,
+        clocks: ClockQuorum,
+    ) -> PeerClient {
         let client = Endpoint::from_shared(format!("http://{addr}"))
             .map(|e| {
                 e.tcp_nodelay(true)
@@ -74,6 +93,7 @@ impl PeerClient {
             target,
             client,
             limits,
+            clocks,
         }
     }
 
@@ -116,7 +136,9 @@ impl PeerClient {
         let msg = RaftMessage {
             group_id: self.group.0,
             data,
+            sender_time_ns: 0,
         };
+        let probe = self.clocks.probe();
         let fut = rpc(self.client()?, msg);
         let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
             Err(_) => {
@@ -127,6 +149,9 @@ impl PeerClient {
             Ok(Err(status)) => return Err(self.status_error(status)),
             Ok(Ok(reply)) => reply.into_inner(),
         };
+        if reply.sender_time_ns != 0 {
+            self.clocks.record(self.target, probe, reply.sender_time_ns);
+        }
         decode("raft reply", &reply.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 }

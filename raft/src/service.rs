@@ -10,7 +10,7 @@ use openraft::alias::{SnapshotMetaOf, VoteOf};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::codec::{decode, encode};
-use crate::{GroupRaft, SnapshotHandle};
+use crate::{GroupRaft, SnapshotHandle, WallClock};
 
 /// The Raft groups hosted by this node, by group id.
 pub struct GroupRegistry<E: Engine = DefaultEngine> {
@@ -55,19 +55,35 @@ impl<E: Engine> GroupRegistry<E> {
 /// hands the message to that group's `Raft`.
 pub struct RaftRpcService<E: Engine = DefaultEngine> {
     registry: Arc<GroupRegistry<E>>,
+    /// Stamped on every reply: the sender measures this node's clock.
+    clock: WallClock,
 }
 
 impl<E: Engine> Clone for RaftRpcService<E> {
     fn clone(&self) -> Self {
         RaftRpcService {
             registry: self.registry.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
 
 impl<E: Engine> RaftRpcService<E> {
-    pub fn new(registry: Arc<GroupRegistry<E>>) -> RaftRpcService<E> {
-        RaftRpcService { registry }
+    pub fn new(registry: Arc<GroupRegistry<E>>, clock: WallClock) -> RaftRpcService<E> {
+        RaftRpcService { registry, clock }
+    }
+
+    fn reply<T: serde::Serialize>(
+        &self,
+        group_id: u64,
+        v: &T,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let data = encode(v).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftMessage {
+            group_id,
+            data,
+            sender_time_ns: self.clock.now_ns(),
+        }))
     }
 
     fn raft(&self, group_id: u64) -> Result<GroupRaft<E>, Status> {
@@ -79,11 +95,6 @@ impl<E: Engine> RaftRpcService<E> {
 
 fn bad_input(e: std::io::Error) -> Status {
     Status::invalid_argument(e.to_string())
-}
-
-fn reply<T: serde::Serialize>(group_id: u64, v: &T) -> Result<Response<RaftMessage>, Status> {
-    let data = encode(v).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(RaftMessage { group_id, data }))
 }
 
 fn fatal(e: impl std::fmt::Display) -> Status {
@@ -100,7 +111,7 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         let raft = self.raft(m.group_id)?;
         let rpc = decode("append entries", &m.data).map_err(bad_input)?;
         let resp = raft.append_entries(rpc).await.map_err(fatal)?;
-        reply(m.group_id, &resp)
+        self.reply(m.group_id, &resp)
     }
 
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
@@ -108,7 +119,7 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         let raft = self.raft(m.group_id)?;
         let rpc = decode("vote", &m.data).map_err(bad_input)?;
         let resp = raft.vote(rpc).await.map_err(fatal)?;
-        reply(m.group_id, &resp)
+        self.reply(m.group_id, &resp)
     }
 
     async fn pre_vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
@@ -116,7 +127,7 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         let raft = self.raft(m.group_id)?;
         let rpc = decode("pre-vote", &m.data).map_err(bad_input)?;
         let resp = raft.pre_vote(rpc).await.map_err(fatal)?;
-        reply(m.group_id, &resp)
+        self.reply(m.group_id, &resp)
     }
 
     async fn transfer_leader(
@@ -127,7 +138,7 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         let raft = self.raft(m.group_id)?;
         let rpc = decode("transfer leader", &m.data).map_err(bad_input)?;
         let resp = raft.handle_transfer_leader(rpc).await.map_err(fatal)?;
-        reply(m.group_id, &resp)
+        self.reply(m.group_id, &resp)
     }
 
     async fn install_snapshot(
@@ -178,6 +189,6 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         };
         let resp = raft.install_full_snapshot(vote, snapshot).await;
         crate::state_machine::discard_unless_current(&dir, &path);
-        reply(group_id, &resp.map_err(fatal)?)
+        self.reply(group_id, &resp.map_err(fatal)?)
     }
 }

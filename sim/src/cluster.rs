@@ -11,8 +11,8 @@ use geowallet_node::wallet_service::WalletService;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
-    GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits, NetworkFactory,
-    RaftRpcService,
+    CLOCK_TOLERANCE_DEFAULT, ClockQuorum, GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter,
+    MessageLimits, NetworkFactory, RaftRpcService, WallClock,
 };
 use geowallet_storage::{
     Cf, CrashFaults, Db, GroupId, MemEngine, StateStore, StorageError, SyncMode,
@@ -45,6 +45,8 @@ pub struct Place {
 
 struct SimNode {
     engine: Arc<MemEngine>,
+    /// The machine's clock: it keeps its skew across process restarts.
+    clock: WallClock,
     handle: NodeHandle,
     place: Place,
 }
@@ -86,15 +88,18 @@ fn raft_config(disk: SyncMode) -> Arc<Config> {
     Arc::new(config.validate().expect("valid simulation raft config"))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_node(
     id: u64,
     n: u64,
     initializer: u64,
     disk: SyncMode,
     engine: Arc<MemEngine>,
+    clock: WallClock,
     snapshot_dir: PathBuf,
     replicas: Arc<Mutex<BTreeMap<u64, Replica>>>,
 ) {
+    let clocks = ClockQuorum::new(id, clock.clone(), CLOCK_TOLERANCE_DEFAULT);
     let syncer = engine.clone();
     let fsync =
         FSYNC_MICROS_MIN + madsim::rand::random::<u64>() % (FSYNC_MICROS_MAX - FSYNC_MICROS_MIN);
@@ -115,7 +120,7 @@ async fn run_node(
     let raft = openraft::Raft::new(
         id,
         raft_config(disk),
-        NetworkFactory::new(GROUP, MessageLimits::default()),
+        NetworkFactory::new(GROUP, MessageLimits::default(), clocks.clone()),
         LogAdapter::new(db.log_store(GROUP)),
         sm,
     )
@@ -137,13 +142,13 @@ async fn run_node(
     }
     let wallet = WalletService {
         node_id: id,
-        proposer: Proposer::start(raft.clone(), MessageLimits::default()),
+        proposer: Proposer::start(raft.clone(), MessageLimits::default(), clocks),
         raft,
         store,
         peers,
     };
     let server = tonic::transport::Server::builder()
-        .add_service(RaftServiceServer::new(RaftRpcService::new(registry)))
+        .add_service(RaftServiceServer::new(RaftRpcService::new(registry, clock)))
         .add_service(WalletServer::new(wallet));
     if let Err(e) = server.serve(addr(id)).await {
         panic!("simulated node {id} stopped serving: {e}");
@@ -163,18 +168,36 @@ impl SimCluster {
         let mut nodes = BTreeMap::new();
         for id in 1..=n {
             let engine = MemEngine::new(disk);
+            let clock = WallClock::default();
             let snapshot_dir = dir.path().join(format!("n{id}"));
-            let (e, r, d) = (engine.clone(), replicas.clone(), snapshot_dir.clone());
+            let (e, c, r, d) = (
+                engine.clone(),
+                clock.clone(),
+                replicas.clone(),
+                snapshot_dir.clone(),
+            );
             let node = handle
                 .create_node()
                 .name(format!("n{id}"))
                 .ip(addr(id).ip())
-                .init(move || run_node(id, n, initializer, disk, e.clone(), d.clone(), r.clone()))
+                .init(move || {
+                    run_node(
+                        id,
+                        n,
+                        initializer,
+                        disk,
+                        e.clone(),
+                        c.clone(),
+                        d.clone(),
+                        r.clone(),
+                    )
+                })
                 .build();
             nodes.insert(
                 id,
                 SimNode {
                     engine,
+                    clock,
                     handle: node,
                     place: Place {
                         region: "eu",
@@ -227,6 +250,12 @@ impl SimCluster {
     /// Thaws a paused node (SIGCONT).
     pub fn resume(&self, id: u64) {
         Handle::current().resume(self.nodes[&id].handle.id());
+    }
+
+    /// Sets node `id`'s clock to read `offset_ns` from the true time (0:
+    /// right again). The node keeps running.
+    pub fn skew_clock(&self, id: u64, offset_ns: i64) {
+        self.nodes[&id].clock.set_offset_ns(offset_ns);
     }
 
     /// Node ids, ascending.

@@ -26,6 +26,8 @@ pub enum Nemesis {
     SlowNetwork,
     /// Storms of leader transfers, mixed with leader kills.
     LeaderChurn,
+    /// One node's clock set days, seconds or milliseconds off, ahead or behind.
+    Clocks,
     /// All of the above.
     Mixed,
     /// Only whole-cluster power losses (for the lying-disk variant).
@@ -70,6 +72,10 @@ pub enum Fault {
     TransferStorm {
         transfers: u32,
     },
+    ClockSkew {
+        node: u64,
+        offset_ms: i64,
+    },
 }
 
 impl Nemesis {
@@ -94,7 +100,8 @@ impl Nemesis {
                 Nemesis::Partitions,
                 Nemesis::SlowNetwork,
                 Nemesis::LeaderChurn,
-            ][dice.below(4) as usize],
+                Nemesis::Clocks,
+            ][dice.below(5) as usize],
             other => other,
         };
         match (family, dice.below(4)) {
@@ -155,6 +162,22 @@ impl Nemesis {
             (Nemesis::LeaderChurn, _) => Fault::TransferStorm {
                 transfers: 2 + dice.below(6) as u32,
             },
+            (Nemesis::Clocks, k) => {
+                const DAY_MS: i64 = 86_400_000;
+                let magnitude = match k {
+                    0 => 3 * DAY_MS,
+                    // Past the idempotency window: would age every tx id.
+                    1 => 8 * DAY_MS,
+                    2 => 2_000 + dice.below(60_000) as i64,
+                    // Within the tolerance: must change nothing.
+                    _ => dice.below(200) as i64,
+                };
+                let sign = if dice.below(4) == 0 { -1 } else { 1 };
+                Fault::ClockSkew {
+                    node: target,
+                    offset_ms: sign * magnitude,
+                }
+            }
             (Nemesis::Mixed, _) => unreachable!("mixed picks a family first"),
         }
     }
@@ -249,6 +272,13 @@ async fn strike(
             cluster.pause(*node);
             tokio::time::sleep(hold).await;
             cluster.resume(*node);
+        }
+        Fault::ClockSkew { node, offset_ms } => {
+            cluster.skew_clock(*node, offset_ms.saturating_mul(1_000_000));
+            // Held three times as long: long enough for a skewed leader to
+            // be measured, refuse writes and hand leadership away.
+            tokio::time::sleep(hold * 3).await;
+            cluster.skew_clock(*node, 0);
         }
         Fault::TransferStorm { transfers } => {
             let ids = cluster.ids();

@@ -194,7 +194,7 @@ async fn run(
         .clone();
     if !surprises.is_empty() {
         return Err(with_faults(format!(
-            "refusals expected, applications seen: {surprises:?}"
+            "refusals expected but applied, or tx ids answered expired: {surprises:?}"
         )));
     }
     let mut report = check_all(path, &final_state).map_err(with_faults)?;
@@ -298,6 +298,13 @@ fn check_all(path: &std::path::Path, final_state: &FinalState) -> Result<Scenari
     })
 }
 
+/// The simulation's true wall time (no node's skew applies).
+fn true_time_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Waits until every replica has applied everything the leader committed.
 async fn converge(cluster: &SimCluster) -> Result<u64, String> {
     let mut attempts = 0;
@@ -306,11 +313,8 @@ async fn converge(cluster: &SimCluster) -> Result<u64, String> {
             .leader(LEADER_WAIT)
             .await
             .ok_or("no leader after healing")?;
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
         let empty = Proposal {
-            leader_time_ns: now_ns,
+            leader_time_ns: true_time_ns(),
             requests: Vec::new(),
         };
         match leader.client_write(empty).await {
@@ -352,6 +356,15 @@ fn check_replicas(cluster: &SimCluster) -> Result<(), String> {
             .collect();
         if !unbalanced.is_empty() {
             return Err(format!("node {id}: books do not balance: {unbalanced:?}"));
+        }
+        // Ledger time comes from a quorum of clocks: one skewed clock, even
+        // the leader's, never moves it beyond the true time's tolerance.
+        let ahead_ns = rows.meta.leader_time_ns.saturating_sub(true_time_ns());
+        if ahead_ns > geowallet_raft::CLOCK_TOLERANCE_DEFAULT.as_nanos() as u64 {
+            return Err(format!(
+                "node {id}: ledger time is {:.3} s ahead of the true time",
+                ahead_ns as f64 / 1e9
+            ));
         }
         states.push((id, (rows.accounts, rows.holds, rows.tx_records)));
     }

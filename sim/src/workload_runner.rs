@@ -24,7 +24,8 @@ pub struct Runner {
     pub universe: Vec<Account>,
     /// First creation time of each tx id: a duplicate re-sends it unchanged.
     pub created_at: Arc<Mutex<HashMap<String, u64>>>,
-    /// Planned refusals that were applied: bugs the run reports.
+    /// Planned refusals that were applied, and tx ids answered expired:
+    /// bugs the run reports.
     pub surprises: Arc<Mutex<Vec<String>>>,
 }
 
@@ -144,10 +145,14 @@ impl Runner {
         };
         match result {
             Ok(r) => Completion::Ok(receipt_value(&r)),
-            // Too old to tell is an unknown outcome, like a lost answer.
-            Err(
-                Error::Indeterminate { .. } | Error::Protocol { .. } | Error::TxIdExpired { .. },
-            ) => Completion::Info,
+            // Too old to tell is an unknown outcome, like a lost answer;
+            // but a run lasts minutes of a 7-day window, so here it means
+            // ledger time ran ahead of the true time (a clock out of bound).
+            Err(e @ Error::TxIdExpired { .. }) => {
+                Self::lock(&self.surprises).push(format!("tx {}: {e}", op.tx_id));
+                Completion::Info
+            }
+            Err(Error::Indeterminate { .. } | Error::Protocol { .. }) => Completion::Info,
             Err(e) => fail(&e),
         }
     }

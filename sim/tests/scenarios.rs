@@ -59,6 +59,14 @@ async fn leader_churn() {
     must_hold(Nemesis::LeaderChurn, "leader_churn").await;
 }
 
+// One node's clock days, seconds or milliseconds off (the leader's half the time): writes go
+// on once a node whose clock agrees leads; ledger time never runs ahead of the true time, no
+// tx id is answered expired (checked for every run, under every nemesis).
+#[madsim::test]
+async fn clocks() {
+    must_hold(Nemesis::Clocks, "clocks").await;
+}
+
 // Every fault family, drawn per fault.
 #[madsim::test]
 async fn mixed() {

@@ -133,4 +133,19 @@ async fn ctl_json_and_refusal_contract() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["nodes"].as_array().unwrap().len(), 3);
+    // Clocks agree on one machine: nobody refuses writes, and the leader
+    // has measured its peers' clocks.
+    let nodes = v["nodes"].as_array().unwrap();
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["clock_refusing_writes"] == serde_json::json!(false)),
+        "{v}"
+    );
+    let leader = nodes.iter().find(|n| n["state"] == "leader").unwrap();
+    assert_eq!(
+        leader["clock_offsets_ns"].as_object().unwrap().len(),
+        2,
+        "{v}"
+    );
 }

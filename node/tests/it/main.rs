@@ -2,6 +2,7 @@
 //! real RocksDB, real gRPC, driven through the client library.
 
 mod bounded;
+mod clock;
 mod cluster;
 mod commands;
 mod corruption;
