@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use geowallet_proto::raft::raft_service_client::RaftServiceClient;
@@ -19,6 +20,57 @@ use crate::{ClockQuorum, MessageLimits, SnapshotHandle, TypeConfig};
 
 /// Bytes per snapshot chunk on the wire (less under a small transport limit).
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// A snapshot stream that hands the receiver nothing for this long is dead.
+const SNAPSHOT_STALL_MAX: Duration = Duration::from_secs(20);
+/// After the last chunk the receiver installs: this long at least...
+const SNAPSHOT_INSTALL_TIME_MIN: Duration = Duration::from_secs(30);
+/// ...plus a second per this many bytes sent.
+const SNAPSHOT_INSTALL_BYTES_PER_S: u64 = 8 << 20;
+/// How often a snapshot send checks its progress.
+const SNAPSHOT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How far a snapshot send has come.
+struct Progress {
+    last: tokio::time::Instant,
+    bytes: u64,
+    ended: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            last: tokio::time::Instant::now(),
+            bytes: 0,
+            ended: false,
+        }
+    }
+
+    fn sent(&mut self, bytes: usize) {
+        self.last = tokio::time::Instant::now();
+        self.bytes += bytes as u64;
+    }
+
+    /// Why the send should give up, if it should.
+    fn stalled(&self) -> Option<String> {
+        let idle = self.last.elapsed();
+        if !self.ended {
+            return (idle > SNAPSHOT_STALL_MAX)
+                .then(|| format!("no progress for {idle:?} after {} bytes", self.bytes));
+        }
+        let allowed =
+            SNAPSHOT_INSTALL_TIME_MIN + Duration::from_secs(self.bytes / SNAPSHOT_INSTALL_BYTES_PER_S);
+        (idle > allowed).then(|| {
+            format!(
+                "the receiver did not answer within {allowed:?} of the last of {} bytes",
+                self.bytes
+            )
+        })
+    }
+}
+
+fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Makes a gRPC client per peer for one group.
 #[derive(Clone)]
@@ -214,7 +266,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         vote: VoteOf<TypeConfig>,
         snapshot: SnapshotOf<TypeConfig, SnapshotHandle>,
         cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
-        option: RPCOption,
+        _option: RPCOption, // its TTL is per message; a snapshot is watched by progress
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let net = |e: &dyn std::fmt::Display| {
             StreamingError::Network(NetworkError::new(&self.error(e.to_string())))
@@ -222,23 +274,42 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let chunk_bytes = SNAPSHOT_CHUNK_BYTES.min(self.limits.append_bytes_max());
         let chunks =
             snapshot_chunks(self.group, &vote, &snapshot, chunk_bytes).map_err(|e| net(&e))?;
+        let progress = Arc::new(Mutex::new(Progress::new()));
+        let seen = progress.clone();
+        let chunks = chunks
+            .inspect(move |c| lock(&seen).sent(c.data.len()))
+            .chain(std::iter::from_fn({
+                let seen = progress.clone();
+                move || {
+                    lock(&seen).ended = true;
+                    None
+                }
+            }));
         let mut client = self
             .client
             .clone()
             .map_err(|m| StreamingError::Unreachable(Unreachable::new(&self.error(m))))?;
         let send = client.install_snapshot(tokio_stream_iter(chunks));
-        let reply = tokio::select! {
-            closed = cancel => return Err(StreamingError::Closed(closed)),
-            r = tokio::time::timeout(option.hard_ttl().max(Duration::from_secs(30)), send) => r,
+        // No deadline for the whole transfer (it grows with the group):
+        // the stream must keep moving, and the install after the last chunk
+        // gets time in proportion to the bytes sent.
+        let (mut send, mut cancel) = (std::pin::pin!(send), std::pin::pin!(cancel));
+        let reply = loop {
+            tokio::select! {
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                r = &mut send => break r,
+                _ = tokio::time::sleep(SNAPSHOT_WATCH_INTERVAL) => {
+                    if let Some(why) = lock(&progress).stalled() {
+                        return Err(StreamingError::Unreachable(Unreachable::new(
+                            &self.error(format!("snapshot send timed out: {why}")),
+                        )));
+                    }
+                }
+            }
         };
         let reply = match reply {
-            Err(_) => {
-                return Err(StreamingError::Unreachable(Unreachable::new(
-                    &self.error("snapshot send timed out"),
-                )));
-            }
-            Ok(Err(status)) => return Err(net(&status)),
-            Ok(Ok(r)) => r.into_inner(),
+            Ok(r) => r.into_inner(),
+            Err(status) => return Err(net(&status)),
         };
         decode("snapshot reply", &reply.data).map_err(|e| net(&e))
     }
@@ -286,7 +357,7 @@ fn snapshot_chunks(
     chunk_bytes: usize,
 ) -> Result<impl Iterator<Item = SnapshotChunk> + Send + 'static, std::io::Error> {
     let mut reader =
-        SnapshotChunkReader::open(&snapshot.snapshot.path).map_err(std::io::Error::other)?;
+        SnapshotChunkReader::open(&snapshot.snapshot.path, group).map_err(std::io::Error::other)?;
     let mut first = Some((encode(vote)?, encode(&snapshot.meta)?));
     let mut done = false;
     Ok(std::iter::from_fn(move || {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
 use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, Request};
-use geowallet_storage::{DefaultEngine, Engine, StateStore};
+use geowallet_storage::{DefaultEngine, Engine, StateStore, remove_snapshot};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
@@ -38,7 +38,8 @@ impl AppliedState {
     }
 }
 
-/// A snapshot file on local disk: built here or received from a leader.
+/// A snapshot on local disk: a checkpoint directory built here, or a
+/// snapshot file received from a leader.
 #[derive(Debug, Clone)]
 pub struct SnapshotHandle {
     pub path: PathBuf,
@@ -184,17 +185,18 @@ fn read_pointer(dir: &Path) -> Result<Option<CurrentSnapshot>, io::Error> {
     }
 }
 
-/// Makes `file` (inside `dir`) the current snapshot and deletes the one it
-/// replaces, unless the current one is newer: `current` only moves forward
-/// (then `file` is the one deleted). Other files are left alone: one may be
-/// a received snapshot about to be installed. Call with the snapshot lock held.
+/// Makes `file` (a snapshot file or checkpoint directory inside `dir`) the
+/// current snapshot and deletes the one it replaces, unless the current one
+/// is newer: `current` only moves forward (then `file` is the one deleted).
+/// Others are left alone: one may be a received snapshot about to be
+/// installed. Call with the snapshot lock held.
 fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Result<(), io::Error> {
     let existing = read_pointer(dir)?;
     if let Some(existing) = &existing {
         let exists = dir.join(&existing.file).exists();
         if exists && existing.file != file && existing.meta.last_log_id > meta.last_log_id {
             tracing::info!(kept = %existing.file, dropped = %file, "a newer snapshot is current");
-            let _ = std::fs::remove_file(dir.join(file));
+            remove_snapshot(&dir.join(file));
             return Ok(());
         }
     }
@@ -207,23 +209,28 @@ fn set_current(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, file: &str) -> Res
     std::fs::File::open(&tmp)?.sync_all()?;
     geowallet_storage::rename_durably(&tmp, &dir.join("current")).map_err(storage_io)?;
     if let Some(old) = existing.filter(|e| e.file != file) {
-        let _ = std::fs::remove_file(dir.join(old.file));
+        remove_snapshot(&dir.join(old.file));
     }
     Ok(())
 }
 
-/// The snapshot at `path` as a file of `dir` (copied there if it is
-/// elsewhere), so the current snapshot is always one of the group's own files.
+/// The snapshot at `path` as a snapshot file of `dir` (copied there if it
+/// is elsewhere; written out if it is a checkpoint), so the current snapshot
+/// is always one of the group's own.
 fn into_dir(
     dir: &Path,
     path: &Path,
     group: geowallet_storage::GroupId,
 ) -> Result<PathBuf, io::Error> {
+    let nonce: u64 = rand::random();
+    let local = dir.join(format!("{group}-in-{nonce:016x}.snap"));
+    if path.is_dir() {
+        geowallet_storage::write_snapshot_file(path, group, &local).map_err(storage_io)?;
+        return Ok(local);
+    }
     if path.parent() == Some(dir) {
         return Ok(path.to_path_buf());
     }
-    let nonce: u64 = rand::random();
-    let local = dir.join(format!("{group}-in-{nonce:016x}.snap"));
     let tmp = local.with_extension("part");
     std::fs::copy(path, &tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
@@ -237,22 +244,26 @@ pub fn discard_unless_current(dir: &Path, path: &Path) {
     let name = path.file_name().map(|f| f.to_string_lossy().into_owned());
     let current = read_pointer(dir).ok().flatten().map(|c| c.file);
     if name.is_some() && name != current {
-        let _ = std::fs::remove_file(path);
+        remove_snapshot(path);
     }
 }
 
 /// At startup, deletes what failed or superseded work left in a snapshot
-/// dir: partial files (`.part`, `.tmp`) and snapshot files `current` does
-/// not name. A snapshot an interrupted install was reading is finished by
-/// then (`StateStore::open_applied` runs first).
+/// dir: partial files and checkpoints (`.part`, `.tmp`), table files of an
+/// install (`.sst`), and snapshots `current` does not name. A snapshot an
+/// interrupted install was reading is finished by then
+/// (`StateStore::open_applied` runs first).
 fn prune_snapshot_dir(dir: &Path) -> Result<(), io::Error> {
     let keep = read_pointer(dir)?.map(|c| c.file);
     for item in std::fs::read_dir(dir)? {
         let name = item?.file_name().to_string_lossy().into_owned();
-        let partial = name.ends_with(".part") || (name.ends_with(".tmp") && name != "current.tmp");
-        let stale = name.ends_with(".snap") && Some(&name) != keep.as_ref();
+        let partial = name.ends_with(".part")
+            || name.ends_with(".sst")
+            || (name.ends_with(".tmp") && name != "current.tmp");
+        let snapshot = name.ends_with(".snap") || name.ends_with(".ckpt");
+        let stale = snapshot && Some(&name) != keep.as_ref();
         if partial || stale {
-            let _ = std::fs::remove_file(dir.join(&name));
+            remove_snapshot(&dir.join(&name));
         }
     }
     Ok(())
@@ -339,7 +350,7 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
     }
 }
 
-/// Builds a snapshot file from a consistent RocksDB snapshot, off the apply path.
+/// Builds a snapshot as a checkpoint of the store, off the apply path.
 pub struct LedgerSnapshotBuilder<E: Engine = DefaultEngine> {
     store: StateStore<E>,
     dir: PathBuf,
@@ -354,8 +365,9 @@ impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
     ) -> Result<SnapshotOf<TypeConfig, SnapshotHandle>, io::Error> {
         let store = self.store.clone();
         let nonce: u64 = rand::random();
-        let file = format!("{}-{nonce:016x}.snap", store.group());
+        let file = format!("{}-{nonce:016x}.ckpt", store.group());
         let (dir, lock) = (self.dir.clone(), self.lock.clone());
+        let started = std::time::Instant::now();
         let (info, current) = blocking(move || {
             let _serial = lock.lock().unwrap_or_else(|p| p.into_inner());
             let info = store.build_snapshot(&dir.join(&file)).map_err(storage_io)?;
@@ -372,7 +384,12 @@ impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
         })
         .await??;
         let (meta, path) = (current.meta, self.dir.join(&current.file));
-        tracing::info!(rows = info.rows, bytes = info.size_bytes, last = ?meta.last_log_id, "built snapshot");
+        tracing::info!(
+            checkpoint_bytes = info.size_bytes,
+            took_ms = started.elapsed().as_millis() as u64,
+            last = ?meta.last_log_id,
+            "built snapshot (checkpoint)"
+        );
         Ok(openraft::storage::Snapshot {
             meta,
             snapshot: SnapshotHandle { path },

@@ -4,6 +4,8 @@
 //! with injectable crash faults) for the simulator. Key layout, checksums
 //! and everything above are written once, over this trait.
 
+use std::path::Path;
+
 use crate::StorageError;
 
 /// Called once the writes made before it was queued are durable (or failed).
@@ -85,6 +87,9 @@ pub enum Direction {
 /// What `scan` visitors return: keep going or stop.
 pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StorageError> + 'a;
 
+/// Where `Engine::write_table` puts rows: ascending keys, one call per row.
+pub type Sink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError> + 'a;
+
 /// Reading: the live engine or a point-in-time snapshot of it.
 pub trait EngineView {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
@@ -119,4 +124,24 @@ pub trait Engine: EngineView + Send + Sync + 'static {
         &self,
         f: &mut dyn FnMut(&dyn EngineView) -> Result<(), StorageError>,
     ) -> Result<(), StorageError>;
+
+    /// Makes `dir` (which must not exist) a consistent point-in-time copy of
+    /// the whole store, at a cost that does not grow with the data: RocksDB
+    /// flushes its memtables and hard-links its table files. Read it with
+    /// [`crate::open_checkpoint`].
+    fn checkpoint(&self, dir: &Path) -> Result<(), StorageError>;
+
+    /// Writes the rows `fill` hands its sink (ascending keys of `cf`) to a
+    /// new table file at `path`, straight to disk; returns how many. No file
+    /// is made for no rows. Nothing is visible before [`Engine::ingest`].
+    fn write_table(
+        &self,
+        cf: Cf,
+        path: &Path,
+        fill: &mut dyn FnMut(&mut Sink<'_>) -> Result<(), StorageError>,
+    ) -> Result<u64, StorageError>;
+
+    /// Adds the table file at `path` (from `write_table`) to `cf` at once,
+    /// newer than every write before it, durably; the file is moved in.
+    fn ingest(&self, cf: Cf, path: &Path) -> Result<(), StorageError>;
 }

@@ -26,7 +26,7 @@ mod store_rows;
 
 pub use db::Db;
 pub use engine::SyncCallback;
-pub use engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Visit};
+pub use engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Sink, Visit};
 pub use error::StorageError;
 pub use keys::GroupId;
 pub use log_store::LogStore;
@@ -41,7 +41,8 @@ pub type DefaultEngine = RocksEngine;
 #[cfg(not(feature = "rocksdb"))]
 pub type DefaultEngine = MemEngine;
 pub use snapshot_file::{
-    SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo, rename_durably,
+    CheckpointInfo, SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo, open_checkpoint,
+    remove_snapshot, rename_durably, write_snapshot_file,
 };
 pub use state_store::{AuditRead, CurrencyMoney, JournalFrom, JournalPage, StateStore, Totals};
 pub use store_rows::StoreRows;

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Visit};
+use crate::engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Sink, Visit};
 use crate::{StorageError, SyncCallback};
 
 type Map = BTreeMap<(Cf, Vec<u8>), Vec<u8>>;
@@ -222,8 +223,60 @@ impl EngineView for MemEngine {
     }
 }
 
-struct MemView {
+pub(crate) struct MemView {
     map: Map,
+}
+
+/// The one file of a `MemEngine` checkpoint directory.
+pub(crate) const MEM_CHECKPOINT_FILE: &str = "mem-checkpoint";
+
+fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+    let path = path.to_path_buf();
+    move |source| StorageError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+/// Writes `rows` to `path` as crc32 + postcard, synced.
+fn write_rows_file<T: serde::Serialize>(path: &Path, rows: &T) -> Result<(), StorageError> {
+    let body = postcard::to_stdvec(rows).map_err(|source| StorageError::Encode {
+        what: "in-memory table",
+        source,
+    })?;
+    let mut bytes = crc32fast::hash(&body).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&body);
+    std::fs::write(path, bytes).map_err(io("write", path))?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io("sync", path))
+}
+
+fn read_rows_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
+    let bytes = std::fs::read(path).map_err(io("read", path))?;
+    let corrupt = |reason: &str| StorageError::SnapshotCorrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason: reason.to_string(),
+    };
+    let (crc, body) = bytes.split_at_checked(4).ok_or_else(|| corrupt("too short"))?;
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    postcard::from_bytes(body).map_err(|_| corrupt("does not decode"))
+}
+
+impl MemView {
+    /// Opens a checkpoint directory made by `MemEngine::checkpoint`.
+    pub(crate) fn open_checkpoint(dir: &Path) -> Result<MemView, StorageError> {
+        let rows: Vec<(u8, Vec<u8>, Vec<u8>)> = read_rows_file(&dir.join(MEM_CHECKPOINT_FILE))?;
+        let map = rows
+            .into_iter()
+            .filter_map(|(cf, k, v)| Some(((*Cf::ALL.get(usize::from(cf))?, k), v)))
+            .collect();
+        Ok(MemView { map })
+    }
 }
 
 impl EngineView for MemView {
@@ -273,5 +326,46 @@ impl Engine for MemEngine {
             map: self.lock().live.clone(),
         };
         f(&view)
+    }
+
+    fn checkpoint(&self, dir: &Path) -> Result<(), StorageError> {
+        let rows: Vec<(u8, Vec<u8>, Vec<u8>)> = self
+            .lock()
+            .live
+            .iter()
+            .map(|((cf, k), v)| {
+                let cf = Cf::ALL.iter().position(|c| c == cf).unwrap_or(0) as u8;
+                (cf, k.clone(), v.clone())
+            })
+            .collect();
+        std::fs::create_dir(dir).map_err(io("create checkpoint", dir))?;
+        write_rows_file(&dir.join(MEM_CHECKPOINT_FILE), &rows)
+    }
+
+    fn write_table(
+        &self,
+        _cf: Cf,
+        path: &Path,
+        fill: &mut dyn FnMut(&mut Sink<'_>) -> Result<(), StorageError>,
+    ) -> Result<u64, StorageError> {
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        fill(&mut |k, v| {
+            rows.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        if !rows.is_empty() {
+            write_rows_file(path, &rows)?;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    fn ingest(&self, cf: Cf, path: &Path) -> Result<(), StorageError> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = read_rows_file(path)?;
+        let mut batch = Batch::default();
+        for (k, v) in rows {
+            batch.put(cf, k, v);
+        }
+        self.write(batch, true)?;
+        std::fs::remove_file(path).map_err(io("remove ingested table", path))
     }
 }

@@ -2,10 +2,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+    ColumnFamilyDescriptor, DB, IngestExternalFileOptions, IteratorMode, Options, ReadOptions,
+    SstFileWriter, WriteBatch, WriteOptions,
 };
 
-use crate::engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Visit};
+use crate::engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Sink, Visit};
 use crate::log_syncer::LogSyncer;
 use crate::{StorageError, SyncCallback};
 
@@ -13,6 +14,7 @@ use crate::{StorageError, SyncCallback};
 pub struct RocksEngine {
     pub(crate) rocks: DB,
     syncer: LogSyncer,
+    cache: rocksdb::Cache,
 }
 
 /// Bytes of the block cache shared by every column family: with the write
@@ -78,14 +80,12 @@ impl RocksEngine {
         Ok(Arc::new_cyclic(|weak| RocksEngine {
             rocks,
             syncer: LogSyncer::start(weak.clone()),
+            cache,
         }))
     }
 
     fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
-        // Checked at open: every column family exists.
-        self.rocks
-            .cf_handle(cf.name())
-            .expect("column family checked at open")
+        cf_of(&self.rocks, cf)
     }
 }
 
@@ -113,6 +113,56 @@ fn mode(direction: Direction) -> IteratorMode<'static> {
     match direction {
         Direction::Forward => IteratorMode::Start,
         Direction::Reverse => IteratorMode::End,
+    }
+}
+
+fn cf_of(rocks: &DB, cf: Cf) -> &rocksdb::ColumnFamily {
+    // Checked at open: every column family exists.
+    rocks
+        .cf_handle(cf.name())
+        .expect("column family checked at open")
+}
+
+/// A checkpoint (`Engine::checkpoint`) opened read-only.
+pub(crate) struct RocksCheckpoint {
+    rocks: DB,
+}
+
+impl RocksCheckpoint {
+    pub(crate) fn open(dir: &Path) -> Result<RocksCheckpoint, StorageError> {
+        let names = Cf::ALL.iter().map(|cf| cf.name());
+        let rocks = DB::open_cf_for_read_only(&Options::default(), dir, names, false)
+            .map_err(StorageError::rocks("open a checkpoint"))?;
+        for cf in Cf::ALL {
+            if rocks.cf_handle(cf.name()).is_none() {
+                return Err(StorageError::MissingColumnFamily(cf.name()));
+            }
+        }
+        Ok(RocksCheckpoint { rocks })
+    }
+}
+
+impl EngineView for RocksCheckpoint {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.rocks
+            .get_cf(cf_of(&self.rocks, cf), key)
+            .map_err(StorageError::rocks("read a checkpoint"))
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        lower: &[u8],
+        upper: &[u8],
+        direction: Direction,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), StorageError> {
+        let iter = self.rocks.iterator_cf_opt(
+            cf_of(&self.rocks, cf),
+            bounded(lower, upper),
+            mode(direction),
+        );
+        scan_rocks(iter, visit)
     }
 }
 
@@ -209,5 +259,49 @@ impl Engine for RocksEngine {
             snap: self.rocks.snapshot(),
         };
         f(&view)
+    }
+
+    fn checkpoint(&self, dir: &Path) -> Result<(), StorageError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.rocks)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(StorageError::rocks("make a checkpoint"))
+    }
+
+    fn write_table(
+        &self,
+        cf: Cf,
+        path: &Path,
+        fill: &mut dyn FnMut(&mut Sink<'_>) -> Result<(), StorageError>,
+    ) -> Result<u64, StorageError> {
+        let opts = cf_options(cf, &self.cache);
+        let mut writer: Option<SstFileWriter<'_>> = None;
+        let mut rows = 0u64;
+        fill(&mut |key, value| {
+            let w = match &mut writer {
+                Some(w) => w,
+                None => {
+                    let w = SstFileWriter::create(&opts);
+                    w.open(path)
+                        .map_err(StorageError::rocks("create a table file"))?;
+                    writer.insert(w)
+                }
+            };
+            rows += 1;
+            w.put(key, value)
+                .map_err(StorageError::rocks("write a table file"))
+        })?;
+        if let Some(mut w) = writer {
+            w.finish()
+                .map_err(StorageError::rocks("finish a table file"))?;
+        }
+        Ok(rows)
+    }
+
+    fn ingest(&self, cf: Cf, path: &Path) -> Result<(), StorageError> {
+        let mut opts = IngestExternalFileOptions::default();
+        opts.set_move_files(true);
+        self.rocks
+            .ingest_external_file_cf_opts(self.cf(cf), &opts, vec![path])
+            .map_err(StorageError::rocks("ingest a table file"))
     }
 }

@@ -1,8 +1,13 @@
-//! Snapshot files: `MAGIC` then frames of `len u32 LE, crc32 u32 LE, body`,
-//! where each body is a postcard `Frame`: one `Header`, any number of
-//! `Rows` (at most `ROWS_BYTES_MAX` each), one `End`. Built from a RocksDB
-//! snapshot and installed in bounded batches: memory stays bounded whatever
-//! the size of the group.
+//! Snapshots. Taking one is a checkpoint of the store (`Engine::checkpoint`:
+//! RocksDB flushes its memtables and hard-links its table files), so the
+//! cost does not grow with the group's state or journal. Sending one streams
+//! the group's rows out of the checkpoint in the snapshot stream format:
+//! `MAGIC` then frames of `len u32 LE, crc32 u32 LE, body`, where each body
+//! is a postcard `Frame`: one `Header`, any number of `Rows` (at most
+//! `ROWS_BYTES_MAX` each), one `End`. The receiver keeps the stream as a
+//! file, verifies it, and installs it by writing the rows straight into
+//! table files that the engine ingests whole (`Engine::ingest`). Memory
+//! stays bounded whatever the size of the group.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -12,14 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{MetaTag, group_end, group_prefix, meta_key};
+use crate::mem_engine::{MEM_CHECKPOINT_FILE, MemView};
 use crate::seal::unseal;
 use crate::{Db, GroupId, StorageError};
 
 const MAGIC: &[u8; 8] = b"GWSNAP01";
 /// Bytes of rows per frame at most (before encoding).
 const ROWS_BYTES_MAX: usize = 256 << 10;
-/// Bytes per write batch at most while installing.
-const INSTALL_BATCH_BYTES_MAX: usize = 4 << 20;
 /// A frame larger than this is damage, not data.
 const FRAME_BYTES_MAX: u32 = 16 << 20;
 
@@ -69,97 +73,95 @@ fn write_frame(out: &mut impl Write, frame: &Frame, path: &Path) -> Result<u64, 
     Ok(8 + body.len() as u64)
 }
 
-/// Writes the rows of `group` from one engine view into frames.
-fn write_rows(
-    view: &dyn EngineView,
-    group: GroupId,
-    out: &mut BufWriter<File>,
-    tmp: &Path,
-) -> Result<(u64, u64), StorageError> {
-    let (mut rows, mut size) = (0u64, 0u64);
-    for (cf, journal) in [(Cf::State, false), (Cf::Journal, true)] {
-        let mut pending = Vec::new();
-        let mut pending_bytes = 0usize;
-        let (lower, upper) = (group_prefix(group), group_end(group));
-        view.scan(cf, &lower, &upper, Direction::Forward, &mut |key, value| {
-            pending_bytes += key.len() + value.len();
-            pending.push(Row {
-                journal,
-                key: key.to_vec(),
-                value: value.to_vec(),
-            });
-            rows += 1;
-            if pending_bytes >= ROWS_BYTES_MAX {
-                size += write_frame(out, &Frame::Rows(std::mem::take(&mut pending)), tmp)?;
-                pending_bytes = 0;
-            }
-            Ok(true)
-        })?;
-        if !pending.is_empty() {
-            size += write_frame(out, &Frame::Rows(pending), tmp)?;
-        }
-    }
-    Ok((rows, size))
+/// What a checkpoint snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The applied Raft position (opaque bytes of the Raft layer).
+    pub applied: Vec<u8>,
+    /// Bytes of the checkpoint's files (shared with the live store by hard
+    /// links until compaction rewrites them).
+    pub size_bytes: u64,
 }
 
+/// Opens a checkpoint directory made by `Engine::checkpoint`, read-only.
+pub fn open_checkpoint(dir: &Path) -> Result<Box<dyn EngineView + Send>, StorageError> {
+    if dir.join(MEM_CHECKPOINT_FILE).exists() {
+        return Ok(Box::new(MemView::open_checkpoint(dir)?));
+    }
+    #[cfg(feature = "rocksdb")]
+    {
+        Ok(Box::new(crate::rocks_engine::RocksCheckpoint::open(dir)?))
+    }
+    #[cfg(not(feature = "rocksdb"))]
+    Err(StorageError::SnapshotCorrupt {
+        path: dir.to_path_buf(),
+        offset: 0,
+        reason: "not a checkpoint this build can read".into(),
+    })
+}
+
+/// Deletes a snapshot: a checkpoint directory or a snapshot file.
+pub fn remove_snapshot(path: &Path) {
+    let _ = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+}
+
+/// The applied position of `group` in a checkpoint view; refuses a view
+/// taken in the middle of an install (some of the new rows under the old
+/// applied position: never a snapshot).
+fn checkpoint_applied(view: &dyn EngineView, group: GroupId) -> Result<Vec<u8>, StorageError> {
+    if view
+        .get(Cf::Meta, &meta_key(group, MetaTag::SnapshotInstall))?
+        .is_some()
+    {
+        return Err(StorageError::InstallInProgress { group });
+    }
+    let applied_key = meta_key(group, MetaTag::Applied);
+    match view.get(Cf::Meta, &applied_key)? {
+        Some(stored) => Ok(unseal(&stored, "applied position", &applied_key)?.to_vec()),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Takes a snapshot of `group` as a checkpoint directory at `dir`.
 pub(crate) fn build<E: Engine>(
     db: &Db<E>,
     group: GroupId,
-    path: &Path,
-) -> Result<SnapshotFileInfo, StorageError> {
-    let tmp = path.with_extension("tmp");
-    let result = build_file(db, group, &tmp, path);
+    dir: &Path,
+) -> Result<CheckpointInfo, StorageError> {
+    let tmp = dir.with_extension("tmp");
+    remove_snapshot(&tmp);
+    let result = build_checkpoint(db, group, &tmp, dir);
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        remove_snapshot(&tmp);
     }
     result
 }
 
-fn build_file<E: Engine>(
+fn build_checkpoint<E: Engine>(
     db: &Db<E>,
     group: GroupId,
     tmp: &Path,
-    path: &Path,
-) -> Result<SnapshotFileInfo, StorageError> {
-    let tmp = tmp.to_path_buf();
-    let file = File::create(&tmp).map_err(io("create snapshot", &tmp))?;
-    let mut out = BufWriter::new(file);
-    out.write_all(MAGIC).map_err(io("write snapshot", &tmp))?;
-    let mut info = SnapshotFileInfo {
-        applied: Vec::new(),
-        rows: 0,
-        size_bytes: 8,
-    };
-    db.engine().with_snapshot(&mut |view| {
-        // A view in the middle of an install holds some of the new rows under
-        // the old applied position: never label that a snapshot.
-        let marker_key = meta_key(group, MetaTag::SnapshotInstall);
-        if view.get(Cf::Meta, &marker_key)?.is_some() {
-            return Err(StorageError::InstallInProgress { group });
-        }
-        let applied_key = meta_key(group, MetaTag::Applied);
-        if let Some(stored) = view.get(Cf::Meta, &applied_key)? {
-            info.applied = unseal(&stored, "applied position", &applied_key)?.to_vec();
-        }
-        let header = Frame::Header {
-            group: group.0,
-            applied: info.applied.clone(),
-        };
-        info.size_bytes += write_frame(&mut out, &header, &tmp)?;
-        let (rows, size) = write_rows(view, group, &mut out, &tmp)?;
-        info.rows = rows;
-        info.size_bytes += size;
-        Ok(())
-    })?;
-    info.size_bytes += write_frame(&mut out, &Frame::End { rows: info.rows }, &tmp)?;
-    let file = out.into_inner().map_err(|e| StorageError::Io {
-        context: "flush snapshot",
-        path: tmp.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io("sync snapshot", &tmp))?;
-    rename_durably(&tmp, path)?;
-    Ok(info)
+    dir: &Path,
+) -> Result<CheckpointInfo, StorageError> {
+    db.engine().checkpoint(tmp)?;
+    let applied = checkpoint_applied(open_checkpoint(tmp)?.as_ref(), group)?;
+    let mut size_bytes = 0;
+    for item in std::fs::read_dir(tmp).map_err(io("list checkpoint", tmp))? {
+        let meta = item.and_then(|i| i.metadata());
+        size_bytes += meta.map_err(io("list checkpoint", tmp))?.len();
+    }
+    File::open(tmp)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync checkpoint", tmp))?;
+    rename_durably(tmp, dir)?;
+    Ok(CheckpointInfo {
+        applied,
+        size_bytes,
+    })
 }
 
 /// Renames `from` to `to` and syncs the directory, so the new name survives
@@ -260,13 +262,14 @@ pub(crate) fn install<E: Engine>(
     install_upto(db, group, path, None)
 }
 
-/// Installs like [`install`], but with `Some(n)` stops after writing `n`
-/// rows, as a crash would: the marker stays, the group half replaced.
+/// Installs like [`install`], but with `Some(cf)` stops as a crash would
+/// just before ingesting `cf`'s rows (the marker stays, the group's old rows
+/// deleted, maybe some new ones in).
 pub(crate) fn install_upto<E: Engine>(
     db: &Db<E>,
     group: GroupId,
     path: &Path,
-    rows_max: Option<u64>,
+    stop_before: Option<Cf>,
 ) -> Result<Vec<u8>, StorageError> {
     let info = verify(path)?;
     let marker = path.to_string_lossy().into_owned();
@@ -283,75 +286,210 @@ pub(crate) fn install_upto<E: Engine>(
     for cf in [Cf::State, Cf::Journal] {
         batch.delete_range(cf, group_prefix(group), group_end(group));
     }
-    db.write(batch, false)?;
+    db.write(batch, true)?;
 
-    let mut reader = FrameReader::open(path)?;
-    let _header = reader.next()?;
-    let mut batch = Batch::default();
-    let mut written = 0u64;
-    while let Frame::Rows(rows) = reader.next()? {
-        for row in rows {
-            if row.key.get(..8) != Some(&group_prefix(group)[..]) {
-                return Err(reader.corrupt("row of another group"));
-            }
-            if rows_max.is_some_and(|max| written >= max) {
-                db.write(batch, false)?;
-                return Ok(info.applied);
-            }
-            batch.put(
-                if row.journal { Cf::Journal } else { Cf::State },
-                row.key,
-                row.value,
-            );
-            written += 1;
+    // One table file per column family, written straight from the file and
+    // ingested whole: newer than the range deletes above.
+    for (cf, journal) in STREAMED {
+        if stop_before == Some(cf) {
+            return Ok(info.applied);
         }
-        if batch.size_bytes() >= INSTALL_BATCH_BYTES_MAX {
-            db.write(std::mem::take(&mut batch), false)?;
+        let table = path.with_extension(format!("{}.sst", cf.name()));
+        let rows = db.engine().write_table(cf, &table, &mut |sink| {
+            let mut reader = FrameReader::open(path)?;
+            let _header = reader.next()?;
+            while let Frame::Rows(rows) = reader.next()? {
+                for row in rows.into_iter().filter(|r| r.journal == journal) {
+                    if row.key.get(..8) != Some(&group_prefix(group)[..]) {
+                        return Err(reader.corrupt("row of another group"));
+                    }
+                    sink(&row.key, &row.value)?;
+                }
+            }
+            Ok(())
+        });
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = std::fs::remove_file(&table);
+                return Err(e);
+            }
+        };
+        if rows > 0 {
+            db.engine().ingest(cf, &table)?;
         }
     }
+    let mut batch = Batch::default();
     Db::<E>::meta_put(&mut batch, group, MetaTag::Applied, &info.applied);
     batch.delete(Cf::Meta, meta_key(group, MetaTag::SnapshotInstall));
     db.write(batch, true)?;
     Ok(info.applied)
 }
 
-/// Reads a snapshot file in pieces for sending over the network.
+/// Reads a snapshot in pieces for sending over the network: a snapshot
+/// file as it is, or a checkpoint directory as the group's rows in the
+/// snapshot stream format, generated as the pieces are asked for.
 pub struct SnapshotChunkReader {
-    file: File,
+    source: Source,
     path: PathBuf,
     offset: u64,
 }
 
+enum Source {
+    File(File),
+    Checkpoint(CheckpointFrames),
+}
+
+/// The snapshot stream of one group, read out of a checkpoint lazily.
+struct CheckpointFrames {
+    view: Box<dyn EngineView + Send>,
+    group: GroupId,
+    /// Encoded bytes not handed out yet.
+    pending: Vec<u8>,
+    next: Next,
+    rows: u64,
+}
+
+enum Next {
+    Header,
+    /// Rows of the column family at this index of `STREAMED`, after this key.
+    Rows(usize, Option<Vec<u8>>),
+    End,
+    Done,
+}
+
+/// Column families a snapshot carries, in stream order (journal = true).
+const STREAMED: [(Cf, bool); 2] = [(Cf::State, false), (Cf::Journal, true)];
+
+fn frame_bytes(frame: &Frame) -> Result<Vec<u8>, StorageError> {
+    let mut out = Vec::new();
+    write_frame(&mut out, frame, Path::new("snapshot stream"))?;
+    Ok(out)
+}
+
+impl CheckpointFrames {
+    /// Appends at least one more frame to `pending`, unless the stream ended.
+    fn refill(&mut self) -> Result<(), StorageError> {
+        match std::mem::replace(&mut self.next, Next::Done) {
+            Next::Header => {
+                self.pending.extend_from_slice(MAGIC);
+                let applied = checkpoint_applied(self.view.as_ref(), self.group)?;
+                let header = Frame::Header {
+                    group: self.group.0,
+                    applied,
+                };
+                self.pending.extend(frame_bytes(&header)?);
+                self.next = Next::Rows(0, None);
+            }
+            Next::Rows(i, after) => {
+                let (cf, journal) = STREAMED[i];
+                let lower = match after {
+                    Some(mut k) => {
+                        k.push(0);
+                        k
+                    }
+                    None => group_prefix(self.group).to_vec(),
+                };
+                let (mut rows, mut bytes) = (Vec::new(), 0usize);
+                let end = group_end(self.group);
+                self.view
+                    .scan(cf, &lower, &end, Direction::Forward, &mut |key, value| {
+                        bytes += key.len() + value.len();
+                        rows.push(Row {
+                            journal,
+                            key: key.to_vec(),
+                            value: value.to_vec(),
+                        });
+                        Ok(bytes < ROWS_BYTES_MAX)
+                    })?;
+                let full = bytes >= ROWS_BYTES_MAX;
+                self.next = match (full, rows.last()) {
+                    (true, Some(last)) => Next::Rows(i, Some(last.key.clone())),
+                    _ if i + 1 < STREAMED.len() => Next::Rows(i + 1, None),
+                    _ => Next::End,
+                };
+                if !rows.is_empty() {
+                    self.rows += rows.len() as u64;
+                    self.pending.extend(frame_bytes(&Frame::Rows(rows))?);
+                }
+            }
+            Next::End => {
+                self.pending
+                    .extend(frame_bytes(&Frame::End { rows: self.rows })?);
+            }
+            Next::Done => {}
+        }
+        Ok(())
+    }
+}
+
 impl SnapshotChunkReader {
-    pub fn open(path: &Path) -> Result<SnapshotChunkReader, StorageError> {
-        let file = File::open(path).map_err(io("open snapshot", path))?;
+    /// Opens the snapshot of `group` at `path` (a file or a checkpoint).
+    pub fn open(path: &Path, group: GroupId) -> Result<SnapshotChunkReader, StorageError> {
+        let source = if path.is_dir() {
+            Source::Checkpoint(CheckpointFrames {
+                view: open_checkpoint(path)?,
+                group,
+                pending: Vec::new(),
+                next: Next::Header,
+                rows: 0,
+            })
+        } else {
+            Source::File(File::open(path).map_err(io("open snapshot", path))?)
+        };
         Ok(SnapshotChunkReader {
-            file,
+            source,
             path: path.to_path_buf(),
             offset: 0,
         })
     }
 
     /// The next piece of at most `max_bytes` with its offset and crc32, or
-    /// `None` at the end of the file.
+    /// `None` at the end of the snapshot.
     pub fn next_piece(
         &mut self,
         max_bytes: usize,
     ) -> Result<Option<(u64, Vec<u8>, u32)>, StorageError> {
-        let mut buf = vec![0u8; max_bytes];
-        let n = self
-            .file
-            .read(&mut buf)
-            .map_err(io("read snapshot", &self.path))?;
-        if n == 0 {
+        let buf = match &mut self.source {
+            Source::File(file) => {
+                let mut buf = vec![0u8; max_bytes];
+                let n = file
+                    .read(&mut buf)
+                    .map_err(io("read snapshot", &self.path))?;
+                buf.truncate(n);
+                buf
+            }
+            Source::Checkpoint(frames) => {
+                while frames.pending.len() < max_bytes && !matches!(frames.next, Next::Done) {
+                    frames.refill()?;
+                }
+                let n = frames.pending.len().min(max_bytes);
+                frames.pending.drain(..n).collect()
+            }
+        };
+        if buf.is_empty() {
             return Ok(None);
         }
-        buf.truncate(n);
         let offset = self.offset;
-        self.offset += n as u64;
+        self.offset += buf.len() as u64;
         let crc = crc32fast::hash(&buf);
         Ok(Some((offset, buf, crc)))
     }
+}
+
+/// Writes the snapshot of `group` at `source` (a checkpoint or a file) to a
+/// snapshot file at `dest`, verified.
+pub fn write_snapshot_file(
+    source: &Path,
+    group: GroupId,
+    dest: &Path,
+) -> Result<SnapshotFileInfo, StorageError> {
+    let mut reader = SnapshotChunkReader::open(source, group)?;
+    let mut writer = SnapshotChunkWriter::create(dest)?;
+    while let Some((offset, data, crc)) = reader.next_piece(1 << 20)? {
+        writer.write_piece(offset, &data, crc)?;
+    }
+    writer.finish()
 }
 
 /// Receives a snapshot file piece by piece, checking each piece's crc32 and

@@ -15,7 +15,7 @@ use crate::keys::{
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
-use crate::{Db, GroupId, SnapshotFileInfo, StorageError, StoreRows};
+use crate::{CheckpointInfo, Db, GroupId, StorageError, StoreRows};
 
 /// The ledger state of one group in RocksDB: accounts, holds, transaction
 /// records, system balances, per-currency totals, the time indexes and the
@@ -246,10 +246,10 @@ impl<E: Engine> StateStore<E> {
         Ok(rows)
     }
 
-    /// Writes a snapshot of this group (state, journal, applied position) to
-    /// `path`, from one consistent view of the store, in checksummed chunks.
-    pub fn build_snapshot(&self, path: &Path) -> Result<SnapshotFileInfo, StorageError> {
-        snapshot_file::build(&self.db, self.group, path)
+    /// Takes a snapshot of this group (state, journal, applied position) as
+    /// a checkpoint directory at `dir`: O(1) in the size of the state.
+    pub fn build_snapshot(&self, dir: &Path) -> Result<CheckpointInfo, StorageError> {
+        snapshot_file::build(&self.db, self.group, dir)
     }
 
     /// Replaces this group's state with the snapshot at `path`. Crash-safe: a
@@ -259,10 +259,10 @@ impl<E: Engine> StateStore<E> {
         snapshot_file::install(&self.db, self.group, path)
     }
 
-    /// Test and fault-injection hook: an install that stops after `rows`
-    /// rows as if the node crashed there (marker left, group half replaced).
-    pub fn interrupt_install_for_test(&self, path: &Path, rows: u64) -> Result<(), StorageError> {
-        snapshot_file::install_upto(&self.db, self.group, path, Some(rows)).map(drop)
+    /// Test and fault-injection hook: an install that stops as if the node
+    /// crashed just before ingesting `cf`'s rows (marker left, old rows gone).
+    pub fn interrupt_install_for_test(&self, path: &Path, cf: Cf) -> Result<(), StorageError> {
+        snapshot_file::install_upto(&self.db, self.group, path, Some(cf)).map(drop)
     }
 }
 

@@ -53,15 +53,18 @@ fn source(dir: &Path, k: u64) -> (PathBuf, MemRows) {
         ..AppliedState::default()
     };
     store.persist(&changes, &encode(&applied).unwrap()).unwrap();
+    let checkpoint = dir.join(format!("source-{k}.ckpt"));
+    store.build_snapshot(&checkpoint).unwrap();
     let path = dir.join(format!("source-{k}.snap"));
-    store.build_snapshot(&path).unwrap();
+    geowallet_storage::write_snapshot_file(&checkpoint, GROUP, &path).unwrap();
     (path, store.dump().unwrap())
 }
 
-/// Installs the snapshot at `path` into a scratch store: its applied index and rows.
+/// Installs the snapshot at `path` (a checkpoint or a file) into a scratch
+/// store: its applied index and rows. `None` if it was deleted meanwhile.
 fn read_snapshot(scratch: &Path, path: &Path, n: usize) -> Option<(u64, MemRows)> {
     let copy = scratch.join(format!("copy-{n}.snap"));
-    std::fs::copy(path, &copy).ok()?;
+    geowallet_storage::write_snapshot_file(path, GROUP, &copy).ok()?;
     let db = Db::open(&scratch.join(format!("db-{n}"))).unwrap();
     let store = db.state_store(GROUP);
     let applied = store.install_snapshot(&copy).unwrap();
@@ -141,8 +144,8 @@ async fn builds_overlapping_installs_are_consistent() {
     );
 }
 
-// Opening a state machine deletes partial and unreferenced snapshot files a
-// crash or a refused receive left behind, and keeps the current one.
+// Opening a state machine deletes partial and unreferenced snapshot files and
+// checkpoints a crash or a refused receive left behind, and keeps the current one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_prunes_stray_snapshot_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,8 +169,18 @@ async fn open_prunes_stray_snapshot_files() {
             .await
             .unwrap();
     }
-    for stray in ["g1-recv-b.snap.part", "g1-0001.tmp", "g1-recv-c.snap"] {
+    for stray in [
+        "g1-recv-b.snap.part",
+        "g1-0001.tmp",
+        "g1-recv-c.snap",
+        "g1-recv-a.state.sst",
+    ] {
         std::fs::write(snapshots.join(stray), b"left behind").unwrap();
+    }
+    // Checkpoints: a superseded one, and one a crash cut short.
+    for stray in ["g1-0002.ckpt", "g1-0003.tmp"] {
+        std::fs::create_dir(snapshots.join(stray)).unwrap();
+        std::fs::write(snapshots.join(stray).join("000001.sst"), b"x").unwrap();
     }
     let mut sm = LedgerStateMachine::open(
         db.state_store(GROUP),

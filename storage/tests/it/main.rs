@@ -6,7 +6,7 @@ use geowallet_ledger::{
     LedgerConfig, LogIndex, PlayerId, Request, State, TxId,
 };
 use geowallet_storage::{
-    CrashFaults, Db, Engine, GroupId, JournalFrom, MemEngine, SnapshotChunkReader,
+    Cf, CrashFaults, Db, Engine, GroupId, JournalFrom, MemEngine, SnapshotChunkReader,
     SnapshotChunkWriter, StateStore, SyncMode,
 };
 
@@ -171,13 +171,14 @@ fn snapshot_build_transfer_install_round_trip() {
     let src = Db::open(src_dir.path()).unwrap();
     let mut state = State::new(LedgerConfig::default());
     drive(&mut state, &src.state_store(GroupId(3)), 500);
-    let built = files.path().join("built.snap");
+    let built = files.path().join("built.ckpt");
     let info = src.state_store(GroupId(3)).build_snapshot(&built).unwrap();
     assert_eq!(info.applied, b"applied-500");
-    assert!(info.rows > 500);
+    // Writes after the checkpoint (here: of group 9) are not in it.
+    drive(&mut State::new(LedgerConfig::default()), &src.state_store(GroupId(9)), 3);
 
     let received = files.path().join("received.snap");
-    let mut reader = SnapshotChunkReader::open(&built).unwrap();
+    let mut reader = SnapshotChunkReader::open(&built, GroupId(3)).unwrap();
     let mut writer = SnapshotChunkWriter::create(&received).unwrap();
     let mut pieces = 0;
     while let Some((offset, data, crc)) = reader.next_piece(4096).unwrap() {
@@ -194,7 +195,12 @@ fn snapshot_build_transfer_install_round_trip() {
         pieces += 1;
     }
     assert!(pieces > 1, "the snapshot must travel in several pieces");
-    assert_eq!(writer.finish().unwrap(), info);
+    let received_info = writer.finish().unwrap();
+    assert_eq!(received_info.applied, info.applied);
+    assert!(received_info.rows > 500);
+    let other = files.path().join("other.snap");
+    let other_info = geowallet_storage::write_snapshot_file(&built, GroupId(9), &other).unwrap();
+    assert_eq!(other_info.rows, 0);
 
     let dst = Db::open(dst_dir.path()).unwrap();
     let dst_store = dst.state_store(GroupId(3));
@@ -216,7 +222,7 @@ fn snapshot_build_transfer_install_round_trip() {
         .unwrap();
     assert_eq!(a, b);
 
-    let mut bytes = std::fs::read(&built).unwrap();
+    let mut bytes = std::fs::read(&received).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     let broken = files.path().join("broken.snap");
@@ -241,8 +247,10 @@ fn mem_engine_state_survives_crash_and_snapshots_into_rocksdb() {
     assert_eq!(store.open_applied().unwrap().unwrap(), b"applied-60");
 
     let files = tempfile::tempdir().unwrap();
+    let checkpoint = files.path().join("mem.ckpt");
+    let info = db.state_store(GroupId(4)).build_snapshot(&checkpoint).unwrap();
     let snap = files.path().join("mem.snap");
-    let info = db.state_store(GroupId(4)).build_snapshot(&snap).unwrap();
+    geowallet_storage::write_snapshot_file(&checkpoint, GroupId(4), &snap).unwrap();
     let rocks_dir = tempfile::tempdir().unwrap();
     let rocks = Db::open(rocks_dir.path()).unwrap();
     assert_eq!(
@@ -263,11 +271,11 @@ fn failed_receives_leave_no_files() {
     let src = Db::open(src_dir.path()).unwrap();
     let mut state = State::new(LedgerConfig::default());
     drive(&mut state, &src.state_store(GroupId(5)), 50);
-    let built = files.path().join("built.snap");
+    let built = files.path().join("built.ckpt");
     src.state_store(GroupId(5)).build_snapshot(&built).unwrap();
     let recv = tempfile::tempdir().unwrap();
     let target = recv.path().join("in.snap");
-    let mut reader = SnapshotChunkReader::open(&built).unwrap();
+    let mut reader = SnapshotChunkReader::open(&built, GroupId(5)).unwrap();
     let (offset, data, crc) = reader.next_piece(512).unwrap().unwrap();
     let mut writer = SnapshotChunkWriter::create(&target).unwrap();
     writer.write_piece(offset, &data, crc).unwrap();
@@ -292,17 +300,17 @@ fn interrupted_install_resumes_on_open() {
     let src = Db::open(src_dir.path()).unwrap();
     let mut state = State::new(LedgerConfig::default());
     drive(&mut state, &src.state_store(GroupId(6)), 80);
+    let checkpoint = files.path().join("s.ckpt");
+    src.state_store(GroupId(6)).build_snapshot(&checkpoint).unwrap();
     let snap = files.path().join("s.snap");
-    let info = src.state_store(GroupId(6)).build_snapshot(&snap).unwrap();
+    geowallet_storage::write_snapshot_file(&checkpoint, GroupId(6), &snap).unwrap();
     {
         let dst = Db::open(dst_dir.path()).unwrap();
         let store = dst.state_store(GroupId(6));
         let mut junk = State::new(LedgerConfig::default());
         drive(&mut junk, &store, 5);
-        store
-            .interrupt_install_for_test(&snap, info.rows / 2)
-            .unwrap();
-        let half = store.build_snapshot(&files.path().join("half.snap"));
+        store.interrupt_install_for_test(&snap, Cf::Journal).unwrap();
+        let half = store.build_snapshot(&files.path().join("half.ckpt"));
         assert!(
             half.unwrap_err().to_string().contains("in progress"),
             "a half-installed group is never labelled a snapshot"
@@ -313,6 +321,6 @@ fn interrupted_install_resumes_on_open() {
     assert_eq!(store.open_applied().unwrap().unwrap(), b"applied-80");
     same_state(&state, &store);
     store
-        .build_snapshot(&files.path().join("after.snap"))
+        .build_snapshot(&files.path().join("after.ckpt"))
         .unwrap();
 }
