@@ -26,6 +26,10 @@ const SNAPSHOT_STALL_MAX: Duration = Duration::from_secs(20);
 const SNAPSHOT_INSTALL_TIME_MIN: Duration = Duration::from_secs(30);
 /// ...plus a second per this many bytes sent.
 const SNAPSHOT_INSTALL_BYTES_PER_S: u64 = 8 << 20;
+/// An AppendEntries with entries may take this long at least...
+const APPEND_TIMEOUT_MIN: Duration = Duration::from_secs(2);
+/// ...plus a second per this many bytes.
+const APPEND_BYTES_PER_S: usize = 8 << 20;
 /// How often a snapshot send checks its progress.
 const SNAPSHOT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -57,8 +61,8 @@ impl Progress {
             return (idle > SNAPSHOT_STALL_MAX)
                 .then(|| format!("no progress for {idle:?} after {} bytes", self.bytes));
         }
-        let allowed =
-            SNAPSHOT_INSTALL_TIME_MIN + Duration::from_secs(self.bytes / SNAPSHOT_INSTALL_BYTES_PER_S);
+        let allowed = SNAPSHOT_INSTALL_TIME_MIN
+            + Duration::from_secs(self.bytes / SNAPSHOT_INSTALL_BYTES_PER_S);
         (idle > allowed).then(|| {
             format!(
                 "the receiver did not answer within {allowed:?} of the last of {} bytes",
@@ -175,7 +179,7 @@ impl PeerClient {
     async fn call<Req, Resp, F, Fut>(
         &self,
         req: &Req,
-        option: &RPCOption,
+        timeout: Duration,
         rpc: F,
     ) -> Result<Resp, RPCError<TypeConfig>>
     where
@@ -192,7 +196,7 @@ impl PeerClient {
         };
         let probe = self.clocks.probe();
         let fut = rpc(self.client()?, msg);
-        let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
+        let reply = match tokio::time::timeout(timeout, fut).await {
             Err(_) => {
                 return Err(RPCError::Unreachable(Unreachable::new(
                     &self.error("timed out"),
@@ -216,10 +220,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let (rpc, cut) = bounded_prefix(rpc, self.limits.append_bytes_max())
+        let (rpc, cut, bytes) = bounded_prefix(rpc, self.limits.append_bytes_max())
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let timeout = append_timeout(option.hard_ttl(), rpc.entries.len(), bytes);
         let reply = self
-            .call(&rpc, &option, |mut c, m| async move {
+            .call(&rpc, timeout, |mut c, m| async move {
                 c.append_entries(m).await
             })
             .await?;
@@ -237,8 +242,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, m| async move { c.vote(m).await })
-            .await
+        self.call(&rpc, option.hard_ttl(), |mut c, m| async move {
+            c.vote(m).await
+        })
+        .await
     }
 
     async fn pre_vote(
@@ -246,8 +253,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, m| async move { c.pre_vote(m).await })
-            .await
+        self.call(&rpc, option.hard_ttl(), |mut c, m| async move {
+            c.pre_vote(m).await
+        })
+        .await
     }
 
     async fn transfer_leader(
@@ -255,7 +264,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&req, &option, |mut c, m| async move {
+        self.call(&req, option.hard_ttl(), |mut c, m| async move {
             c.transfer_leader(m).await
         })
         .await
@@ -315,10 +324,25 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     }
 }
 
+/// How long an AppendEntries may take. openraft asks for one heartbeat
+/// interval, right for a heartbeat but not for entries: a follower must
+/// write and fsync them, which on a loaded machine takes longer, and an
+/// append cut off by a timeout is sent again from scratch (found at 10^7 tx
+/// records: every append of a busy group timed out at 100 ms, and
+/// throughput fell to a trickle). Entries get `APPEND_TIMEOUT_MIN` plus a
+/// second per `APPEND_BYTES_PER_S`.
+fn append_timeout(ttl: Duration, entries: usize, bytes: usize) -> Duration {
+    if entries == 0 {
+        return ttl;
+    }
+    let size = Duration::from_secs_f64(bytes as f64 / APPEND_BYTES_PER_S as f64);
+    ttl.max(APPEND_TIMEOUT_MIN + size)
+}
+
 /// Keeps the longest prefix of `rpc`'s entries (at least one) whose encoded
 /// size is within `bytes_max`; returns the last log id kept when entries
-/// were cut. One entry always fits: the proposer bounds entries to a
-/// quarter of the transport's limit (`MessageLimits`).
+/// were cut, and the encoded size kept. One entry always fits: the proposer
+/// bounds entries to a quarter of the transport's limit (`MessageLimits`).
 fn bounded_prefix(
     mut rpc: AppendEntriesRequest<TypeConfig>,
     bytes_max: usize,
@@ -326,12 +350,10 @@ fn bounded_prefix(
     (
         AppendEntriesRequest<TypeConfig>,
         Option<LogIdOf<TypeConfig>>,
+        usize,
     ),
     std::io::Error,
 > {
-    if rpc.entries.len() <= 1 {
-        return Ok((rpc, None));
-    }
     let (mut total, mut keep) = (0usize, 0usize);
     for entry in &rpc.entries {
         let n = encoded_len(entry)?;
@@ -342,11 +364,11 @@ fn bounded_prefix(
         keep += 1;
     }
     if keep == rpc.entries.len() {
-        return Ok((rpc, None));
+        return Ok((rpc, None, total));
     }
     rpc.entries.truncate(keep);
     let last = rpc.entries.last().map(|e| e.log_id);
-    Ok((rpc, last))
+    Ok((rpc, last, total))
 }
 
 /// Reads the whole snapshot into chunks lazily: an iterator the stream pulls.
@@ -400,4 +422,50 @@ fn tokio_stream_iter<I: Iterator<Item = SnapshotChunk> + Send + 'static>(
     iter: I,
 ) -> impl futures::Stream<Item = SnapshotChunk> + Send + 'static {
     futures::stream::iter(iter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Heartbeats keep openraft's deadline; appends with entries get time
+    // to be written and fsynced, more for more bytes.
+    #[test]
+    fn appends_get_time_for_their_entries() {
+        let ttl = Duration::from_millis(100);
+        assert_eq!(append_timeout(ttl, 0, 0), ttl);
+        let small = append_timeout(ttl, 1, 100);
+        assert!(
+            small >= APPEND_TIMEOUT_MIN && small < APPEND_TIMEOUT_MIN + Duration::from_millis(1)
+        );
+        assert!(append_timeout(ttl, 256, 64 << 20) >= APPEND_TIMEOUT_MIN + Duration::from_secs(8));
+        assert_eq!(
+            append_timeout(Duration::from_secs(60), 1, 100),
+            Duration::from_secs(60)
+        );
+    }
+
+    // A snapshot send has no overall deadline: a stream that keeps moving
+    // lives as long as it needs; one that stops moving is given up on; the
+    // receiver's install gets time in proportion to the bytes sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_snapshot_send_is_timed_by_progress_not_by_size() {
+        let mut p = Progress::new();
+        for _ in 0..120 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            p.sent(1 << 20);
+            assert_eq!(p.stalled(), None, "a moving stream never times out");
+        }
+        tokio::time::advance(SNAPSHOT_STALL_MAX + Duration::from_secs(1)).await;
+        assert!(p.stalled().unwrap().contains("no progress"));
+
+        let mut p = Progress::new();
+        p.sent(800 << 20);
+        p.ended = true;
+        // 800 MiB: 30 s + 100 s to install.
+        tokio::time::advance(Duration::from_secs(120)).await;
+        assert_eq!(p.stalled(), None);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert!(p.stalled().unwrap().contains("did not answer"));
+    }
 }

@@ -26,7 +26,7 @@ const REQUESTS_PER_ENTRY: usize = 4096;
 const T0: u64 = 1_800_000_000_000_000_000;
 
 fn account(w: u64) -> AccountId {
-    let currency = if w % 2 == 0 { "EUR" } else { "USD" };
+    let currency = if w.is_multiple_of(2) { "EUR" } else { "USD" };
     AccountId {
         player: PlayerId(w),
         currency: Currency::parse(currency).expect("a valid currency"),
@@ -64,7 +64,7 @@ fn apply_all(
         store
             .persist(&changes, format!("applied-{index}").as_bytes())
             .expect("entry persisted");
-        if *index % 500 == 0 {
+        if (*index).is_multiple_of(500) {
             eprintln!("  {} entries applied", index);
         }
     }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Sink, Visit};
+use crate::snapshot_file::io;
 use crate::{StorageError, SyncCallback};
 
 type Map = BTreeMap<(Cf, Vec<u8>), Vec<u8>>;
@@ -230,15 +231,6 @@ pub(crate) struct MemView {
 /// The one file of a `MemEngine` checkpoint directory.
 pub(crate) const MEM_CHECKPOINT_FILE: &str = "mem-checkpoint";
 
-fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
-    let path = path.to_path_buf();
-    move |source| StorageError::Io {
-        context,
-        path,
-        source,
-    }
-}
-
 /// Writes `rows` to `path` as crc32 + postcard, synced.
 fn write_rows_file<T: serde::Serialize>(path: &Path, rows: &T) -> Result<(), StorageError> {
     let body = postcard::to_stdvec(rows).map_err(|source| StorageError::Encode {
@@ -260,7 +252,9 @@ fn read_rows_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Stor
         offset: 0,
         reason: reason.to_string(),
     };
-    let (crc, body) = bytes.split_at_checked(4).ok_or_else(|| corrupt("too short"))?;
+    let (crc, body) = bytes
+        .split_at_checked(4)
+        .ok_or_else(|| corrupt("too short"))?;
     if crc32fast::hash(body).to_le_bytes() != crc {
         return Err(corrupt("checksum mismatch"));
     }

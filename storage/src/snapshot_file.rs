@@ -50,7 +50,10 @@ pub struct SnapshotFileInfo {
     pub size_bytes: u64,
 }
 
-fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+pub(crate) fn io(
+    context: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> StorageError {
     let path = path.to_path_buf();
     move |source| StorageError::Io {
         context,

@@ -175,7 +175,11 @@ fn snapshot_build_transfer_install_round_trip() {
     let info = src.state_store(GroupId(3)).build_snapshot(&built).unwrap();
     assert_eq!(info.applied, b"applied-500");
     // Writes after the checkpoint (here: of group 9) are not in it.
-    drive(&mut State::new(LedgerConfig::default()), &src.state_store(GroupId(9)), 3);
+    drive(
+        &mut State::new(LedgerConfig::default()),
+        &src.state_store(GroupId(9)),
+        3,
+    );
 
     let received = files.path().join("received.snap");
     let mut reader = SnapshotChunkReader::open(&built, GroupId(3)).unwrap();
@@ -248,7 +252,10 @@ fn mem_engine_state_survives_crash_and_snapshots_into_rocksdb() {
 
     let files = tempfile::tempdir().unwrap();
     let checkpoint = files.path().join("mem.ckpt");
-    let info = db.state_store(GroupId(4)).build_snapshot(&checkpoint).unwrap();
+    let info = db
+        .state_store(GroupId(4))
+        .build_snapshot(&checkpoint)
+        .unwrap();
     let snap = files.path().join("mem.snap");
     geowallet_storage::write_snapshot_file(&checkpoint, GroupId(4), &snap).unwrap();
     let rocks_dir = tempfile::tempdir().unwrap();
@@ -301,7 +308,9 @@ fn interrupted_install_resumes_on_open() {
     let mut state = State::new(LedgerConfig::default());
     drive(&mut state, &src.state_store(GroupId(6)), 80);
     let checkpoint = files.path().join("s.ckpt");
-    src.state_store(GroupId(6)).build_snapshot(&checkpoint).unwrap();
+    src.state_store(GroupId(6))
+        .build_snapshot(&checkpoint)
+        .unwrap();
     let snap = files.path().join("s.snap");
     geowallet_storage::write_snapshot_file(&checkpoint, GroupId(6), &snap).unwrap();
     {
@@ -309,7 +318,9 @@ fn interrupted_install_resumes_on_open() {
         let store = dst.state_store(GroupId(6));
         let mut junk = State::new(LedgerConfig::default());
         drive(&mut junk, &store, 5);
-        store.interrupt_install_for_test(&snap, Cf::Journal).unwrap();
+        store
+            .interrupt_install_for_test(&snap, Cf::Journal)
+            .unwrap();
         let half = store.build_snapshot(&files.path().join("half.ckpt"));
         assert!(
             half.unwrap_err().to_string().contains("in progress"),
