@@ -339,6 +339,14 @@ fn append_timeout(ttl: Duration, entries: usize, bytes: usize) -> Duration {
     ttl.max(APPEND_TIMEOUT_MIN + size)
 }
 
+/// What `bounded_prefix` keeps: the request, the last log id kept when
+/// entries were cut, the encoded size kept.
+type Prefix = (
+    AppendEntriesRequest<TypeConfig>,
+    Option<LogIdOf<TypeConfig>>,
+    usize,
+);
+
 /// Keeps the longest prefix of `rpc`'s entries (at least one) whose encoded
 /// size is within `bytes_max`; returns the last log id kept when entries
 /// were cut, and the encoded size kept. One entry always fits: the proposer
@@ -346,14 +354,7 @@ fn append_timeout(ttl: Duration, entries: usize, bytes: usize) -> Duration {
 fn bounded_prefix(
     mut rpc: AppendEntriesRequest<TypeConfig>,
     bytes_max: usize,
-) -> Result<
-    (
-        AppendEntriesRequest<TypeConfig>,
-        Option<LogIdOf<TypeConfig>>,
-        usize,
-    ),
-    std::io::Error,
-> {
+) -> Result<Prefix, std::io::Error> {
     let (mut total, mut keep) = (0usize, 0usize);
     for entry in &rpc.entries {
         let n = encoded_len(entry)?;

@@ -131,7 +131,13 @@ pub(crate) struct RocksCheckpoint {
 impl RocksCheckpoint {
     pub(crate) fn open(dir: &Path) -> Result<RocksCheckpoint, StorageError> {
         let names = Cf::ALL.iter().map(|cf| cf.name());
-        let rocks = DB::open_cf_for_read_only(&Options::default(), dir, names, false)
+        // Open table files as they are read, not all at open: taking a
+        // snapshot reads one row of the checkpoint, and the cost of the
+        // open must not grow with the number of files.
+        let mut opts = Options::default();
+        opts.set_max_open_files(64);
+        opts.set_skip_stats_update_on_db_open(true);
+        let rocks = DB::open_cf_for_read_only(&opts, dir, names, false)
             .map_err(StorageError::rocks("open a checkpoint"))?;
         for cf in Cf::ALL {
             if rocks.cf_handle(cf.name()).is_none() {
