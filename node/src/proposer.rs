@@ -106,7 +106,9 @@ pub fn ledger_time<E: Engine>(
     clocks: &ClockQuorum,
 ) -> Result<u64, ProposeError> {
     let (leader, voters): (bool, Vec<u64>) = {
-        let m = raft.metrics().borrow_watched().clone();
+        // Read in place: this runs once per proposed batch.
+        let m = raft.metrics();
+        let m = m.borrow_watched();
         let voters = m.membership_config.membership().voter_ids().collect();
         (m.state == openraft::ServerState::Leader, voters)
     };

@@ -167,10 +167,6 @@ impl ClockQuorum {
         &self.clock
     }
 
-    pub fn node_id(&self) -> u64 {
-        self.node_id
-    }
-
     /// Call just before sending a request whose reply carries the peer's time.
     pub fn probe(&self) -> Probe {
         Probe {

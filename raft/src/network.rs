@@ -176,10 +176,11 @@ impl PeerClient {
         }
     }
 
+    /// Sends `req`; `timeout` gets its encoded size in bytes.
     async fn call<Req, Resp, F, Fut>(
         &self,
         req: &Req,
-        timeout: Duration,
+        timeout: impl FnOnce(usize) -> Duration,
         rpc: F,
     ) -> Result<Resp, RPCError<TypeConfig>>
     where
@@ -189,6 +190,7 @@ impl PeerClient {
         Fut: Future<Output = Result<tonic::Response<RaftMessage>, tonic::Status>>,
     {
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let timeout = timeout(data.len());
         let msg = RaftMessage {
             group_id: self.group.0,
             data,
@@ -220,9 +222,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let (rpc, cut, bytes) = bounded_prefix(rpc, self.limits.append_bytes_max())
+        let (rpc, cut) = bounded_prefix(rpc, self.limits.append_bytes_max())
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let timeout = append_timeout(option.hard_ttl(), rpc.entries.len(), bytes);
+        let entries = rpc.entries.len();
+        let timeout = |bytes| append_timeout(option.hard_ttl(), entries, bytes);
         let reply = self
             .call(&rpc, timeout, |mut c, m| async move {
                 c.append_entries(m).await
@@ -242,9 +245,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, option.hard_ttl(), |mut c, m| async move {
-            c.vote(m).await
-        })
+        self.call(
+            &rpc,
+            |_| option.hard_ttl(),
+            |mut c, m| async move { c.vote(m).await },
+        )
         .await
     }
 
@@ -253,9 +258,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, option.hard_ttl(), |mut c, m| async move {
-            c.pre_vote(m).await
-        })
+        self.call(
+            &rpc,
+            |_| option.hard_ttl(),
+            |mut c, m| async move { c.pre_vote(m).await },
+        )
         .await
     }
 
@@ -264,9 +271,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&req, option.hard_ttl(), |mut c, m| async move {
-            c.transfer_leader(m).await
-        })
+        self.call(
+            &req,
+            |_| option.hard_ttl(),
+            |mut c, m| async move { c.transfer_leader(m).await },
+        )
         .await
     }
 
@@ -339,22 +348,23 @@ fn append_timeout(ttl: Duration, entries: usize, bytes: usize) -> Duration {
     ttl.max(APPEND_TIMEOUT_MIN + size)
 }
 
-/// What `bounded_prefix` keeps: the request, the last log id kept when
-/// entries were cut, the encoded size kept.
-type Prefix = (
-    AppendEntriesRequest<TypeConfig>,
-    Option<LogIdOf<TypeConfig>>,
-    usize,
-);
-
 /// Keeps the longest prefix of `rpc`'s entries (at least one) whose encoded
 /// size is within `bytes_max`; returns the last log id kept when entries
-/// were cut, and the encoded size kept. One entry always fits: the proposer
-/// bounds entries to a quarter of the transport's limit (`MessageLimits`).
+/// were cut. One entry always fits: the proposer bounds entries to a
+/// quarter of the transport's limit (`MessageLimits`).
 fn bounded_prefix(
     mut rpc: AppendEntriesRequest<TypeConfig>,
     bytes_max: usize,
-) -> Result<Prefix, std::io::Error> {
+) -> Result<
+    (
+        AppendEntriesRequest<TypeConfig>,
+        Option<LogIdOf<TypeConfig>>,
+    ),
+    std::io::Error,
+> {
+    if rpc.entries.len() <= 1 {
+        return Ok((rpc, None));
+    }
     let (mut total, mut keep) = (0usize, 0usize);
     for entry in &rpc.entries {
         let n = encoded_len(entry)?;
@@ -365,11 +375,11 @@ fn bounded_prefix(
         keep += 1;
     }
     if keep == rpc.entries.len() {
-        return Ok((rpc, None, total));
+        return Ok((rpc, None));
     }
     rpc.entries.truncate(keep);
     let last = rpc.entries.last().map(|e| e.log_id);
-    Ok((rpc, last, total))
+    Ok((rpc, last))
 }
 
 /// Reads the whole snapshot into chunks lazily: an iterator the stream pulls.
