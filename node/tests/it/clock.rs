@@ -197,9 +197,20 @@ async fn a_leader_days_ahead_never_stamps_ledger_time() {
         log1.contains("clock out of quorum: transferring leadership"),
         "{log1}"
     );
-    // Leader ticks move ledger time; the hold is still open, and the write
-    // refused above never applied.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // After more entries stamped by the new leader (its ticks), the hold is
+    // still open, and the write refused above never applied.
+    let endpoint = cluster.node(new_leader).endpoint.clone();
+    let applied = |s: Option<geowallet_client::Status>| s.map_or(0, |s| s.applied_index);
+    let from = applied(state_of(&client, &endpoint).await);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while applied(state_of(&client, &endpoint).await) < from + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no tick applied\n{}",
+            logs(&cluster)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let b = client.balance(&a).await.unwrap();
     assert_eq!((b.available, b.held), (605, 400), "{b:?}");
 }
