@@ -39,6 +39,10 @@ pub(crate) struct BatchLimits {
     pub commands_per_rpc_max: usize,
     pub rpcs_in_flight_max: usize,
     pub rpc_timeout: Duration,
+    /// Shard group every call is for (0: the node's default group).
+    pub group: u64,
+    /// The caller's region, sent with every call.
+    pub region: String,
 }
 
 impl Batcher {
@@ -77,21 +81,28 @@ async fn run(client: WalletClient<Channel>, mut rx: mpsc::Receiver<Queued>, limi
             }
         }
         let client = client.clone();
-        let timeout = limits.rpc_timeout;
+        let (timeout, group, region) = (limits.rpc_timeout, limits.group, limits.region.clone());
         tokio::spawn(async move {
-            send(client, batch, timeout).await;
+            send(client, batch, timeout, group, region).await;
             drop(slot);
         });
     }
 }
 
-async fn send(mut client: WalletClient<Channel>, batch: Vec<Queued>, timeout: Duration) {
+async fn send(
+    mut client: WalletClient<Channel>,
+    batch: Vec<Queued>,
+    timeout: Duration,
+    group_id: u64,
+    region: String,
+) {
     let (commands, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|q| (q.command, q.reply)).unzip();
     let n = commands.len();
     let req = pb::ExecuteRequest {
         commands,
-        region: String::new(),
+        region,
+        group_id,
     };
     let result = match tokio::time::timeout(timeout, client.execute(req)).await {
         Err(_) => Err(CallError::Transport(format!(

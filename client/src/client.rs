@@ -9,15 +9,18 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::batcher::{BatchLimits, Batcher, CallError, call_error};
 use crate::{
-    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, JournalCursor,
-    JournalEntry, JournalPage, Receipt, Status, Tx,
+    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, GroupStatus,
+    JournalCursor, JournalEntry, JournalPage, NodeRef, Receipt, Replica, Status, Tx,
 };
 
 /// How the client talks to the cluster. Every bound is named.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Region requests come from (used for placement in later versions).
+    /// Region requests come from, sent with every write.
     pub region: String,
+    /// Shard group requests go to (0: each node's default group, the lowest
+    /// id it hosts). Routing by player through the directory replaces this.
+    pub group: u64,
     /// One RPC's deadline.
     pub rpc_timeout: Duration,
     /// Total time a command may spend in retries before it is reported
@@ -38,6 +41,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             region: String::new(),
+            group: 0,
             rpc_timeout: Duration::from_secs(3),
             retry_budget: Duration::from_secs(15),
             attempts_max: 60,
@@ -124,6 +128,8 @@ impl Client {
             commands_per_rpc_max: cfg.commands_per_rpc_max,
             rpcs_in_flight_max: cfg.rpcs_in_flight_max,
             rpc_timeout: cfg.rpc_timeout,
+            group: cfg.group,
+            region: cfg.region.clone(),
         };
         let conn = Arc::new(Conn {
             batcher: Batcher::start(client.clone(), limits),
@@ -406,6 +412,7 @@ impl Client {
     pub async fn balance(&self, account: &Account) -> Result<Balance, Error> {
         let req = pb::BalanceRequest {
             account: Some(account.to_pb()),
+            group_id: self.inner.config.group,
         };
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
@@ -427,6 +434,7 @@ impl Client {
     pub async fn audit(&self, accounts: &[Account]) -> Result<Audit, Error> {
         let req = pb::AuditRequest {
             accounts: accounts.iter().map(Account::to_pb).collect(),
+            group_id: self.inner.config.group,
         };
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
@@ -483,6 +491,7 @@ impl Client {
             from_position,
             limit,
             from_seq,
+            group_id: self.inner.config.group,
         };
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
@@ -561,12 +570,53 @@ impl Client {
                 .collect(),
             clock_refusing_writes: s.clock_refusing_writes,
             clock_detail: s.clock_detail,
+            region: s.region,
+            dc: s.dc,
+            nodes: s
+                .nodes
+                .into_iter()
+                .map(|n| NodeRef {
+                    id: n.id,
+                    endpoint: n.endpoint,
+                    region: n.region,
+                    dc: n.dc,
+                })
+                .collect(),
+            groups: s.groups.into_iter().map(group_status).collect(),
         })
     }
 
     /// The seed endpoints this client was made with.
     pub fn seeds(&self) -> &[String] {
         &self.inner.seeds
+    }
+}
+
+fn group_status(g: pb::GroupStatus) -> GroupStatus {
+    GroupStatus {
+        id: g.id,
+        home_region: g.home_region,
+        state: g.state,
+        leader_id: g.leader_id,
+        term: g.term,
+        last_log_index: g.last_log_index,
+        committed_index: g.committed_index,
+        applied_index: g.applied_index,
+        snapshot_index: g.snapshot_index,
+        replicas: g
+            .members
+            .into_iter()
+            .map(|m| Replica {
+                id: m.id,
+                endpoint: m.endpoint,
+                region: m.region,
+                dc: m.dc,
+                matched_index: m.matched_index,
+                clock_offset_ns: m.clock_offset_ns,
+            })
+            .collect(),
+        clock_refusing_writes: g.clock_refusing_writes,
+        clock_detail: g.clock_detail,
     }
 }
 

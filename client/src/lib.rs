@@ -18,6 +18,6 @@ mod types;
 pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use types::{
-    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, JournalCursor, JournalEntry,
-    JournalPage, Receipt, Status, Tx,
+    Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, GroupStatus, JournalCursor,
+    JournalEntry, JournalPage, NodeRef, Receipt, Replica, Status, Tx,
 };

@@ -217,4 +217,51 @@ pub struct Status {
     pub clock_refusing_writes: bool,
     /// Why it refuses (empty when it does not).
     pub clock_detail: String,
+    /// This node's place.
+    pub region: String,
+    pub dc: String,
+    /// Every node of the cluster as this node's topology knows it.
+    pub nodes: Vec<NodeRef>,
+    /// Every group this node hosts (the fields above repeat the default
+    /// group's).
+    pub groups: Vec<GroupStatus>,
+}
+
+/// A node of the cluster: where it is reached and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    pub id: u64,
+    pub endpoint: String,
+    pub region: String,
+    pub dc: String,
+}
+
+/// One shard group as the reporting node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatus {
+    pub id: u64,
+    pub home_region: String,
+    /// The reporting node's role in the group.
+    pub state: String,
+    /// 0 when unknown.
+    pub leader_id: u64,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub committed_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub replicas: Vec<Replica>,
+    pub clock_refusing_writes: bool,
+    pub clock_detail: String,
+}
+
+/// A voter of a group. `matched_index` is known on the leader only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub id: u64,
+    pub endpoint: String,
+    pub region: String,
+    pub dc: String,
+    pub matched_index: u64,
+    pub clock_offset_ns: i64,
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// `node.toml`: one server of a group.
+/// `node.toml`: one server of the cluster and the cluster's topology.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
@@ -12,18 +12,61 @@ pub struct NodeConfig {
     /// Address the gRPC server listens on (client API and Raft RPCs).
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// Every voter of the group, this node included.
+    /// Every node of the cluster, this one included, with its region and
+    /// datacenter (this node's place is its own entry).
     pub peers: Vec<PeerConfig>,
+    /// The shard groups and their replicas. Empty (older configs): one group
+    /// (id 1) replicated on every peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupConfig>,
     #[serde(default)]
     pub raft: RaftTuning,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     pub id: u64,
     /// `host:port` other nodes and clients reach this peer at.
     pub endpoint: String,
+    /// Region name (`[a-z0-9-]`, e.g. `eu`); older configs without it are
+    /// in region `local`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Datacenter within the region: `a` or `b` (default `a`).
+    #[serde(default = "default_dc")]
+    pub dc: String,
+}
+
+/// One shard group of the topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Group id, at least 1 (0 is the directory's).
+    pub id: u64,
+    /// The region whose players this group serves; its leader is preferred
+    /// there.
+    pub home_region: String,
+    /// Node ids of its voters.
+    pub replicas: Vec<u64>,
+}
+
+/// The region of nodes whose config names none.
+pub const DEFAULT_REGION: &str = "local";
+
+fn default_region() -> String {
+    DEFAULT_REGION.to_string()
+}
+
+fn default_dc() -> String {
+    "a".to_string()
+}
+
+/// A region name: 1..=32 bytes of `[a-z0-9-]`.
+fn valid_region(r: &str) -> bool {
+    (1..=32).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +147,21 @@ impl NodeConfig {
         if ids.contains(&0) {
             return invalid("peer ids must be at least 1".into());
         }
+        for p in &self.peers {
+            if !valid_region(&p.region) {
+                return invalid(format!(
+                    "peer {}: region {:?} must be 1 to 32 of a-z, 0-9 and -",
+                    p.id, p.region
+                ));
+            }
+            if p.dc != "a" && p.dc != "b" {
+                return invalid(format!(
+                    "peer {}: dc {:?} must be \"a\" or \"b\" (two datacenters per region)",
+                    p.id, p.dc
+                ));
+            }
+        }
+        self.validate_groups(&ids)?;
         let t = &self.raft;
         if t.heartbeat_interval_ms == 0
             || t.election_timeout_ms_min <= t.heartbeat_interval_ms
@@ -127,6 +185,70 @@ impl NodeConfig {
         Ok(())
     }
 
+    fn validate_groups(&self, ids: &BTreeSet<u64>) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let regions: BTreeSet<&str> = self.peers.iter().map(|p| p.region.as_str()).collect();
+        let mut seen = BTreeSet::new();
+        for g in &self.groups {
+            if g.id == 0 {
+                return invalid("group ids must be at least 1 (0 is the directory)".into());
+            }
+            if !seen.insert(g.id) {
+                return invalid(format!("group {} is listed twice", g.id));
+            }
+            if !regions.contains(g.home_region.as_str()) {
+                return invalid(format!(
+                    "group {}: home_region {:?} has no node (regions: {regions:?})",
+                    g.id, g.home_region
+                ));
+            }
+            let replicas: BTreeSet<u64> = g.replicas.iter().copied().collect();
+            if replicas.is_empty() || replicas.len() != g.replicas.len() {
+                return invalid(format!(
+                    "group {}: replicas must be distinct node ids, at least one",
+                    g.id
+                ));
+            }
+            if let Some(r) = replicas.iter().find(|r| !ids.contains(r)) {
+                return invalid(format!("group {}: replica {r} is not in peers", g.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups of the cluster: as configured, or, in a config that lists
+    /// none, group 1 on every peer, homed where the lowest-id peer is.
+    pub fn groups(&self) -> Vec<GroupConfig> {
+        if !self.groups.is_empty() {
+            return self.groups.clone();
+        }
+        let home = self
+            .peers
+            .iter()
+            .min_by_key(|p| p.id)
+            .map_or_else(default_region, |p| p.region.clone());
+        vec![GroupConfig {
+            id: 1,
+            home_region: home,
+            replicas: self.peers.iter().map(|p| p.id).collect(),
+        }]
+    }
+
+    /// Every node of the cluster as group memberships record it.
+    pub fn node_infos(&self) -> BTreeMap<u64, geowallet_raft::NodeInfo> {
+        self.peers
+            .iter()
+            .map(|p| {
+                let info = geowallet_raft::NodeInfo {
+                    addr: p.endpoint.clone(),
+                    region: p.region.clone(),
+                    dc: p.dc.clone(),
+                };
+                (p.id, info)
+            })
+            .collect()
+    }
+
     pub fn peer_map(&self) -> BTreeMap<u64, String> {
         self.peers
             .iter()
@@ -138,6 +260,88 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const THREE: &str = r#"
+        node_id = 1
+        listen = "127.0.0.1:7001"
+        data_dir = "/tmp/x"
+        peers = [
+            { id = 1, endpoint = "127.0.0.1:7001", region = "eu", dc = "a" },
+            { id = 2, endpoint = "127.0.0.1:7002", region = "eu", dc = "b" },
+            { id = 3, endpoint = "127.0.0.1:7003", region = "us", dc = "a" },
+        ]
+    "#;
+
+    // A config written before regions existed still loads: one region
+    // `local`, datacenter `a`, one group 1 on every peer.
+    #[test]
+    fn older_config_gets_one_group_in_region_local() {
+        let text = r#"
+            node_id = 2
+            listen = "127.0.0.1:7002"
+            data_dir = "/tmp/x"
+            peers = [{ id = 1, endpoint = "127.0.0.1:7001" }, { id = 2, endpoint = "127.0.0.1:7002" }]
+        "#;
+        let c: NodeConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.peers[1].region, "local");
+        assert_eq!(c.peers[1].dc, "a");
+        let groups = c.groups();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].id, 1);
+        assert_eq!(groups[0].home_region, "local");
+        assert_eq!(groups[0].replicas, vec![1, 2]);
+    }
+
+    // Bad topology is refused with what is wrong: an unknown dc, a replica
+    // that is not a peer, a home region with no node, group 0, a duplicate.
+    #[test]
+    fn rejects_bad_topology() {
+        let base: NodeConfig = toml::from_str(THREE).unwrap();
+        base.validate().unwrap();
+        type Edit = Box<dyn Fn(&mut NodeConfig)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(|c| c.peers[0].dc = "c".into()), "dc \"c\" must be"),
+            (
+                Box::new(|c| c.peers[0].region = "EU".into()),
+                "region \"EU\" must be",
+            ),
+            (
+                Box::new(|c| c.groups = vec![group(1, "eu", &[1, 2, 4])]),
+                "replica 4 is not in peers",
+            ),
+            (
+                Box::new(|c| c.groups = vec![group(1, "ap", &[1, 2, 3])]),
+                "home_region \"ap\" has no node",
+            ),
+            (
+                Box::new(|c| c.groups = vec![group(0, "eu", &[1, 2, 3])]),
+                "at least 1 (0 is the directory)",
+            ),
+            (
+                Box::new(|c| c.groups = vec![group(1, "eu", &[1]), group(1, "us", &[3])]),
+                "group 1 is listed twice",
+            ),
+            (
+                Box::new(|c| c.groups = vec![group(1, "eu", &[1, 1])]),
+                "replicas must be distinct",
+            ),
+        ];
+        for (edit, want) in cases {
+            let mut c = base.clone();
+            edit(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(want), "{err} should say {want}");
+        }
+    }
+
+    fn group(id: u64, home: &str, replicas: &[u64]) -> GroupConfig {
+        GroupConfig {
+            id,
+            home_region: home.into(),
+            replicas: replicas.to_vec(),
+        }
+    }
 
     // A config that leaves this node out of its peers is refused with a clear reason.
     #[test]

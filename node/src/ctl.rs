@@ -5,6 +5,7 @@
 //! scripts rely on this contract. A failed write's line starts with the
 //! `--tx` and `--created-at-ns` to retry it with.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -22,6 +23,12 @@ pub struct CtlArgs {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The caller's region, sent with every request (placement uses it).
+    #[arg(long, global = true, default_value = "")]
+    pub region: String,
+    /// Shard group to address (0: each node's default group).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub group: u64,
     #[command(subcommand)]
     pub verb: Verb,
 }
@@ -228,6 +235,8 @@ fn debit_kind(k: DebitKindArg) -> DebitKind {
 pub async fn run(args: CtlArgs) -> i32 {
     let config = ClientConfig {
         retry_budget: Duration::from_secs(10),
+        region: args.region.clone(),
+        group: args.group,
         ..Default::default()
     };
     let client = match Client::connect(args.endpoints.clone(), config) {
@@ -259,7 +268,17 @@ pub async fn run(args: CtlArgs) -> i32 {
                 .await
                 .map(journal_output)
         }
-        Verb::Status => Ok(status_output(&client).await),
+        Verb::Status => match status_output(&client).await {
+            Some(out) => Ok(out),
+            None => {
+                eprintln!(
+                    "error: no node answered (asked {}); check the endpoints and that the \
+                     nodes run [unavailable]",
+                    client.seeds().join(", ")
+                );
+                return EXIT_NO_NODE_ANSWERS;
+            }
+        },
         Verb::Audit { players, currency } => {
             let accounts: Vec<Account> = players
                 .iter()
@@ -516,39 +535,146 @@ fn journal_output(page: geowallet_client::JournalPage) -> (serde_json::Value, St
     (json!({ "entries": entries, "next": next }), text.join("\n"))
 }
 
-async fn status_output(client: &Client) -> (serde_json::Value, String) {
+/// Exit code of `ctl status` when no node answers.
+pub const EXIT_NO_NODE_ANSWERS: i32 = 3;
+
+/// Asks every seed, then every other node the answering nodes' topology
+/// lists. `nodes` has one entry per node (the seeds' older fields kept);
+/// `groups` has each group as its leader reports it (or, leaderless, the
+/// answer with the highest term). `None` when no node answered.
+async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
+    let mut asked: Vec<String> = client.seeds().to_vec();
+    let mut answers: Vec<(String, Result<geowallet_client::Status, Error>)> = Vec::new();
+    let mut i = 0;
+    while i < asked.len() {
+        let endpoint = asked[i].clone();
+        let answer = client.status_of(&endpoint).await;
+        if let Ok(s) = &answer {
+            for n in &s.nodes {
+                if !asked.contains(&n.endpoint) {
+                    asked.push(n.endpoint.clone());
+                }
+            }
+        }
+        answers.push((endpoint, answer));
+        i += 1;
+    }
+    if answers.iter().all(|(_, a)| a.is_err()) {
+        return None;
+    }
+    let topology: BTreeMap<String, geowallet_client::NodeRef> = answers
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().ok())
+        .flat_map(|s| s.nodes.iter().cloned())
+        .map(|n| (n.endpoint.clone(), n))
+        .collect();
     let mut nodes = Vec::new();
-    let mut lines = Vec::new();
-    for endpoint in client.seeds().to_vec() {
-        match client.status_of(&endpoint).await {
+    let mut lines = vec![format!(
+        "{:<5} {:<21} {:<8} {:<3} {:<5}",
+        "node", "endpoint", "region", "dc", "up"
+    )];
+    let mut groups: BTreeMap<u64, (bool, geowallet_client::GroupStatus)> = BTreeMap::new();
+    for (endpoint, answer) in &answers {
+        let known = topology.get(endpoint);
+        match answer {
             Ok(s) => {
                 lines.push(format!(
-                    "node {} at {endpoint}: {} term {} leader {} last log {} committed {} applied {} snapshot {}",
-                    s.node_id, s.state, s.term, s.leader_id, s.last_log_index, s.committed_index, s.applied_index, s.snapshot_index
+                    "{:<5} {:<21} {:<8} {:<3} {:<5}",
+                    s.node_id, endpoint, s.region, s.dc, "up"
                 ));
-                if s.clock_refusing_writes {
-                    lines.push(format!("  refusing writes: {}", s.clock_detail));
-                }
                 let offsets: serde_json::Map<String, serde_json::Value> = s
                     .clock_offsets_ns
                     .iter()
                     .map(|(id, off)| (id.to_string(), json!(off)))
                     .collect();
                 nodes.push(json!({
+                    "id": s.node_id, "region": s.region, "dc": s.dc, "up": true,
                     "endpoint": endpoint, "reachable": true, "node_id": s.node_id, "state": s.state, "term": s.term,
                     "leader_id": s.leader_id, "last_log_index": s.last_log_index, "committed_index": s.committed_index,
                     "applied_index": s.applied_index, "snapshot_index": s.snapshot_index,
                     "clock_refusing_writes": s.clock_refusing_writes, "clock_detail": s.clock_detail,
                     "clock_offsets_ns": offsets,
                 }));
+                for g in &s.groups {
+                    let leads = g.state == "leader" && g.leader_id == s.node_id;
+                    let better = match groups.get(&g.id) {
+                        None => true,
+                        Some((led, best)) => !led && (leads || g.term > best.term),
+                    };
+                    if better {
+                        groups.insert(g.id, (leads, g.clone()));
+                    }
+                }
             }
             Err(e) => {
-                lines.push(format!("{endpoint}: unreachable ({e})"));
-                nodes.push(
-                    json!({ "endpoint": endpoint, "reachable": false, "error": e.to_string() }),
-                );
+                let (id, region, dc) =
+                    known.map_or((0, "", ""), |n| (n.id, n.region.as_str(), n.dc.as_str()));
+                lines.push(format!(
+                    "{:<5} {:<21} {:<8} {:<3} down ({e})",
+                    id, endpoint, region, dc
+                ));
+                let mut v = json!({ "endpoint": endpoint, "reachable": false, "up": false, "error": e.to_string() });
+                if let Some(n) = known {
+                    v["id"] = json!(n.id);
+                    v["region"] = json!(n.region);
+                    v["dc"] = json!(n.dc);
+                }
+                nodes.push(v);
             }
         }
     }
-    (json!({ "nodes": nodes }), lines.join("\n"))
+    lines.push(String::new());
+    lines.push(format!(
+        "{:<6} {:<8} {:<7} {:<6} {:<10} {:<10} replicas (id region/dc matched, lag)",
+        "group", "home", "leader", "term", "committed", "applied"
+    ));
+    let mut group_values = Vec::new();
+    for (id, (led, g)) in &groups {
+        let leader = if g.leader_id == 0 {
+            "none".to_string()
+        } else {
+            g.leader_id.to_string()
+        };
+        let replicas: Vec<String> = g
+            .replicas
+            .iter()
+            .map(|r| {
+                let lag = if *led {
+                    format!("{}", g.last_log_index.saturating_sub(r.matched_index))
+                } else {
+                    "?".into()
+                };
+                format!(
+                    "{} {}/{} {} lag {lag}",
+                    r.id, r.region, r.dc, r.matched_index
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{:<6} {:<8} {:<7} {:<6} {:<10} {:<10} {}",
+            id,
+            g.home_region,
+            leader,
+            g.term,
+            g.committed_index,
+            g.applied_index,
+            replicas.join(", ")
+        ));
+        if g.clock_refusing_writes {
+            lines.push(format!("  refusing writes: {}", g.clock_detail));
+        }
+        group_values.push(json!({
+            "id": id, "home_region": g.home_region, "leader": g.leader_id, "term": g.term,
+            "commit_index": g.committed_index, "applied_index": g.applied_index,
+            "last_log_index": g.last_log_index, "reported_by_leader": led,
+            "clock_refusing_writes": g.clock_refusing_writes,
+            "replicas": g.replicas.iter().map(|r| json!({
+                "id": r.id, "region": r.region, "dc": r.dc, "matched_index": r.matched_index,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    Some((
+        json!({ "nodes": nodes, "groups": group_values }),
+        lines.join("\n"),
+    ))
 }

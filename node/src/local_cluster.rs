@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use geowallet_client::{Client, ClientConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NodeConfig, PeerConfig, RaftTuning};
+use crate::config::{DEFAULT_REGION, GroupConfig, NodeConfig, PeerConfig, RaftTuning};
 
 /// `DIR/cluster.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,11 +25,45 @@ pub struct ClusterNode {
     /// `null` while the node is stopped (never 0: `kill 0` would signal the
     /// caller's own process group).
     pub pid: Option<u32>,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub dc: String,
+    /// The node's config file: `geowallet node --config PATH` restarts it.
+    #[serde(default)]
+    pub config: PathBuf,
+}
+
+/// The shape of a local cluster: each node's place (ids from 1, in order)
+/// and the shard groups.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// (region, dc) of node 1, 2, ...
+    pub nodes: Vec<(String, String)>,
+    /// Empty: one group (1) on every node.
+    pub groups: Vec<GroupConfig>,
+}
+
+impl Topology {
+    /// `n` nodes in one region, alternating datacenters `a` and `b`, one group.
+    pub fn single_region(n: u64) -> Topology {
+        Topology {
+            nodes: (1..=n)
+                .map(|id| {
+                    let dc = if id % 2 == 1 { "a" } else { "b" };
+                    (DEFAULT_REGION.to_string(), dc.to_string())
+                })
+                .collect(),
+            groups: Vec::new(),
+        }
+    }
 }
 
 pub struct NodeProc {
     pub id: u64,
     pub endpoint: String,
+    pub region: String,
+    pub dc: String,
     pub dir: PathBuf,
     /// Extra environment of the node's process (tests: a skewed clock).
     pub env: Vec<(String, String)>,
@@ -84,12 +118,24 @@ impl LocalCluster {
         n: u64,
         tuning: RaftTuning,
     ) -> anyhow::Result<LocalCluster> {
+        LocalCluster::prepare_topology(binary, dir, &Topology::single_region(n), tuning)
+    }
+
+    /// Writes configs for the nodes of `topology` under `dir`, starting none.
+    pub fn prepare_topology(
+        binary: &Path,
+        dir: &Path,
+        topology: &Topology,
+        tuning: RaftTuning,
+    ) -> anyhow::Result<LocalCluster> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let mut peers = Vec::new();
-        for id in 1..=n {
+        for (i, (region, dc)) in topology.nodes.iter().enumerate() {
             peers.push(PeerConfig {
-                id,
+                id: i as u64 + 1,
                 endpoint: format!("127.0.0.1:{}", free_port()?),
+                region: region.clone(),
+                dc: dc.clone(),
             });
         }
         let mut nodes = Vec::new();
@@ -101,12 +147,16 @@ impl LocalCluster {
                 listen: p.endpoint.parse()?,
                 data_dir: node_dir.join("data"),
                 peers: peers.clone(),
+                groups: topology.groups.clone(),
                 raft: tuning.clone(),
             };
+            config.validate()?;
             std::fs::write(node_dir.join("node.toml"), toml::to_string(&config)?)?;
             nodes.push(NodeProc {
                 id: p.id,
                 endpoint: p.endpoint.clone(),
+                region: p.region.clone(),
+                dc: p.dc.clone(),
                 dir: node_dir,
                 env: Vec::new(),
                 child: None,
@@ -216,6 +266,9 @@ impl LocalCluster {
                     id: n.id,
                     endpoint: n.endpoint.clone(),
                     pid: n.pid(),
+                    region: n.region.clone(),
+                    dc: n.dc.clone(),
+                    config: n.config_path(),
                 })
                 .collect(),
         };
@@ -317,6 +370,8 @@ mod tests {
         let proc = |id: u64, child: Option<Child>| NodeProc {
             id,
             endpoint: format!("127.0.0.1:{}", 7000 + id),
+            region: "eu".into(),
+            dc: "b".into(),
             dir: dir.path().join(format!("n{id}")),
             env: Vec::new(),
             child,
@@ -336,6 +391,10 @@ mod tests {
         assert_eq!(nodes[1]["id"], 2);
         assert_eq!(nodes[1]["pid"], running_pid, "running node: {text}");
         assert!(text.contains("\"pid\": null"), "{text}");
+        assert_eq!(nodes[1]["region"], "eu");
+        assert_eq!(nodes[1]["dc"], "b");
+        let config = dir.path().join("n2").join("node.toml");
+        assert_eq!(nodes[1]["config"], config.to_str().expect("utf-8 path"));
         let parsed: ClusterFile = serde_json::from_str(&text).expect("round trip");
         assert_eq!(parsed.nodes[0].pid, None);
         assert_eq!(parsed.nodes[1].pid, Some(running_pid));

@@ -1,27 +1,17 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use geowallet_ledger::LedgerConfig;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
-use geowallet_raft::{
-    ClockQuorum, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits, NetworkFactory,
-    RaftRpcService, WallClock,
-};
+use geowallet_raft::{ClockQuorum, MessageLimits, WallClock};
 use geowallet_storage::{Db, GroupId};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 
-use crate::config::NodeConfig;
-use crate::proposer::Proposer;
+use crate::config::{GroupConfig, NodeConfig};
+use crate::group_host::{GroupHost, GroupSpec, HostConfig};
 use crate::wallet_service::WalletService;
 
-/// The one group this slice runs; multi-group placement comes later.
-pub const GROUP: GroupId = GroupId(1);
-/// How often the leader proposes an empty entry, so hold expiry advances
-/// with leader time even when no client writes.
-const TICK_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes of a client API gRPC message at most.
 const MESSAGE_BYTES_MAX: usize = 64 << 20;
 
@@ -41,73 +31,73 @@ fn raft_config(c: &NodeConfig) -> anyhow::Result<Config> {
         .context("raft settings in the config are not consistent")
 }
 
-/// Runs one node until SIGINT/SIGTERM.
+/// Runs one node until SIGINT/SIGTERM: hosts every group of the topology
+/// this node is a replica of.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let db_dir = config.data_dir.join("db");
     std::fs::create_dir_all(&db_dir)
         .with_context(|| format!("create data dir {}", db_dir.display()))?;
     let db =
         Db::open(&db_dir).with_context(|| format!("open the database in {}", db_dir.display()))?;
-    let snapshot_dir = config.data_dir.join("snapshots").join(GROUP.to_string());
-    let sm = LedgerStateMachine::open(
-        db.state_store(GROUP),
-        snapshot_dir.clone(),
-        LedgerConfig::default(),
-    )
-    .context("open the ledger state")?;
-    let store = sm.store().clone();
-    refuse_if_wiped(&config, &db).await?;
-    let log = LogAdapter::new(db.log_store(GROUP));
+    let groups: Vec<GroupConfig> = config
+        .groups()
+        .into_iter()
+        .filter(|g| g.replicas.contains(&config.node_id))
+        .collect();
+    refuse_if_wiped(&config, &db, &groups).await?;
     let limits = MessageLimits::new(config.raft.message_bytes_max);
     let clocks = ClockQuorum::new(
         config.node_id,
         WallClock::default(),
         Duration::from_millis(config.raft.clock_tolerance_ms),
     );
-    let raft = openraft::Raft::new(
-        config.node_id,
-        Arc::new(raft_config(&config)?),
-        NetworkFactory::new(GROUP, limits, clocks.clone()),
-        log,
-        sm,
-    )
-    .await
-    .context("start raft (a damaged log is reported here)")?;
-    let registry = Arc::new(GroupRegistry::default());
-    registry.insert(GROUP, raft.clone(), snapshot_dir);
-    let proposer = Proposer::start(raft.clone(), limits, clocks.clone());
-    let peers = config.peer_map();
-    let wallet = WalletService {
-        node_id: config.node_id,
-        raft: raft.clone(),
-        proposer: proposer.clone(),
-        store,
-        peers: peers.clone(),
-    };
+    let host = GroupHost::new(
+        HostConfig {
+            node_id: config.node_id,
+            nodes: config.node_infos(),
+            topology: config
+                .groups()
+                .into_iter()
+                .map(|g| (GroupId(g.id), g.replicas))
+                .collect(),
+            raft: Arc::new(raft_config(&config)?),
+            limits,
+            clocks: clocks.clone(),
+            snapshot_root: config.data_dir.join("snapshots"),
+        },
+        db,
+    );
+    for g in &groups {
+        host.add_group(GroupSpec {
+            id: GroupId(g.id),
+            home_region: g.home_region.clone(),
+            replicas: g.replicas.clone(),
+            initializer: None,
+        })
+        .await?;
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
-    tracing::info!(node = config.node_id, addr = %config.listen, "serving");
+    tracing::info!(node = config.node_id, addr = %config.listen, groups = groups.len(), "serving");
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .add_service(
-            RaftServiceServer::new(RaftRpcService::new(registry, clocks.clock().clone()))
+            RaftServiceServer::new(host.raft_service())
                 .max_decoding_message_size(limits.message_bytes_max()),
         )
-        .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX))
+        .add_service(
+            WalletServer::new(WalletService::new(host.clone()))
+                .max_decoding_message_size(MESSAGE_BYTES_MAX),
+        )
         .serve_with_incoming_shutdown(incoming, shutdown_signal());
-
-    tokio::spawn(initialize_if_first(raft.clone(), config.node_id, peers));
-    tokio::spawn(tick(raft.clone(), proposer));
     server.await.context("grpc server failed")?;
     tracing::info!("shutting down");
-    let _ = tokio::time::timeout(Duration::from_secs(5), raft.shutdown()).await;
+    host.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }
 
-/// The lowest-id peer initializes a pristine cluster; everyone else waits to
-/// be contacted. Initializing an initialized node is refused and harmless.
 /// How long a node with an empty store waits for each peer's status.
 const WIPED_CHECK_RPC_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -117,12 +107,18 @@ const WIPED_CHECK_RPC_TIMEOUT: Duration = Duration::from_millis(500);
 /// starting under the same id could let it vote twice in one term. Asks
 /// every peer once: a new cluster passes (no leader has seen it yet, or no
 /// peer runs yet), so starting a cluster is not delayed.
-async fn refuse_if_wiped(config: &NodeConfig, db: &Db) -> anyhow::Result<()> {
-    let log = db.log_store(GROUP);
-    let empty = log.read_vote().context("read the stored vote")?.is_none()
-        && log.last().context("read the log")?.is_none();
-    if !empty {
-        return Ok(());
+async fn refuse_if_wiped(
+    config: &NodeConfig,
+    db: &Db,
+    groups: &[GroupConfig],
+) -> anyhow::Result<()> {
+    for g in groups {
+        let log = db.log_store(GroupId(g.id));
+        let empty = log.read_vote().context("read the stored vote")?.is_none()
+            && log.last().context("read the log")?.is_none();
+        if !empty {
+            return Ok(());
+        }
     }
     let endpoints: Vec<String> = config
         .peers
@@ -140,60 +136,25 @@ async fn refuse_if_wiped(config: &NodeConfig, db: &Db) -> anyhow::Result<()> {
         let Ok(s) = client.status_of(endpoint).await else {
             continue;
         };
-        let seen = s.members.iter().find(|m| m.0 == config.node_id);
-        if let Some((_, _, matched)) = seen.filter(|m| m.2 > 0) {
-            anyhow::bail!(
-                "refusing to start: this node's store is empty, but the leader (node {} at \
-                     {endpoint}, term {}) has seen node {} acknowledge the log up to index \
-                     {matched}, so its vote and log were lost; starting under the same id \
-                     could vote twice in one term. Restore its data dir, or add it under a \
+        for g in &s.groups {
+            let seen = g.replicas.iter().find(|m| m.id == config.node_id);
+            if let Some(m) = seen.filter(|m| m.matched_index > 0) {
+                anyhow::bail!(
+                    "refusing to start: this node's store is empty, but the leader of group \
+                     {} (node {} at {endpoint}, term {}) has seen node {} acknowledge the log \
+                     up to index {}, so its vote and log were lost; starting under the same \
+                     id could vote twice in one term. Restore its data dir, or add it under a \
                      new node_id once the old one is removed from the group",
-                s.node_id,
-                s.term,
-                config.node_id
-            );
+                    g.id,
+                    s.node_id,
+                    g.term,
+                    config.node_id,
+                    m.matched_index
+                );
+            }
         }
     }
     Ok(())
-}
-
-async fn initialize_if_first(
-    raft: geowallet_raft::GroupRaft,
-    node_id: u64,
-    peers: BTreeMap<u64, String>,
-) {
-    if peers.keys().next() != Some(&node_id) {
-        return;
-    }
-    match raft.is_initialized().await {
-        Ok(true) => return,
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "cannot tell whether raft is initialized");
-            return;
-        }
-    }
-    let members: BTreeMap<u64, BasicNode> = peers
-        .into_iter()
-        .map(|(id, addr)| (id, BasicNode { addr }))
-        .collect();
-    match raft.initialize(members).await {
-        Ok(()) => tracing::info!("initialized the cluster"),
-        Err(e) => tracing::info!(error = %e, "cluster initialization skipped"),
-    }
-}
-
-async fn tick(raft: geowallet_raft::GroupRaft, proposer: Proposer) {
-    let mut interval = tokio::time::interval(TICK_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        if raft.is_leader()
-            && let Err(e) = proposer.propose(Vec::new()).await
-        {
-            tracing::debug!(error = %e, "tick proposal failed");
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -1,17 +1,18 @@
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use geowallet_ledger::{LogIndex, Outcome};
 use geowallet_proto::v1 as pb;
 use geowallet_proto::v1::wallet_server::Wallet;
-use geowallet_raft::{AppliedState, GroupRaft, TypeConfig};
-use geowallet_storage::{AuditRead, DefaultEngine, Engine, JournalFrom, StateStore, Totals};
+use geowallet_raft::{AppliedState, TypeConfig};
+use geowallet_storage::{AuditRead, DefaultEngine, Engine, GroupId, JournalFrom, Totals};
 use openraft::ReadPolicy;
 use openraft::error::{ForwardToLeader, LinearizableReadError, RaftError};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::proposer::{ProposeError, Proposer};
+use crate::group_host::{Group, GroupHost};
+use crate::proposer::ProposeError;
 use crate::wire;
 
 /// Commands per Execute call at most.
@@ -21,14 +22,10 @@ pub const ACCOUNTS_PER_AUDIT_MAX: usize = 10_000;
 /// How long a new leader may take to be confirmed by a quorum before a read gives up.
 const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
-/// The client API of one node (one group for now).
+/// The client API of one node: routes each request to the hosted group it
+/// names (or the default group).
 pub struct WalletService<E: Engine = DefaultEngine> {
-    pub node_id: u64,
-    pub raft: GroupRaft<E>,
-    pub proposer: Proposer,
-    pub store: StateStore<E>,
-    /// Peer endpoints by node id, for leader hints and status.
-    pub peers: BTreeMap<u64, String>,
+    pub host: Arc<GroupHost<E>>,
 }
 
 pub fn not_leader(leader_id: Option<u64>, leader_endpoint: Option<String>) -> Status {
@@ -64,24 +61,58 @@ pub fn unavailable(reason: impl Into<String>) -> Status {
 }
 
 impl<E: Engine> WalletService<E> {
+    pub fn new(host: Arc<GroupHost<E>>) -> WalletService<E> {
+        WalletService { host }
+    }
+
+    /// The hosted group `id` names (0: the default group). A group hosted
+    /// elsewhere is answered with a redirect to one of its replicas.
+    fn group(&self, id: u64) -> Result<Arc<Group<E>>, Status> {
+        let found = if id == 0 {
+            self.host.default_group()
+        } else {
+            self.host.group(GroupId(id))
+        };
+        if let Some(g) = found {
+            return Ok(g);
+        }
+        let elsewhere = self
+            .host
+            .replicas_of(GroupId(id))
+            .and_then(|r| r.iter().find(|r| **r != self.host.node_id()))
+            .and_then(|r| Some((*r, self.host.nodes().get(r)?.addr.clone())));
+        match elsewhere {
+            Some((replica, endpoint)) => Err(not_leader(Some(replica), Some(endpoint))),
+            None => Err(Status::not_found(format!(
+                "group {id} is not hosted on node {} and the topology does not list it; \
+                 ask `geowallet ctl status` for the groups of the cluster",
+                self.host.node_id()
+            ))),
+        }
+    }
+
+    fn endpoint_of(&self, id: u64) -> Option<String> {
+        self.host.nodes().get(&id).map(|n| n.addr.clone())
+    }
+
     fn forward(&self, f: ForwardToLeader<TypeConfig>) -> Status {
         let endpoint = f
             .leader_node
             .map(|n| n.addr)
-            .or_else(|| f.leader_id.and_then(|id| self.peers.get(&id).cloned()));
+            .or_else(|| f.leader_id.and_then(|id| self.endpoint_of(id)));
         not_leader(f.leader_id, endpoint)
     }
 
     /// Confirms leadership with a quorum (read index) and waits until the
     /// state machine has applied up to it.
-    async fn linearize(&self) -> Result<(), Status> {
+    async fn linearize(&self, group: &Group<E>) -> Result<(), Status> {
         for attempt in 0..2 {
-            match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            match group.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
                 Ok(_) => return Ok(()),
                 Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                    if f.leader_id == Some(self.node_id) && attempt == 0 {
+                    if f.leader_id == Some(self.host.node_id()) && attempt == 0 {
                         // A fresh leader: wait for a quorum to acknowledge it, then retry.
-                        let _ = self
+                        let _ = group
                             .raft
                             .wait(Some(LEADER_CONFIRM_WAIT))
                             .leader_with_quorum_acked(None, "read")
@@ -104,16 +135,17 @@ impl<E: Engine> WalletService<E> {
 
     async fn propose(
         &self,
+        group: &Group<E>,
         requests: Vec<geowallet_ledger::Request>,
     ) -> Result<Vec<Outcome>, Status> {
-        match self.proposer.propose(requests).await {
+        match group.proposer.propose(requests).await {
             Ok(o) => Ok(o),
             Err(ProposeError::NotLeader {
                 leader_id,
                 leader_endpoint,
             }) => {
-                let endpoint = leader_endpoint
-                    .or_else(|| leader_id.and_then(|id| self.peers.get(&id).cloned()));
+                let endpoint =
+                    leader_endpoint.or_else(|| leader_id.and_then(|id| self.endpoint_of(id)));
                 Err(not_leader(leader_id, endpoint))
             }
             Err(ProposeError::Unavailable(reason)) => Err(unavailable(reason)),
@@ -125,10 +157,11 @@ impl<E: Engine> WalletService<E> {
     /// applied state (after `linearize`), off the async threads.
     async fn read(
         &self,
+        group: &Group<E>,
         accounts: Vec<geowallet_ledger::AccountId>,
         totals: Totals,
     ) -> Result<(AuditRead, u64), Status> {
-        let store = self.store.clone();
+        let store = group.store.clone();
         let read = geowallet_raft::blocking(move || store.read_at(&accounts, totals))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
@@ -145,7 +178,9 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        let commands = req.into_inner().commands;
+        let req = req.into_inner();
+        let group = self.group(req.group_id)?;
+        let commands = req.commands;
         if commands.len() > COMMANDS_PER_CALL_MAX {
             return Err(Status::invalid_argument(format!(
                 "{} commands in one call; send at most {COMMANDS_PER_CALL_MAX}",
@@ -167,8 +202,8 @@ impl<E: Engine> Wallet for WalletService<E> {
         // order; if a later one fails, the client's retry with the same tx
         // ids gets the earlier ones' stored outcomes.
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
-        for chunk in requests.chunks(self.proposer.requests_per_entry_max()) {
-            outcomes.extend(self.propose(chunk.to_vec()).await?);
+        for chunk in requests.chunks(group.proposer.requests_per_entry_max()) {
+            outcomes.extend(self.propose(&group, chunk.to_vec()).await?);
         }
         let mut outcomes = outcomes.into_iter();
         let results = results
@@ -186,6 +221,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::BalanceRequest>,
     ) -> Result<Response<pb::BalanceResponse>, Status> {
+        let group = self.group(req.get_ref().group_id)?;
         let account = match wire::account(req.get_ref().account.as_ref(), "account") {
             Ok(a) => a,
             Err(refused) => {
@@ -195,8 +231,8 @@ impl<E: Engine> Wallet for WalletService<E> {
                 }));
             }
         };
-        self.linearize().await?;
-        let (read, read_index) = self.read(vec![account], Totals::Skip).await?;
+        self.linearize(&group).await?;
+        let (read, read_index) = self.read(&group, vec![account], Totals::Skip).await?;
         let resp = match read.accounts.into_iter().next().flatten() {
             Some(a) => pb::BalanceResponse {
                 balance: Some(pb::Balance {
@@ -222,7 +258,9 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::AuditRequest>,
     ) -> Result<Response<pb::AuditResponse>, Status> {
-        let refs = req.into_inner().accounts;
+        let req = req.into_inner();
+        let group = self.group(req.group_id)?;
+        let refs = req.accounts;
         if refs.len() > ACCOUNTS_PER_AUDIT_MAX {
             return Err(Status::invalid_argument(format!(
                 "{} accounts in one audit; ask for at most {ACCOUNTS_PER_AUDIT_MAX}",
@@ -235,9 +273,9 @@ impl<E: Engine> Wallet for WalletService<E> {
                 .map_err(|e| Status::invalid_argument(e.0))?;
             accounts.push((id, r));
         }
-        self.linearize().await?;
+        self.linearize(&group).await?;
         let ids = accounts.iter().map(|(id, _)| *id).collect();
-        let (read, read_index) = self.read(ids, Totals::Read).await?;
+        let (read, read_index) = self.read(&group, ids, Totals::Read).await?;
         let resp = pb::AuditResponse {
             accounts: accounts
                 .into_iter()
@@ -269,11 +307,12 @@ impl<E: Engine> Wallet for WalletService<E> {
         req: Request<pb::JournalRequest>,
     ) -> Result<Response<pb::JournalResponse>, Status> {
         let r = req.into_inner();
+        let group = self.group(r.group_id)?;
         let account = wire::account(r.account.as_ref(), "account")
             .map_err(|e| Status::invalid_argument(e.0))?;
-        self.linearize().await?;
+        self.linearize(&group).await?;
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
-        let store = self.store.clone();
+        let store = group.store.clone();
         let from = if r.from_seq == 0 && (r.from_log_index, r.from_position) != (0, 0) {
             JournalFrom::Position(LogIndex(r.from_log_index), r.from_position)
         } else {
@@ -301,11 +340,6 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(crate::status::status(
-            self.node_id,
-            &self.raft,
-            &self.peers,
-            self.proposer.clocks(),
-        )))
+        Ok(Response::new(crate::status::status(&self.host)))
     }
 }

@@ -23,8 +23,8 @@ pub use log_adapter::LogAdapter;
 pub use message_limits::{
     MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MIN, MessageLimits, REQUEST_BYTES_MAX,
 };
-pub use network::NetworkFactory;
+pub use network::{NetworkFactory, PeerChannels};
 pub use proposal::Proposal;
 pub use service::{GroupRegistry, RaftRpcService};
 pub use state_machine::{AppliedState, LedgerStateMachine, SnapshotHandle, blocking};
-pub use types::{GroupRaft, TypeConfig, base_config};
+pub use types::{GroupRaft, NodeInfo, TypeConfig, base_config};

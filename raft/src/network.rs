@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,11 +13,11 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2};
+use openraft::{RaftNetworkFactory, RaftNetworkV2};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::codec::{decode, encode, encoded_len};
-use crate::{ClockQuorum, MessageLimits, SnapshotHandle, TypeConfig};
+use crate::{ClockQuorum, MessageLimits, NodeInfo, SnapshotHandle, TypeConfig};
 
 /// Bytes per snapshot chunk on the wire (less under a small transport limit).
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
@@ -76,21 +77,68 @@ fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Makes a gRPC client per peer for one group.
+/// One HTTP/2 connection per peer address, shared by every group of this
+/// node: a node hosting many groups opens as many connections as it has
+/// peers, not peers × groups.
+#[derive(Clone, Default)]
+pub struct PeerChannels {
+    channels: Arc<Mutex<HashMap<String, Result<Channel, String>>>>,
+}
+
+impl PeerChannels {
+    fn get(&self, addr: &str) -> Result<Channel, String> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        channels
+            .entry(addr.to_string())
+            .or_insert_with(|| {
+                Endpoint::from_shared(format!("http://{addr}"))
+                    .map(|e| {
+                        e.tcp_nodelay(true)
+                            .connect_timeout(Duration::from_millis(500))
+                            .http2_keep_alive_interval(Duration::from_secs(5))
+                            .connect_lazy()
+                    })
+                    .map_err(|e| format!("bad endpoint {addr}: {e}"))
+            })
+            .clone()
+    }
+
+    /// Peer addresses a connection was made for.
+    pub fn len(&self) -> usize {
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Makes the clients of one group to its peers, over the node's shared
+/// connections.
 #[derive(Clone)]
 pub struct NetworkFactory {
     group: GroupId,
     limits: MessageLimits,
     clocks: ClockQuorum,
+    channels: PeerChannels,
 }
 
 impl NetworkFactory {
     /// Every reply's peer time is recorded in `clocks`.
-    pub fn new(group: GroupId, limits: MessageLimits, clocks: ClockQuorum) -> NetworkFactory {
+    pub fn new(
+        group: GroupId,
+        limits: MessageLimits,
+        clocks: ClockQuorum,
+        channels: PeerChannels,
+    ) -> NetworkFactory {
         NetworkFactory {
             group,
             limits,
             clocks,
+            channels,
         }
     }
 }
@@ -98,18 +146,22 @@ impl NetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient::new(
-            self.group,
+    async fn new_client(&mut self, target: u64, node: &NodeInfo) -> PeerClient {
+        let client = self.channels.get(&node.addr).map(|channel| {
+            RaftServiceClient::new(channel)
+                .max_decoding_message_size(self.limits.message_bytes_max())
+        });
+        PeerClient {
+            group: self.group,
             target,
-            &node.addr,
-            self.limits,
-            self.clocks.clone(),
-        )
+            client,
+            limits: self.limits,
+            clocks: self.clocks.clone(),
+        }
     }
 }
 
-/// The connection from this node to one peer, for one group.
+/// The client from this node to one peer, for one group.
 pub struct PeerClient {
     group: GroupId,
     target: u64,
@@ -126,33 +178,6 @@ struct TransportError {
 }
 
 impl PeerClient {
-    fn new(
-        group: GroupId,
-        target: u64,
-        addr: &str,
-        limits: MessageLimits,
-        clocks: ClockQuorum,
-    ) -> PeerClient {
-        let client = Endpoint::from_shared(format!("http://{addr}"))
-            .map(|e| {
-                e.tcp_nodelay(true)
-                    .connect_timeout(Duration::from_millis(500))
-                    .http2_keep_alive_interval(Duration::from_secs(5))
-            })
-            .map(|e| {
-                RaftServiceClient::new(e.connect_lazy())
-                    .max_decoding_message_size(limits.message_bytes_max())
-            })
-            .map_err(|e| format!("bad endpoint {addr}: {e}"));
-        PeerClient {
-            group,
-            target,
-            client,
-            limits,
-            clocks,
-        }
-    }
-
     fn error(&self, message: impl Into<String>) -> TransportError {
         TransportError {
             target: self.target,
@@ -438,6 +463,35 @@ fn tokio_stream_iter<I: Iterator<Item = SnapshotChunk> + Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Every group of a node reaches a peer over the node's one connection
+    // to it: clients of two groups to the same peer share one channel.
+    #[tokio::test]
+    async fn groups_share_one_connection_per_peer() {
+        let channels = PeerChannels::default();
+        let clocks = ClockQuorum::new(1, crate::WallClock::default(), Duration::from_secs(1));
+        let node = |port: u16| NodeInfo {
+            addr: format!("127.0.0.1:{port}"),
+            region: "eu".into(),
+            dc: "a".into(),
+        };
+        let mut factories: Vec<NetworkFactory> = (1..=3)
+            .map(|g| {
+                NetworkFactory::new(
+                    GroupId(g),
+                    MessageLimits::default(),
+                    clocks.clone(),
+                    channels.clone(),
+                )
+            })
+            .collect();
+        for f in &mut factories {
+            let c = f.new_client(2, &node(7002)).await;
+            assert!(c.client.is_ok());
+            f.new_client(3, &node(7003)).await;
+        }
+        assert_eq!(channels.len(), 2, "one connection per peer, not per group");
+    }
 
     // Heartbeats keep openraft's deadline; appends with entries get time
     // to be written and fsynced, more for more bytes.

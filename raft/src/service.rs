@@ -34,6 +34,14 @@ impl<E: Engine> GroupRegistry<E> {
             .insert(group, (raft, snapshot_dir));
     }
 
+    /// Stops routing to `group`; its RPCs get `not_found` from now on.
+    pub fn remove(&self, group: GroupId) {
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&group);
+    }
+
     pub fn get(&self, group: GroupId) -> Option<GroupRaft<E>> {
         self.groups
             .read()

@@ -1,6 +1,27 @@
 use geowallet_ledger::Outcome;
 
+use serde::{Deserialize, Serialize};
+
 use crate::Proposal;
+
+/// A member of a group as its membership records it (in log entries and
+/// snapshots): where to reach it and where it stands. Region and datacenter
+/// decide dual-datacenter acknowledgement and leader placement.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// `host:port` of the node's gRPC server.
+    pub addr: String,
+    /// Region name, e.g. `eu`.
+    pub region: String,
+    /// Datacenter within the region: `a` or `b`.
+    pub dc: String,
+}
+
+impl std::fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}/{})", self.addr, self.region, self.dc)
+    }
+}
 
 openraft::declare_raft_types!(
     /// geowallet's openraft configuration: log entries carry a `Proposal`
@@ -10,7 +31,7 @@ openraft::declare_raft_types!(
         D = Proposal,
         R = Vec<Outcome>,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = NodeInfo,
         AsyncRuntime = Runtime,
 );
 

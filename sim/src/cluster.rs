@@ -5,21 +5,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::run_dir::RunDir;
-use geowallet_ledger::LedgerConfig;
-use geowallet_node::proposer::Proposer;
+use geowallet_node::group_host::{GroupHost, GroupSpec, HostConfig};
 use geowallet_node::wallet_service::WalletService;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{
-    CLOCK_TOLERANCE_DEFAULT, ClockQuorum, GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter,
-    MessageLimits, NetworkFactory, RaftRpcService, WallClock,
+    CLOCK_TOLERANCE_DEFAULT, ClockQuorum, GroupRaft, MessageLimits, NodeInfo, WallClock,
 };
 use geowallet_storage::{
     Cf, CrashFaults, Db, GroupId, MemEngine, StateStore, StorageError, SyncMode,
 };
 use madsim::runtime::{Handle, NodeHandle};
 use openraft::async_runtime::WatchReceiver;
-use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
 
 /// The group the simulated nodes replicate.
 pub const GROUP: GroupId = GroupId(1);
@@ -88,6 +86,14 @@ fn raft_config(disk: SyncMode) -> Arc<Config> {
     Arc::new(config.validate().expect("valid simulation raft config"))
 }
 
+/// Where node `id` runs: region `eu`, datacenters alternating.
+fn place_of(id: u64) -> Place {
+    Place {
+        region: "eu",
+        datacenter: if id % 2 == 1 { "a" } else { "b" },
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_node(
     id: u64,
@@ -96,10 +102,10 @@ async fn run_node(
     disk: SyncMode,
     engine: Arc<MemEngine>,
     clock: WallClock,
-    snapshot_dir: PathBuf,
+    snapshot_root: PathBuf,
     replicas: Arc<Mutex<BTreeMap<u64, Replica>>>,
 ) {
-    let clocks = ClockQuorum::new(id, clock.clone(), CLOCK_TOLERANCE_DEFAULT);
+    let clocks = ClockQuorum::new(id, clock, CLOCK_TOLERANCE_DEFAULT);
     let syncer = engine.clone();
     let fsync =
         FSYNC_MICROS_MIN + madsim::rand::random::<u64>() % (FSYNC_MICROS_MAX - FSYNC_MICROS_MIN);
@@ -109,47 +115,47 @@ async fn run_node(
             syncer.sync();
         }
     });
-    let db = Db::with_engine(engine);
-    let sm = LedgerStateMachine::open(
-        db.state_store(GROUP),
-        snapshot_dir.clone(),
-        LedgerConfig::default(),
-    )
-    .expect("the durable state of a simulated node loads");
-    let store = db.state_store(GROUP);
-    let raft = openraft::Raft::new(
-        id,
-        raft_config(disk),
-        NetworkFactory::new(GROUP, MessageLimits::default(), clocks.clone()),
-        LogAdapter::new(db.log_store(GROUP)),
-        sm,
-    )
-    .await
-    .expect("raft starts on a simulated node");
-    let registry = Arc::new(GroupRegistry::default());
-    registry.insert(GROUP, raft.clone(), snapshot_dir);
+    let all: Vec<u64> = (1..=n).collect();
+    let nodes = all
+        .iter()
+        .map(|i| {
+            let place = place_of(*i);
+            let info = NodeInfo {
+                addr: addr(*i).to_string(),
+                region: place.region.to_string(),
+                dc: place.datacenter.to_string(),
+            };
+            (*i, info)
+        })
+        .collect();
+    let host = GroupHost::new(
+        HostConfig {
+            node_id: id,
+            nodes,
+            topology: BTreeMap::from([(GROUP, all.clone())]),
+            raft: raft_config(disk),
+            limits: MessageLimits::default(),
+            clocks,
+            snapshot_root,
+        },
+        Db::with_engine(engine),
+    );
+    let group = host
+        .add_group(GroupSpec {
+            id: GROUP,
+            home_region: "eu".into(),
+            replicas: all,
+            initializer: Some(initializer),
+        })
+        .await
+        .expect("the durable state of a simulated node loads and raft starts");
     replicas
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (raft.clone(), store.clone()));
-    let peers: BTreeMap<u64, String> = (1..=n).map(|i| (i, addr(i).to_string())).collect();
-    if id == initializer && !raft.is_initialized().await.unwrap_or(true) {
-        let members: BTreeMap<u64, BasicNode> = peers
-            .iter()
-            .map(|(i, a)| (*i, BasicNode { addr: a.clone() }))
-            .collect();
-        let _ = raft.initialize(members).await;
-    }
-    let wallet = WalletService {
-        node_id: id,
-        proposer: Proposer::start(raft.clone(), MessageLimits::default(), clocks),
-        raft,
-        store,
-        peers,
-    };
+        .insert(id, (group.raft.clone(), group.store.clone()));
     let server = tonic::transport::Server::builder()
-        .add_service(RaftServiceServer::new(RaftRpcService::new(registry, clock)))
-        .add_service(WalletServer::new(wallet));
+        .add_service(RaftServiceServer::new(host.raft_service()))
+        .add_service(WalletServer::new(WalletService::new(host)));
     if let Err(e) = server.serve(addr(id)).await {
         panic!("simulated node {id} stopped serving: {e}");
     }
@@ -158,7 +164,7 @@ async fn run_node(
 impl SimCluster {
     /// Starts `n` simulated replicas whose disks behave as `disk` says. A
     /// node drawn from the seed initializes the group (and usually leads
-    /// first). Nodes alternate between datacenters `dc-a` and `dc-b`.
+    /// first). Nodes alternate between datacenters `a` and `b`.
     pub fn start(n: u64, disk: SyncMode) -> SimCluster {
         let initializer = 1 + madsim::rand::random::<u64>() % n;
         let seed = Handle::current().seed();
@@ -199,10 +205,7 @@ impl SimCluster {
                     engine,
                     clock,
                     handle: node,
-                    place: Place {
-                        region: "eu",
-                        datacenter: if id % 2 == 1 { "dc-a" } else { "dc-b" },
-                    },
+                    place: place_of(id),
                 },
             );
         }

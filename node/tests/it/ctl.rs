@@ -2,7 +2,7 @@ use std::process::Command;
 
 use crate::cluster::TestCluster;
 
-fn ctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
+pub fn ctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_geowallet"))
         .args(["ctl", "--endpoints", endpoints])
         .args(args)

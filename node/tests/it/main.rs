@@ -8,4 +8,5 @@ mod commands;
 mod corruption;
 mod ctl;
 mod failover;
+mod groups;
 mod wiped;

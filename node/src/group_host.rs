@@ -1,0 +1,308 @@
+//! The shard groups one node process hosts. Every group is its own openraft
+//! `Raft` over the node's one storage engine (keys prefixed by group, one
+//! group-commit syncer for all), with its own proposer and ledger-time
+//! ticker; all of them share the node's peer connections (one HTTP/2
+//! connection per peer, whatever the number of groups), its clock
+//! measurements and one gRPC service that routes by group id. The
+//! production node and the simulator both run this, so the simulator runs
+//! what production runs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use geowallet_ledger::LedgerConfig;
+use geowallet_raft::{
+    ClockQuorum, GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits,
+    NetworkFactory, NodeInfo, PeerChannels, RaftRpcService,
+};
+use geowallet_storage::{Db, Engine, GroupId, StateStore};
+use tokio::task::JoinHandle;
+
+use crate::proposer::Proposer;
+
+/// How often a group's leader proposes an empty entry, so hold expiry
+/// advances with leader time even when no client writes.
+pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What every group of a node shares.
+pub struct HostConfig {
+    pub node_id: u64,
+    /// Every node of the cluster (the address book for memberships and
+    /// leader hints).
+    pub nodes: BTreeMap<u64, NodeInfo>,
+    /// Replicas of every group of the cluster, hosted here or not (where to
+    /// send a request for a group this node does not host).
+    pub topology: BTreeMap<GroupId, Vec<u64>>,
+    /// openraft settings of every group.
+    pub raft: Arc<openraft::Config>,
+    pub limits: MessageLimits,
+    pub clocks: ClockQuorum,
+    /// Received and built snapshots go under `snapshot_root/<group>`.
+    pub snapshot_root: PathBuf,
+}
+
+/// One group to host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    pub id: GroupId,
+    pub home_region: String,
+    /// Node ids of its voters.
+    pub replicas: Vec<u64>,
+    /// The replica that initializes a new group (the others wait to be
+    /// contacted); `None`: the lowest replica id.
+    pub initializer: Option<u64>,
+}
+
+/// A hosted group: its Raft, proposer and ledger state.
+pub struct Group<E: Engine> {
+    pub id: GroupId,
+    pub home_region: String,
+    pub raft: GroupRaft<E>,
+    pub proposer: Proposer,
+    pub store: StateStore<E>,
+    ticker: JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("group {0} is already hosted on this node")]
+    Exists(GroupId),
+    #[error("group {group}: node {node} is a replica but not in the cluster's node list")]
+    UnknownNode { group: GroupId, node: u64 },
+    #[error("group {group}: this node ({node}) is not one of its replicas {replicas:?}")]
+    NotAReplica {
+        group: GroupId,
+        node: u64,
+        replicas: Vec<u64>,
+    },
+    #[error("group {group}: open the ledger state: {source}")]
+    State {
+        group: GroupId,
+        source: std::io::Error,
+    },
+    #[error("group {group}: start raft (a damaged log is reported here): {message}")]
+    Raft { group: GroupId, message: String },
+}
+
+/// The groups of one node.
+pub struct GroupHost<E: Engine> {
+    config: HostConfig,
+    db: Db<E>,
+    channels: PeerChannels,
+    registry: Arc<GroupRegistry<E>>,
+    groups: RwLock<BTreeMap<GroupId, Arc<Group<E>>>>,
+}
+
+impl<E: Engine> GroupHost<E> {
+    pub fn new(config: HostConfig, db: Db<E>) -> Arc<GroupHost<E>> {
+        Arc::new(GroupHost {
+            config,
+            db,
+            channels: PeerChannels::default(),
+            registry: Arc::new(GroupRegistry::default()),
+            groups: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.config.node_id
+    }
+
+    /// Every node of the cluster.
+    pub fn nodes(&self) -> &BTreeMap<u64, NodeInfo> {
+        &self.config.nodes
+    }
+
+    /// This node's own entry of the address book.
+    pub fn me(&self) -> Option<&NodeInfo> {
+        self.config.nodes.get(&self.config.node_id)
+    }
+
+    /// Replicas of group `id` as the topology lists them.
+    pub fn replicas_of(&self, id: GroupId) -> Option<&[u64]> {
+        self.config.topology.get(&id).map(Vec::as_slice)
+    }
+
+    pub fn clocks(&self) -> &ClockQuorum {
+        &self.config.clocks
+    }
+
+    pub fn db(&self) -> &Db<E> {
+        &self.db
+    }
+
+    /// Peer connections opened so far (one per peer address).
+    pub fn connections(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// The node-to-node Raft service for every hosted group.
+    pub fn raft_service(&self) -> RaftRpcService<E> {
+        RaftRpcService::new(self.registry.clone(), self.config.clocks.clock().clone())
+    }
+
+    /// Starts hosting `spec`: opens its state and log, starts its Raft,
+    /// proposer and ticker, and (on its initializer, once) initializes a new
+    /// group's membership.
+    pub async fn add_group(&self, spec: GroupSpec) -> Result<Arc<Group<E>>, HostError> {
+        let id = spec.id;
+        if self.group(id).is_some() {
+            return Err(HostError::Exists(id));
+        }
+        if !spec.replicas.contains(&self.config.node_id) {
+            return Err(HostError::NotAReplica {
+                group: id,
+                node: self.config.node_id,
+                replicas: spec.replicas,
+            });
+        }
+        let mut members = BTreeMap::new();
+        for r in &spec.replicas {
+            let info = self.config.nodes.get(r).ok_or(HostError::UnknownNode {
+                group: id,
+                node: *r,
+            })?;
+            members.insert(*r, info.clone());
+        }
+        let snapshot_dir = self.config.snapshot_root.join(id.to_string());
+        let sm = LedgerStateMachine::open(
+            self.db.state_store(id),
+            snapshot_dir.clone(),
+            LedgerConfig::default(),
+        )
+        .map_err(|source| HostError::State { group: id, source })?;
+        let store = sm.store().clone();
+        let network = NetworkFactory::new(
+            id,
+            self.config.limits,
+            self.config.clocks.clone(),
+            self.channels.clone(),
+        );
+        let raft = openraft::Raft::new(
+            self.config.node_id,
+            self.config.raft.clone(),
+            network,
+            LogAdapter::new(self.db.log_store(id)),
+            sm,
+        )
+        .await
+        .map_err(|e| HostError::Raft {
+            group: id,
+            message: e.to_string(),
+        })?;
+        self.registry.insert(id, raft.clone(), snapshot_dir);
+        let proposer =
+            Proposer::start(raft.clone(), self.config.limits, self.config.clocks.clone());
+        let initializer = spec
+            .initializer
+            .unwrap_or_else(|| spec.replicas.iter().copied().min().unwrap_or(0));
+        if initializer == self.config.node_id {
+            tokio::spawn(initialize(raft.clone(), id, members));
+        }
+        let ticker = tokio::spawn(tick(raft.clone(), proposer.clone()));
+        let group = Arc::new(Group {
+            id,
+            home_region: spec.home_region,
+            raft,
+            proposer,
+            store,
+            ticker,
+        });
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, group.clone());
+        Ok(group)
+    }
+
+    /// Stops hosting group `id` (its Raft shuts down; its rows stay on
+    /// disk). False when it was not hosted.
+    pub async fn remove_group(&self, id: GroupId) -> bool {
+        let removed = self
+            .groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        let Some(group) = removed else {
+            return false;
+        };
+        self.registry.remove(id);
+        group.ticker.abort();
+        if let Err(e) = group.raft.shutdown().await {
+            tracing::warn!(group = %id, error = %e, "raft shutdown failed");
+        }
+        true
+    }
+
+    pub fn group(&self, id: GroupId) -> Option<Arc<Group<E>>> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// The group a request without a group id goes to: the lowest id hosted.
+    pub fn default_group(&self) -> Option<Arc<Group<E>>> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .next()
+            .cloned()
+    }
+
+    /// Every hosted group, by id.
+    pub fn groups(&self) -> Vec<Arc<Group<E>>> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Shuts every group's Raft down, waiting up to `timeout` for each.
+    pub async fn shutdown(&self, timeout: Duration) {
+        for g in self.groups() {
+            g.ticker.abort();
+            let _ = tokio::time::timeout(timeout, g.raft.shutdown()).await;
+        }
+    }
+}
+
+/// Initializes a new group's membership. Initializing an initialized group
+/// is refused and harmless.
+async fn initialize<E: Engine>(
+    raft: GroupRaft<E>,
+    group: GroupId,
+    members: BTreeMap<u64, NodeInfo>,
+) {
+    match raft.is_initialized().await {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(%group, error = %e, "cannot tell whether raft is initialized");
+            return;
+        }
+    }
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!(%group, "initialized the group"),
+        Err(e) => tracing::info!(%group, error = %e, "group initialization skipped"),
+    }
+}
+
+async fn tick<E: Engine>(raft: GroupRaft<E>, proposer: Proposer) {
+    let mut interval = tokio::time::interval(TICK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if raft.is_leader()
+            && let Err(e) = proposer.propose(Vec::new()).await
+        {
+            tracing::debug!(error = %e, "tick proposal failed");
+        }
+    }
+}

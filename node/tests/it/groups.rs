@@ -1,0 +1,202 @@
+//! Many shard groups on one set of node processes: each group is its own
+//! Raft group and ledger over the node's one RocksDB, addressed by group id.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use geowallet_client::{Account, Client, ClientConfig, Error, Tx};
+use geowallet_node::config::GroupConfig;
+use geowallet_node::local_cluster::{LocalCluster, Topology};
+
+use crate::cluster::tuning;
+use crate::ctl::ctl;
+
+/// Nodes 1 and 2 in `eu` (datacenters a and b), node 3 in `us`; groups 1
+/// (home eu) and 2 (home us) on every node, group 3 on nodes 2 and 3 only.
+fn topology() -> Topology {
+    let place = |r: &str, dc: &str| (r.to_string(), dc.to_string());
+    let group = |id, home: &str, replicas: &[u64]| GroupConfig {
+        id,
+        home_region: home.into(),
+        replicas: replicas.to_vec(),
+    };
+    Topology {
+        nodes: vec![place("eu", "a"), place("eu", "b"), place("us", "a")],
+        groups: vec![
+            group(1, "eu", &[1, 2, 3]),
+            group(2, "us", &[1, 2, 3]),
+            group(3, "eu", &[2, 3]),
+        ],
+    }
+}
+
+fn client(seeds: Vec<String>, group: u64) -> Client {
+    let config = ClientConfig {
+        group,
+        region: "eu".into(),
+        retry_budget: Duration::from_secs(20),
+        ..Default::default()
+    };
+    Client::connect(seeds, config).unwrap()
+}
+
+/// Waits until every group serves a linearizable read.
+async fn wait_for_groups(cluster: &LocalCluster, groups: &[u64], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    for g in groups {
+        let c = client(cluster.endpoints(), *g);
+        loop {
+            match c.balance(&Account::new(0, "EUR")).await {
+                Ok(_) | Err(Error::UnknownAccount { .. }) => break,
+                Err(e) if Instant::now() > deadline => panic!("group {g} has no leader: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+async fn credit(c: &Client, player: u64, tx: &str, amount: u64) -> u64 {
+    let account = Account::new(player, "EUR");
+    match c.open(&Tx::new(format!("{tx}-open")), &account).await {
+        Ok(_) | Err(Error::AccountExists { .. }) => {}
+        Err(e) => panic!("open {account:?}: {e}"),
+    }
+    let r = c
+        .credit(
+            &Tx::new(tx),
+            &account,
+            amount,
+            geowallet_client::CreditKind::Deposit,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("credit {tx}: {e}"));
+    r.balance.available
+}
+
+// Three groups over three node processes keep three separate ledgers: the
+// same player has a different balance in each; a node that does not host a
+// group redirects to one that does; `ctl status` reports nodes with their
+// region and datacenter and each group with its leader and replicas; a
+// killed node is reported down while the groups it served keep taking
+// writes, and after a restart it catches up in every group it hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_share_nodes_and_keep_separate_ledgers() {
+    let dir = tempfile::Builder::new()
+        .prefix("geowallet-groups-")
+        .tempdir()
+        .unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
+    let mut cluster =
+        LocalCluster::prepare_topology(binary, dir.path(), &topology(), tuning(100_000)).unwrap();
+    for id in 1..=3 {
+        cluster.spawn(id).unwrap();
+    }
+    wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
+
+    for g in 1..=3u64 {
+        let c = client(cluster.endpoints(), g);
+        assert_eq!(credit(&c, 7, &format!("g{g}-dep"), 100 * g).await, 100 * g);
+    }
+    for g in 1..=3u64 {
+        let c = client(cluster.endpoints(), g);
+        let b = c.balance(&Account::new(7, "EUR")).await.unwrap();
+        assert_eq!(b.available, 100 * g, "group {g} keeps its own ledger");
+    }
+
+    // Node 1 does not host group 3: asked alone, it redirects to a replica.
+    let only_node_1 = vec![cluster.node(1).endpoint.clone()];
+    let c = client(only_node_1, 3);
+    let b = c.balance(&Account::new(7, "EUR")).await.unwrap();
+    assert_eq!(b.available, 300);
+
+    let eps = cluster.endpoints().join(",");
+    let (code, out, err) = ctl(&eps, &["--json", "status"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{v}");
+    for (n, (region, dc)) in nodes.iter().zip(topology().nodes) {
+        assert_eq!(
+            (n["region"].as_str(), n["dc"].as_str()),
+            (Some(&*region), Some(&*dc))
+        );
+        assert_eq!(n["up"], true);
+    }
+    let groups = v["groups"].as_array().unwrap();
+    let ids: Vec<u64> = groups.iter().map(|g| g["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 2, 3], "{v}");
+    assert_eq!(groups[1]["home_region"], "us");
+    for g in groups {
+        assert!(g["leader"].as_u64().unwrap() > 0, "{g}");
+        assert!(g["commit_index"].as_u64().unwrap() > 0, "{g}");
+    }
+    let replicas: Vec<u64> = groups[2]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(replicas, vec![2, 3]);
+    assert_eq!(groups[2]["replicas"][0]["dc"], "b");
+
+    // Kill node 1: groups 1 and 2 still have a majority and take writes.
+    cluster.kill(1).unwrap();
+    for g in 1..=2u64 {
+        let c = client(cluster.endpoints(), g);
+        assert_eq!(
+            credit(&c, 7, &format!("g{g}-dep2"), 1).await,
+            100 * g + 1,
+            "group {g} after node 1 died"
+        );
+    }
+    let (code, out, _) = ctl(&eps, &["--json", "status"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["nodes"][0]["up"], false, "{v}");
+    assert_eq!(v["nodes"][0]["region"], "eu", "{v}");
+
+    // Restarted, node 1 catches up in both of its groups.
+    cluster.spawn(1).unwrap();
+    let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed = |s: &geowallet_client::Status, g: u64| {
+            s.groups
+                .iter()
+                .find(|x| x.id == g)
+                .map(|x| x.committed_index)
+        };
+        let other = probe.status_of(&cluster.node(2).endpoint).await;
+        let mine = probe.status_of(&cluster.node(1).endpoint).await;
+        let caught_up = match (other, mine) {
+            (Ok(other), Ok(mine)) => (1..=2).all(|g| {
+                let applied = mine
+                    .groups
+                    .iter()
+                    .find(|x| x.id == g)
+                    .map(|x| x.applied_index);
+                applied.is_some() && applied >= committed(&other, g)
+            }),
+            _ => false,
+        };
+        if caught_up {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1 did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.stop_all();
+}
+
+// `ctl status` exits 3 (unavailable) when no node answers.
+#[test]
+fn ctl_status_exits_3_when_no_node_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, err) = ctl(&format!("127.0.0.1:{port}"), &["status"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no node answered"), "{err}");
+}
