@@ -617,6 +617,8 @@ fn group_status(g: pb::GroupStatus) -> GroupStatus {
             .collect(),
         clock_refusing_writes: g.clock_refusing_writes,
         clock_detail: g.clock_detail,
+        degraded: g.degraded,
+        dual_dc: g.dual_dc,
     }
 }
 

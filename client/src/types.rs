@@ -253,6 +253,11 @@ pub struct GroupStatus {
     pub replicas: Vec<Replica>,
     pub clock_refusing_writes: bool,
     pub clock_detail: String,
+    /// Reported by the leader: writes are acknowledged without a
+    /// datacenter of the home region.
+    pub degraded: bool,
+    /// The group's policy: `available` or `strict`.
+    pub dual_dc: String,
 }
 
 /// A voter of a group. `matched_index` is known on the leader only.

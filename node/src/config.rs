@@ -49,6 +49,11 @@ pub struct GroupConfig {
     pub home_region: String,
     /// Node ids of its voters.
     pub replicas: Vec<u64>,
+    /// `available` (default): while a datacenter of the home region is
+    /// down, acknowledge on the majority and report the group degraded;
+    /// `strict`: refuse to acknowledge instead.
+    #[serde(default)]
+    pub dual_dc: crate::dual_dc::DualDcPolicy,
 }
 
 /// The region of nodes whose config names none.
@@ -86,6 +91,9 @@ pub struct RaftTuning {
     /// leader stamps ledger time only while a majority of voters' clocks,
     /// its own included, agree within this.
     pub clock_tolerance_ms: u64,
+    /// How long a write waits for a live but lagging datacenter of its
+    /// group's home region before the group's `dual_dc` policy decides.
+    pub dual_dc_wait_ms: u64,
 }
 
 impl Default for RaftTuning {
@@ -98,6 +106,7 @@ impl Default for RaftTuning {
             logs_kept_after_snapshot: 10_000,
             message_bytes_max: geowallet_raft::MESSAGE_BYTES_MAX_DEFAULT,
             clock_tolerance_ms: geowallet_raft::CLOCK_TOLERANCE_DEFAULT.as_millis() as u64,
+            dual_dc_wait_ms: 1000,
         }
     }
 }
@@ -231,6 +240,7 @@ impl NodeConfig {
             id: 1,
             home_region: home,
             replicas: self.peers.iter().map(|p| p.id).collect(),
+            dual_dc: Default::default(),
         }]
     }
 
@@ -340,6 +350,7 @@ mod tests {
             id,
             home_region: home.into(),
             replicas: replicas.to_vec(),
+            dual_dc: Default::default(),
         }
     }
 

@@ -663,11 +663,18 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
         if g.clock_refusing_writes {
             lines.push(format!("  refusing writes: {}", g.clock_detail));
         }
+        if g.degraded {
+            lines.push(format!(
+                "  degraded: acknowledging without a datacenter of {} (policy {})",
+                g.home_region, g.dual_dc
+            ));
+        }
         group_values.push(json!({
             "id": id, "home_region": g.home_region, "leader": g.leader_id, "term": g.term,
             "commit_index": g.committed_index, "applied_index": g.applied_index,
             "last_log_index": g.last_log_index, "reported_by_leader": led,
             "clock_refusing_writes": g.clock_refusing_writes,
+            "degraded": g.degraded, "dual_dc": g.dual_dc,
             "replicas": g.replicas.iter().map(|r| json!({
                 "id": r.id, "region": r.region, "dc": r.dc, "matched_index": r.matched_index,
             })).collect::<Vec<_>>(),

@@ -20,6 +20,7 @@ use geowallet_raft::{
 use geowallet_storage::{Db, Engine, GroupId, StateStore};
 use tokio::task::JoinHandle;
 
+use crate::dual_dc::{DualDc, DualDcPolicy};
 use crate::proposer::Proposer;
 
 /// How often a group's leader proposes an empty entry, so hold expiry
@@ -41,6 +42,12 @@ pub struct HostConfig {
     pub clocks: ClockQuorum,
     /// Received and built snapshots go under `snapshot_root/<group>`.
     pub snapshot_root: PathBuf,
+    /// How long a write waits for a live but lagging datacenter of its
+    /// group's home region before the group's policy decides.
+    pub dual_dc_wait: Duration,
+    /// A datacenter whose voters did not answer the leader for this long is
+    /// down: writes do not wait for it.
+    pub dc_down_after: Duration,
 }
 
 /// One group to host.
@@ -53,6 +60,8 @@ pub struct GroupSpec {
     /// The replica that initializes a new group (the others wait to be
     /// contacted); `None`: the lowest replica id.
     pub initializer: Option<u64>,
+    /// What writes do while a datacenter of the home region cannot confirm.
+    pub dual_dc: DualDcPolicy,
 }
 
 /// A hosted group: its Raft, proposer and ledger state.
@@ -62,6 +71,7 @@ pub struct Group<E: Engine> {
     pub raft: GroupRaft<E>,
     pub proposer: Proposer,
     pub store: StateStore<E>,
+    pub dual_dc: Arc<DualDc>,
     ticker: JoinHandle<()>,
 }
 
@@ -193,8 +203,18 @@ impl<E: Engine> GroupHost<E> {
             message: e.to_string(),
         })?;
         self.registry.insert(id, raft.clone(), snapshot_dir);
-        let proposer =
-            Proposer::start(raft.clone(), self.config.limits, self.config.clocks.clone());
+        let dual_dc = Arc::new(DualDc::new(
+            spec.home_region.clone(),
+            spec.dual_dc,
+            self.config.dual_dc_wait,
+            self.config.dc_down_after,
+        ));
+        let proposer = Proposer::start(
+            raft.clone(),
+            self.config.limits,
+            self.config.clocks.clone(),
+            dual_dc.clone(),
+        );
         let initializer = spec
             .initializer
             .unwrap_or_else(|| spec.replicas.iter().copied().min().unwrap_or(0));
@@ -208,6 +228,7 @@ impl<E: Engine> GroupHost<E> {
             raft,
             proposer,
             store,
+            dual_dc,
             ticker,
         });
         self.groups

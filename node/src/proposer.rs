@@ -10,7 +10,9 @@ use geowallet_raft::{ClockQuorum, ClockVerdict, GroupRaft, MessageLimits, Propos
 use geowallet_storage::Engine;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::dual_dc::DualDc;
 
 /// Requests per Raft entry at most (fewer under a small transport limit:
 /// `MessageLimits::requests_per_entry_max`).
@@ -54,14 +56,17 @@ impl Proposer {
     /// Batches at most `REQUESTS_PER_ENTRY_MAX` requests per entry, and at
     /// most what `limits` lets one entry carry. Entries are stamped with
     /// this node's time only while `clocks` finds it agrees with a quorum.
+    /// Outcomes are answered once `dual_dc` lets the entry be acknowledged.
     pub fn start<E: Engine>(
         raft: GroupRaft<E>,
         limits: MessageLimits,
         clocks: ClockQuorum,
+        dual_dc: Arc<DualDc>,
     ) -> Proposer {
         let requests_per_entry_max = REQUESTS_PER_ENTRY_MAX.min(limits.requests_per_entry_max());
         let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
-        tokio::spawn(run(raft, rx, requests_per_entry_max, clocks.clone()));
+        let run = run(raft, rx, requests_per_entry_max, clocks.clone(), dual_dc);
+        tokio::spawn(run);
         Proposer {
             tx,
             requests_per_entry_max,
@@ -142,6 +147,7 @@ async fn run<E: Engine>(
     mut rx: mpsc::Receiver<Submission>,
     requests_per_entry_max: usize,
     clocks: ClockQuorum,
+    dual_dc: Arc<DualDc>,
 ) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
     // A submission that did not fit the previous batch starts the next one.
@@ -167,19 +173,23 @@ async fn run<E: Engine>(
             total += s.requests.len();
             batch.push(s);
         }
-        let (raft, clocks) = (raft.clone(), clocks.clone());
+        let (raft, clocks, dual_dc) = (raft.clone(), clocks.clone(), dual_dc.clone());
         tokio::spawn(async move {
-            propose_batch(&raft, &clocks, batch, total).await;
-            drop(slot);
+            propose_batch(&raft, &clocks, &dual_dc, batch, total, slot).await;
         });
     }
 }
 
+/// Proposes one batch; its in-flight `slot` is given back once the entry
+/// committed, before the dual-datacenter wait, so the next batch does not
+/// queue behind it.
 async fn propose_batch<E: Engine>(
     raft: &GroupRaft<E>,
     clocks: &ClockQuorum,
+    dual_dc: &DualDc,
     mut batch: Vec<Submission>,
     total: usize,
+    slot: OwnedSemaphorePermit,
 ) {
     let leader_time_ns = match ledger_time(raft, clocks) {
         Ok(t) => t,
@@ -202,6 +212,21 @@ async fn propose_batch<E: Engine>(
             requests,
         })
         .await;
+    drop(slot);
+    let result = match result {
+        // Ticks (empty entries) wait too: they are what notices that a
+        // datacenter is back when no client writes.
+        Ok(resp) => match dual_dc.wait_durable(raft, resp.log_id.index).await {
+            Ok(()) => Ok(resp),
+            Err(e) => {
+                for s in batch {
+                    let _ = s.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+        },
+        other => other,
+    };
     match result {
         Ok(resp) => {
             let mut outcomes = resp.data.into_iter();

@@ -64,6 +64,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             limits,
             clocks: clocks.clone(),
             snapshot_root: config.data_dir.join("snapshots"),
+            dual_dc_wait: Duration::from_millis(config.raft.dual_dc_wait_ms),
+            dc_down_after: Duration::from_millis(config.raft.election_timeout_ms_min),
         },
         db,
     );
@@ -73,6 +75,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             home_region: g.home_region.clone(),
             replicas: g.replicas.clone(),
             initializer: None,
+            dual_dc: g.dual_dc,
         })
         .await?;
     }

@@ -108,5 +108,7 @@ fn group_status<E: Engine>(
             .filter(|_| refusing)
             .map(|v| v.to_string())
             .unwrap_or_default(),
+        degraded: m.state == openraft::ServerState::Leader && g.dual_dc.degraded(),
+        dual_dc: g.dual_dc.policy().to_string(),
     }
 }

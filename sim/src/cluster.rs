@@ -137,6 +137,8 @@ async fn run_node(
             limits: MessageLimits::default(),
             clocks,
             snapshot_root,
+            dual_dc_wait: Duration::from_secs(1),
+            dc_down_after: Duration::from_millis(300),
         },
         Db::with_engine(engine),
     );
@@ -146,6 +148,7 @@ async fn run_node(
             home_region: "eu".into(),
             replicas: all,
             initializer: Some(initializer),
+            dual_dc: Default::default(),
         })
         .await
         .expect("the durable state of a simulated node loads and raft starts");

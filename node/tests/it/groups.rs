@@ -19,6 +19,7 @@ fn topology() -> Topology {
         id,
         home_region: home.into(),
         replicas: replicas.to_vec(),
+        dual_dc: Default::default(),
     };
     Topology {
         nodes: vec![place("eu", "a"), place("eu", "b"), place("us", "a")],

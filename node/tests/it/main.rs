@@ -7,6 +7,7 @@ mod cluster;
 mod commands;
 mod corruption;
 mod ctl;
+mod dual_dc;
 mod failover;
 mod groups;
 mod wiped;
