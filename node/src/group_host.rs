@@ -21,6 +21,7 @@ use geowallet_storage::{Db, Engine, GroupId, StateStore};
 use tokio::task::JoinHandle;
 
 use crate::dual_dc::{DualDc, DualDcPolicy};
+use crate::placement::{self, PlacementPolicy};
 use crate::proposer::Proposer;
 
 /// How often a group's leader proposes an empty entry, so hold expiry
@@ -48,6 +49,12 @@ pub struct HostConfig {
     /// A datacenter whose voters did not answer the leader for this long is
     /// down: writes do not wait for it.
     pub dc_down_after: Duration,
+    /// Leader placement: how often a leader looks, how long a better-placed
+    /// voter must be healthy before it takes over, and the least time
+    /// between two hand-overs.
+    pub placement_interval: Duration,
+    pub placement_stable_for: Duration,
+    pub placement_transfer_gap: Duration,
 }
 
 /// One group to host.
@@ -72,7 +79,8 @@ pub struct Group<E: Engine> {
     pub proposer: Proposer,
     pub store: StateStore<E>,
     pub dual_dc: Arc<DualDc>,
-    ticker: JoinHandle<()>,
+    /// The ledger-time ticker and the leader placer.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +229,22 @@ impl<E: Engine> GroupHost<E> {
         if initializer == self.config.node_id {
             tokio::spawn(initialize(raft.clone(), id, members));
         }
-        let ticker = tokio::spawn(tick(raft.clone(), proposer.clone()));
+        let placement = PlacementPolicy {
+            home_region: spec.home_region.clone(),
+            interval: self.config.placement_interval,
+            stable_for: self.config.placement_stable_for,
+            silent_after: self.config.dc_down_after,
+            transfer_gap: self.config.placement_transfer_gap,
+        };
+        let tasks = vec![
+            tokio::spawn(tick(raft.clone(), proposer.clone())),
+            tokio::spawn(placement::run(
+                id,
+                raft.clone(),
+                self.config.clocks.clone(),
+                placement,
+            )),
+        ];
         let group = Arc::new(Group {
             id,
             home_region: spec.home_region,
@@ -229,7 +252,7 @@ impl<E: Engine> GroupHost<E> {
             proposer,
             store,
             dual_dc,
-            ticker,
+            tasks,
         });
         self.groups
             .write()
@@ -250,7 +273,7 @@ impl<E: Engine> GroupHost<E> {
             return false;
         };
         self.registry.remove(id);
-        group.ticker.abort();
+        group.tasks.iter().for_each(JoinHandle::abort);
         if let Err(e) = group.raft.shutdown().await {
             tracing::warn!(group = %id, error = %e, "raft shutdown failed");
         }
@@ -288,7 +311,7 @@ impl<E: Engine> GroupHost<E> {
     /// Shuts every group's Raft down, waiting up to `timeout` for each.
     pub async fn shutdown(&self, timeout: Duration) {
         for g in self.groups() {
-            g.ticker.abort();
+            g.tasks.iter().for_each(JoinHandle::abort);
             let _ = tokio::time::timeout(timeout, g.raft.shutdown()).await;
         }
     }

@@ -15,6 +15,7 @@ pub mod dual_dc;
 pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
+pub mod placement;
 pub mod proposer;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod server;

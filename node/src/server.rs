@@ -66,6 +66,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             snapshot_root: config.data_dir.join("snapshots"),
             dual_dc_wait: Duration::from_millis(config.raft.dual_dc_wait_ms),
             dc_down_after: Duration::from_millis(config.raft.election_timeout_ms_min),
+            placement_interval: Duration::from_millis(config.raft.election_timeout_ms_min / 2),
+            placement_stable_for: Duration::from_millis(config.raft.election_timeout_ms_max),
+            placement_transfer_gap: Duration::from_millis(5 * config.raft.election_timeout_ms_max),
         },
         db,
     );

@@ -219,6 +219,19 @@ impl ClockQuorum {
             .collect()
     }
 
+    /// Whether `peer`'s clock was measured lately and agrees with this
+    /// node's within the tolerance (a peer never measured does not).
+    pub fn agrees_with(&self, peer: u64) -> bool {
+        if peer == self.node_id {
+            return true;
+        }
+        let now_ns = self.clock.now_ns();
+        let tol = self.tolerance_ns;
+        self.fresh(std::iter::once(peer), now_ns)
+            .iter()
+            .any(|m| m.offset_ns.unsigned_abs() <= tol)
+    }
+
     /// May this node stamp ledger time for a group with these voters?
     pub fn verdict(&self, voters: impl IntoIterator<Item = u64>) -> ClockVerdict {
         let voters: Vec<u64> = voters.into_iter().collect();

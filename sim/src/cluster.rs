@@ -139,6 +139,9 @@ async fn run_node(
             snapshot_root,
             dual_dc_wait: Duration::from_secs(1),
             dc_down_after: Duration::from_millis(300),
+            placement_interval: Duration::from_millis(150),
+            placement_stable_for: Duration::from_millis(600),
+            placement_transfer_gap: Duration::from_secs(3),
         },
         Db::with_engine(engine),
     );

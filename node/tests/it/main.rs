@@ -10,4 +10,5 @@ mod ctl;
 mod dual_dc;
 mod failover;
 mod groups;
+mod placement;
 mod wiped;
