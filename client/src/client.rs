@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,12 +64,40 @@ struct Inner {
     config: ClientConfig,
     leader: Mutex<Option<String>>,
     conns: Mutex<HashMap<String, Arc<Conn>>>,
+    /// Jitter key of the next read (writes use their tx id).
+    reads: AtomicU64,
 }
 
 /// A handle to a geowallet cluster; cheap to clone and share.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+}
+
+/// The pause before retry `attempt + 1`: "full jitter", uniform in
+/// `[0, min(max, min·2^attempt)]`, so clients that failed together (a
+/// failover) do not retry in lockstep. Drawn from `key` (a hash of the tx
+/// id) and the attempt, not from a random source: a simulator replay pauses
+/// exactly as the run it replays.
+fn backoff(min: Duration, max: Duration, key: u64, attempt: u32) -> Duration {
+    let cap = min.saturating_mul(1u32 << attempt.min(10)).min(max);
+    let draw = splitmix64(key ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let cap_ns = cap.as_nanos().min(u64::MAX as u128) as u64;
+    Duration::from_nanos(draw % cap_ns.saturating_add(1))
+}
+
+/// FNV-1a of a tx id: the retry jitter key of a write.
+fn jitter_key(tx_id: &str) -> u64 {
+    tx_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 /// What one attempt teaches the retry loop.
@@ -104,6 +133,7 @@ impl Client {
             config,
             leader: Mutex::new(None),
             conns: Mutex::new(HashMap::new()),
+            reads: AtomicU64::new(0),
         };
         Ok(Client {
             inner: Arc::new(inner),
@@ -158,11 +188,9 @@ impl Client {
         *self.inner.leader.lock().unwrap_or_else(|p| p.into_inner()) = leader;
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
+    fn backoff(&self, key: u64, attempt: u32) -> Duration {
         let cfg = &self.inner.config;
-        cfg.backoff_min
-            .saturating_mul(1u32 << attempt.min(10))
-            .min(cfg.backoff_max)
+        backoff(cfg.backoff_min, cfg.backoff_max, key, attempt)
     }
 
     /// Learns from a failed call: follow a leader hint, forget a dead leader.
@@ -215,6 +243,10 @@ impl Client {
     {
         let cfg = &self.inner.config;
         let deadline = Instant::now() + cfg.retry_budget;
+        let key = match tx_id {
+            Some(id) => jitter_key(id),
+            None => self.inner.reads.fetch_add(1, Ordering::Relaxed),
+        };
         let mut maybe_applied = false;
         let mut last_error = String::new();
         for attempt in 0..cfg.attempts_max {
@@ -236,10 +268,11 @@ impl Client {
                     last_error = error;
                 }
             }
-            if Instant::now() + self.backoff(attempt) >= deadline {
+            let pause = self.backoff(key, attempt);
+            if Instant::now() + pause >= deadline {
                 break;
             }
-            tokio::time::sleep(self.backoff(attempt)).await;
+            tokio::time::sleep(pause).await;
         }
         match tx_id {
             Some(tx_id) if maybe_applied => Err(Error::Indeterminate {
@@ -632,5 +665,38 @@ async fn unary<T>(
         ))),
         Ok(Err(status)) => Err(call_error(&status)),
         Ok(Ok(resp)) => Ok(resp.into_inner()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Retries after a failover are spread: the same attempt of different
+    // tx ids pauses for different times within the cap, and the same tx id
+    // and attempt always pause the same (replays stay exact).
+    #[test]
+    fn backoff_has_full_jitter_drawn_from_the_tx_id() {
+        let (min, max) = (Duration::from_millis(20), Duration::from_millis(500));
+        for attempt in 0..12 {
+            let cap = min.saturating_mul(1u32 << attempt.min(10)).min(max);
+            let pauses: Vec<Duration> = (0..200)
+                .map(|i| backoff(min, max, jitter_key(&format!("tx-{i}")), attempt))
+                .collect();
+            assert!(pauses.iter().all(|p| *p <= cap), "attempt {attempt}");
+            let distinct: std::collections::BTreeSet<_> = pauses.iter().collect();
+            assert!(
+                distinct.len() > 150,
+                "attempt {attempt}: {} distinct",
+                distinct.len()
+            );
+            let below_half = pauses.iter().filter(|p| **p < cap / 2).count();
+            assert!(
+                (60..=140).contains(&below_half),
+                "attempt {attempt}: {below_half}"
+            );
+            let again = backoff(min, max, jitter_key("tx-7"), attempt);
+            assert_eq!(again, pauses[7]);
+        }
     }
 }
