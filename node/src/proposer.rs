@@ -207,10 +207,7 @@ async fn propose_batch<E: Engine>(
         requests.append(&mut s.requests);
     }
     let result = raft
-        .client_write(Proposal {
-            leader_time_ns,
-            requests,
-        })
+        .client_write(Proposal::ledger(leader_time_ns, requests))
         .await;
     drop(slot);
     let result = match result {
@@ -229,7 +226,7 @@ async fn propose_batch<E: Engine>(
     };
     match result {
         Ok(resp) => {
-            let mut outcomes = resp.data.into_iter();
+            let mut outcomes = resp.data.outcomes.into_iter();
             assert_eq!(
                 outcomes.len(),
                 total,

@@ -7,6 +7,7 @@
 
 mod clock;
 mod codec;
+pub mod directory;
 mod log_adapter;
 mod message_limits;
 mod network;
@@ -24,7 +25,7 @@ pub use message_limits::{
     MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MIN, MessageLimits, REQUEST_BYTES_MAX,
 };
 pub use network::{NetworkFactory, PeerChannels};
-pub use proposal::Proposal;
+pub use proposal::{Applied, Proposal};
 pub use service::{GroupRegistry, RaftRpcService};
 pub use state_machine::{AppliedState, LedgerStateMachine, SnapshotHandle, blocking};
 pub use types::{GroupRaft, NodeInfo, TypeConfig, base_config};

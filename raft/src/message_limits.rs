@@ -90,10 +90,10 @@ mod tests {
         let one = encode(&biggest_request()).unwrap().len();
         assert!(one <= REQUEST_BYTES_MAX, "{one} bytes");
         let limits = MessageLimits::new(MESSAGE_BYTES_MIN);
-        let proposal = Proposal {
-            leader_time_ns: u64::MAX,
-            requests: vec![biggest_request(); limits.requests_per_entry_max()],
-        };
+        let proposal = Proposal::ledger(
+            u64::MAX,
+            vec![biggest_request(); limits.requests_per_entry_max()],
+        );
         let entry = encode(&proposal).unwrap().len();
         assert!(entry <= limits.append_bytes_max() / 2, "{entry} bytes");
     }

@@ -1,5 +1,7 @@
-use geowallet_ledger::Request;
+use geowallet_ledger::{Outcome, Request};
 use serde::{Deserialize, Serialize};
+
+use crate::directory::{DirCommand, DirReply};
 
 /// The payload of one Raft entry: requests proposed together by the leader
 /// (batching amortises fsync and replication), stamped with the leader's
@@ -8,6 +10,27 @@ use serde::{Deserialize, Serialize};
 pub struct Proposal {
     pub leader_time_ns: u64,
     pub requests: Vec<Request>,
+    /// Directory commands (the directory group's entries only).
+    pub directory: Vec<DirCommand>,
+}
+
+impl Proposal {
+    /// Ledger requests stamped with `leader_time_ns`.
+    pub fn ledger(leader_time_ns: u64, requests: Vec<Request>) -> Proposal {
+        Proposal {
+            leader_time_ns,
+            requests,
+            directory: Vec::new(),
+        }
+    }
+}
+
+/// What applying one entry answered: an outcome per ledger request and a
+/// reply per directory command, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub outcomes: Vec<Outcome>,
+    pub directory: Vec<DirReply>,
 }
 
 impl std::fmt::Display for Proposal {

@@ -10,8 +10,9 @@ use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
 use serde::{Deserialize, Serialize};
 
-use crate::TypeConfig;
 use crate::codec::{decode, encode, storage_io};
+use crate::directory::{DirCommand, DirReply, DirRows, Overlay};
+use crate::{Applied, TypeConfig};
 
 /// Entries applied per state write at most (one RocksDB batch each).
 const ENTRIES_PER_WRITE_MAX: usize = 256;
@@ -108,6 +109,30 @@ impl<E: Engine> LedgerStateMachine<E> {
         Ok(outcomes)
     }
 
+    /// Applies an entry of directory commands (the directory group's) and
+    /// writes the rows they changed with the new applied position.
+    fn apply_directory(
+        &self,
+        commands: &[DirCommand],
+        applied: &AppliedState,
+    ) -> Result<Vec<DirReply>, io::Error> {
+        let rows = DirStoreRows {
+            store: &self.store,
+            error: std::cell::RefCell::new(None),
+        };
+        let mut overlay = Overlay::new(&rows);
+        let replies = commands.iter().map(|c| overlay.apply(c)).collect();
+        let writes = overlay.into_writes();
+        // A failed read makes the replies meaningless: nothing is written.
+        if let Some(e) = rows.error.into_inner() {
+            return Err(storage_io(e));
+        }
+        self.store
+            .directory_persist(&writes, &encode(applied)?)
+            .map_err(storage_io)?;
+        Ok(replies)
+    }
+
     fn apply_batch(&self, batch: Vec<EntryResponder<TypeConfig>>) -> Result<(), io::Error> {
         let mut replies = Vec::with_capacity(batch.len());
         let mut applied = self
@@ -118,23 +143,30 @@ impl<E: Engine> LedgerStateMachine<E> {
         let group = self.store.group().0;
         for (entry, responder) in batch {
             applied.last_applied = Some(entry.log_id);
-            let outcomes: Vec<Outcome> = match entry.payload {
+            let outcomes: Applied = match entry.payload {
                 EntryPayload::Blank => {
                     self.persist_position(&applied)?;
-                    Vec::new()
+                    Applied::default()
                 }
+                EntryPayload::Normal(proposal) if !proposal.directory.is_empty() => Applied {
+                    outcomes: Vec::new(),
+                    directory: self.apply_directory(&proposal.directory, &applied)?,
+                },
                 EntryPayload::Normal(proposal) => {
                     let ctx = EntryContext {
                         group,
                         log_index: LogIndex(entry.log_id.index),
                         leader_time_ns: proposal.leader_time_ns,
                     };
-                    self.apply_requests(ctx, &proposal.requests, &applied)?
+                    Applied {
+                        outcomes: self.apply_requests(ctx, &proposal.requests, &applied)?,
+                        directory: Vec::new(),
+                    }
                 }
                 EntryPayload::Membership(m) => {
                     applied.membership = StoredMembership::new(Some(entry.log_id), m);
                     self.persist_position(&applied)?;
-                    Vec::new()
+                    Applied::default()
                 }
             };
             replies.push((responder, outcomes));
@@ -394,5 +426,24 @@ impl<E: Engine> RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder<E> {
             meta,
             snapshot: SnapshotHandle { path },
         })
+    }
+}
+
+/// Directory rows read through the group's store; the first read error is
+/// kept (the rules see it as an absent row) and fails the entry.
+struct DirStoreRows<'a, E: Engine> {
+    store: &'a StateStore<E>,
+    error: std::cell::RefCell<Option<geowallet_storage::StorageError>>,
+}
+
+impl<E: Engine> DirRows for DirStoreRows<'_, E> {
+    fn read(&self, key: geowallet_storage::DirKey) -> Option<Vec<u8>> {
+        match self.store.directory_get(key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
     }
 }

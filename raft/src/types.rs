@@ -1,8 +1,7 @@
-use geowallet_ledger::Outcome;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Proposal;
+use crate::{Applied, Proposal};
 
 /// A member of a group as its membership records it (in log entries and
 /// snapshots): where to reach it and where it stands. Region and datacenter
@@ -29,7 +28,7 @@ openraft::declare_raft_types!(
     /// one outcome per request.
     pub TypeConfig:
         D = Proposal,
-        R = Vec<Outcome>,
+        R = Applied,
         NodeId = u64,
         Node = NodeInfo,
         AsyncRuntime = Runtime,

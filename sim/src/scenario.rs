@@ -313,10 +313,7 @@ async fn converge(cluster: &SimCluster) -> Result<u64, String> {
             .leader(LEADER_WAIT)
             .await
             .ok_or("no leader after healing")?;
-        let empty = Proposal {
-            leader_time_ns: true_time_ns(),
-            requests: Vec::new(),
-        };
+        let empty = Proposal::ledger(true_time_ns(), Vec::new());
         match leader.client_write(empty).await {
             Ok(_) => break leader,
             Err(e) if attempts == 20 => {

@@ -36,6 +36,8 @@ pub(crate) enum StateKind {
     LedgerMeta = 5,
     PlayersTotal = 6,
     TimeIndex = 7,
+    /// The directory's own rows (group 0): opaque to storage.
+    Directory = 8,
 }
 
 impl StateKind {
@@ -48,6 +50,7 @@ impl StateKind {
             5 => StateKind::LedgerMeta,
             6 => StateKind::PlayersTotal,
             7 => StateKind::TimeIndex,
+            8 => StateKind::Directory,
             _ => return None,
         })
     }
@@ -206,6 +209,27 @@ pub(crate) fn system_key(group: GroupId, currency: Currency, which: SystemAccoun
         SystemAccount::House => 1,
         SystemAccount::Gateway => 2,
     });
+    k
+}
+
+/// A row of the directory: which one, as the directory names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DirKey {
+    /// The shard groups the directory places players in.
+    Groups,
+    /// One player's placement.
+    Placement(u64),
+}
+
+pub(crate) fn directory_key(group: GroupId, key: DirKey) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Directory, 9);
+    match key {
+        DirKey::Groups => k.push(1),
+        DirKey::Placement(player) => {
+            k.push(2);
+            k.extend_from_slice(&player.to_be_bytes());
+        }
+    }
     k
 }
 

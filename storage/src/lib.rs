@@ -28,7 +28,7 @@ pub use db::Db;
 pub use engine::SyncCallback;
 pub use engine::{Batch, BatchOp, Cf, Direction, Engine, EngineView, Sink, Visit};
 pub use error::StorageError;
-pub use keys::GroupId;
+pub use keys::{DirKey, GroupId};
 pub use log_store::LogStore;
 pub use mem_engine::{CrashFaults, LYING_SYNC_PERIOD, MemEngine, SyncMode};
 #[cfg(feature = "rocksdb")]

@@ -8,7 +8,7 @@ use geowallet_ledger::{
 
 use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
-use crate::keys::{
+use crate::keys::{DirKey, directory_key,
     MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key, group_end,
     group_prefix, hold_key, journal_account_prefix, journal_key, ledger_meta_key,
     players_total_key, system_key, time_key, tx_key,
@@ -228,6 +228,30 @@ impl<E: Engine> StateStore<E> {
         Ok(JournalPage { entries, next })
     }
 
+    /// A directory row (the directory group's own rows; their encoding is
+    /// the directory's), checksum verified.
+    pub fn directory_get(&self, key: DirKey) -> Result<Option<Vec<u8>>, StorageError> {
+        let k = directory_key(self.group, key);
+        match self.db.engine().get(Cf::State, &k)? {
+            Some(v) => Ok(Some(unseal(&v, "directory row", &k)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes directory rows with the new applied position in one batch.
+    pub fn directory_persist(
+        &self,
+        rows: &[(DirKey, Vec<u8>)],
+        applied: &[u8],
+    ) -> Result<(), StorageError> {
+        let mut batch = Batch::default();
+        for (key, value) in rows {
+            batch.put(Cf::State, directory_key(self.group, *key), seal(value));
+        }
+        Db::<E>::meta_put(&mut batch, self.group, MetaTag::Applied, applied);
+        self.db.write(batch, false)
+    }
+
     /// Every ledger row of the group, in memory. O(state): for tests and the
     /// simulator's comparison of replicas, never the serving path.
     pub fn dump(&self) -> Result<MemRows, StorageError> {
@@ -377,6 +401,10 @@ fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(), StorageE
             rows.time_index.entry(t.index()).or_default().insert(t);
         }
         StateKind::LedgerMeta => rows.meta = decode::<Meta>("ledger meta", key, value)?,
+        // Not ledger rows: checked for damage only.
+        StateKind::Directory => {
+            unseal(value, "directory row", key)?;
+        }
     }
     Ok(())
 }
