@@ -23,6 +23,10 @@ pub(crate) enum CallError {
     Unreachable(String),
     /// The node refused the whole call (malformed request).
     Invalid(String),
+    /// The node does not offer this call (a cluster without a directory).
+    Unsupported(String),
+    /// The player is in another group (a read sent by a stale route).
+    WrongGroup { group: u64, epoch: u64 },
 }
 
 struct Queued {
@@ -35,6 +39,7 @@ pub(crate) struct Batcher {
     tx: mpsc::Sender<Queued>,
 }
 
+#[derive(Clone)]
 pub(crate) struct BatchLimits {
     pub commands_per_rpc_max: usize,
     pub rpcs_in_flight_max: usize,
@@ -146,11 +151,18 @@ pub(crate) fn call_error(status: &tonic::Status) -> CallError {
             Some(pb::error_detail::Kind::Unavailable(u)) => {
                 return CallError::Unavailable(u.reason);
             }
+            Some(pb::error_detail::Kind::WrongGroup(w)) => {
+                return CallError::WrongGroup {
+                    group: w.group_id,
+                    epoch: w.epoch,
+                };
+            }
             None => {}
         }
     }
     match status.code() {
         tonic::Code::InvalidArgument => CallError::Invalid(status.message().to_string()),
+        tonic::Code::Unimplemented => CallError::Unsupported(status.message().to_string()),
         tonic::Code::Unavailable if is_connect_failure(status) => {
             CallError::Unreachable(status.message().to_string())
         }

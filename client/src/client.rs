@@ -56,14 +56,53 @@ impl Default for ClientConfig {
 
 struct Conn {
     client: WalletClient<Channel>,
-    batcher: Batcher,
+    /// One batcher per shard group commands go to over this connection.
+    batchers: Mutex<HashMap<u64, Batcher>>,
+    limits: BatchLimits,
 }
+
+impl Conn {
+    fn batcher(&self, group: u64) -> Batcher {
+        let mut batchers = self.batchers.lock().unwrap_or_else(|p| p.into_inner());
+        batchers
+            .entry(group)
+            .or_insert_with(|| {
+                let limits = BatchLimits {
+                    group,
+                    ..self.limits.clone()
+                };
+                Batcher::start(self.client.clone(), limits)
+            })
+            .clone()
+    }
+}
+
+/// How a command is routed: its group and the placement epoch it was
+/// routed by (0 when routed without the directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Route {
+    group: u64,
+    epoch: u64,
+}
+
+/// The directory's group id (leader cache key of directory calls).
+const DIRECTORY: u64 = 0x8000_0000_0000_0000;
+/// Placements a client caches at most (dropped whole when full).
+const PLACEMENTS_CACHED_MAX: usize = 1 << 20;
+
+/// Redirects (`wrong_group`) a command follows at most.
+const WRONG_GROUP_HOPS_MAX: u32 = 3;
 
 struct Inner {
     seeds: Vec<String>,
     config: ClientConfig,
-    leader: Mutex<Option<String>>,
+    /// Each group's leader as last learned (key 0: the default group).
+    leaders: Mutex<HashMap<u64, String>>,
     conns: Mutex<HashMap<String, Arc<Conn>>>,
+    /// Placements learned from the directory: player → route.
+    placements: Mutex<HashMap<u64, Route>>,
+    /// Set once a node answered that the cluster has no directory.
+    no_directory: std::sync::atomic::AtomicBool,
     /// Jitter key of the next read (writes use their tx id).
     reads: AtomicU64,
 }
@@ -131,8 +170,10 @@ impl Client {
         let inner = Inner {
             seeds,
             config,
-            leader: Mutex::new(None),
+            leaders: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
+            placements: Mutex::new(HashMap::new()),
+            no_directory: std::sync::atomic::AtomicBool::new(false),
             reads: AtomicU64::new(0),
         };
         Ok(Client {
@@ -158,34 +199,34 @@ impl Client {
             commands_per_rpc_max: cfg.commands_per_rpc_max,
             rpcs_in_flight_max: cfg.rpcs_in_flight_max,
             rpc_timeout: cfg.rpc_timeout,
-            group: cfg.group,
+            group: 0,
             region: cfg.region.clone(),
         };
         let conn = Arc::new(Conn {
-            batcher: Batcher::start(client.clone(), limits),
             client,
+            batchers: Mutex::new(HashMap::new()),
+            limits,
         });
         conns.insert(endpoint.to_string(), conn.clone());
         Ok(conn)
     }
 
     /// The endpoint for attempt `n`: the cached leader, else seeds in turn.
-    fn target(&self, attempt: u32) -> String {
-        if let Some(l) = self
-            .inner
-            .leader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            return l;
+    fn target(&self, group: u64, attempt: u32) -> String {
+        let leaders = self.inner.leaders.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = leaders.get(&group) {
+            return l.clone();
         }
         let seeds = &self.inner.seeds;
         seeds[attempt as usize % seeds.len()].clone()
     }
 
-    fn set_leader(&self, leader: Option<String>) {
-        *self.inner.leader.lock().unwrap_or_else(|p| p.into_inner()) = leader;
+    fn set_leader(&self, group: u64, leader: Option<String>) {
+        let mut leaders = self.inner.leaders.lock().unwrap_or_else(|p| p.into_inner());
+        match leader {
+            Some(l) => leaders.insert(group, l),
+            None => leaders.remove(&group),
+        };
     }
 
     fn backoff(&self, key: u64, attempt: u32) -> Duration {
@@ -194,38 +235,42 @@ impl Client {
     }
 
     /// Learns from a failed call: follow a leader hint, forget a dead leader.
-    fn learn<T>(&self, endpoint: &str, err: CallError) -> Next<T> {
+    fn learn<T>(&self, group: u64, endpoint: &str, err: CallError) -> Next<T> {
         match err {
             CallError::NotLeader { endpoint: hint } => {
                 let moved = hint.as_deref() != Some(endpoint);
-                self.set_leader(hint.filter(|_| moved));
+                self.set_leader(group, hint.filter(|_| moved));
                 Next::Retry {
                     maybe_applied: true,
                     error: format!("{endpoint} is not the leader"),
                 }
             }
             CallError::Unavailable(m) => {
-                self.set_leader(None);
+                self.set_leader(group, None);
                 Next::Retry {
                     maybe_applied: true,
                     error: m,
                 }
             }
             CallError::Transport(m) => {
-                self.set_leader(None);
+                self.set_leader(group, None);
                 Next::Retry {
                     maybe_applied: true,
                     error: format!("{endpoint}: {m}"),
                 }
             }
             CallError::Unreachable(m) => {
-                self.set_leader(None);
+                self.set_leader(group, None);
                 Next::Retry {
                     maybe_applied: false,
                     error: format!("{endpoint}: {m}"),
                 }
             }
             CallError::Invalid(m) => Next::Done(Err(Error::InvalidArgument { message: m })),
+            CallError::Unsupported(m) => Next::Done(Err(Error::Unsupported { message: m })),
+            CallError::WrongGroup { group, epoch } => {
+                Next::Done(Err(Error::WrongGroup { group, epoch }))
+            }
         }
     }
 
@@ -234,6 +279,7 @@ impl Client {
     /// which are never indeterminate.
     async fn with_retries<T, F, Fut>(
         &self,
+        group: u64,
         tx_id: Option<&str>,
         mut attempt_fn: F,
     ) -> Result<T, Error>
@@ -250,13 +296,13 @@ impl Client {
         let mut maybe_applied = false;
         let mut last_error = String::new();
         for attempt in 0..cfg.attempts_max {
-            let endpoint = self.target(attempt);
+            let endpoint = self.target(group, attempt);
             let next = match attempt_fn(endpoint.clone()).await {
                 Ok(r) => {
-                    self.set_leader(Some(endpoint));
+                    self.set_leader(group, Some(endpoint));
                     Next::Done(Ok(r))
                 }
-                Err(e) => self.learn(&endpoint, e),
+                Err(e) => self.learn(group, &endpoint, e),
             };
             match next {
                 Next::Done(r) => return r,
@@ -286,26 +332,170 @@ impl Client {
     }
 
     async fn execute(&self, tx: &Tx, op: Op) -> Result<Receipt, Error> {
-        let command = pb::Command {
-            tx_id: tx.id.clone(),
-            created_at_ns: tx.created_at_ns,
-            op: Some(op),
+        let player = op_player(&op);
+        let open = matches!(op, Op::Open(_));
+        let mut route = self.route(player, open).await?;
+        let mut hops = 0;
+        loop {
+            let command = pb::Command {
+                tx_id: tx.id.clone(),
+                created_at_ns: tx.created_at_ns,
+                placement_epoch: route.epoch,
+                op: Some(op.clone()),
+            };
+            let result = self
+                .with_retries(route.group, Some(&tx.id), |endpoint| {
+                    let conn = self.conn(&endpoint);
+                    let command = command.clone();
+                    let group = route.group;
+                    async move { conn?.batcher(group).submit(command).await }
+                })
+                .await?;
+            match result.result {
+                Some(pb::command_result::Result::Ok(r)) => return Ok(r.into()),
+                Some(pb::command_result::Result::Refused(r))
+                    if r.code == "wrong_group" && hops < WRONG_GROUP_HOPS_MAX =>
+                {
+                    // A stale route: the refusal names where the player is.
+                    hops += 1;
+                    route = Route {
+                        group: r.group_id,
+                        epoch: r.epoch,
+                    };
+                    self.remember(player, route);
+                }
+                Some(pb::command_result::Result::Refused(r)) => {
+                    return Err(Error::from_refusal(r));
+                }
+                None => {
+                    return Err(Error::Indeterminate {
+                        tx_id: tx.id.clone(),
+                        last_error: "empty result from server".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs a read against `player`'s group, following `wrong_group`
+    /// redirects.
+    async fn routed<T, F, Fut>(&self, player: u64, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut route = self.route(player, false).await?;
+        for _ in 0..=WRONG_GROUP_HOPS_MAX {
+            match call(route.group).await {
+                Err(Error::WrongGroup { group, epoch }) => {
+                    route = Route { group, epoch };
+                    self.remember(player, route);
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Unavailable {
+            message: format!("player {player}'s placement kept changing; retry"),
+        })
+    }
+
+    fn remember(&self, player: u64, route: Route) {
+        let mut placements = self
+            .inner
+            .placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if placements.len() >= PLACEMENTS_CACHED_MAX {
+            placements.clear();
+        }
+        let newer = placements
+            .get(&player)
+            .is_none_or(|r| r.epoch <= route.epoch);
+        if newer {
+            placements.insert(player, route);
+        }
+    }
+
+    /// Where `player`'s commands go: the configured group if one is set;
+    /// else its placement (cached, or from the directory; an `open` places
+    /// an unplaced player in the caller's region); in a cluster without a
+    /// directory, each node's default group.
+    async fn route(&self, player: u64, open: bool) -> Result<Route, Error> {
+        let cfg = &self.inner.config;
+        if cfg.group != 0 || self.inner.no_directory.load(Ordering::Relaxed) {
+            return Ok(Route {
+                group: cfg.group,
+                epoch: 0,
+            });
+        }
+        let cached = self
+            .inner
+            .placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&player)
+            .copied();
+        if let Some(r) = cached {
+            return Ok(r);
+        }
+        let found = if open {
+            self.place(player, &cfg.region).await.map(Some)
+        } else {
+            self.placement(player).await
         };
-        let result = self
-            .with_retries(Some(&tx.id), |endpoint| {
+        match found {
+            Ok(Some((group, epoch))) => {
+                let route = Route { group, epoch };
+                self.remember(player, route);
+                Ok(route)
+            }
+            Ok(None) => Err(Error::UnknownAccount {
+                message: format!("player {player} is not placed in any group (never opened)"),
+            }),
+            Err(Error::Unsupported { .. }) => {
+                self.inner.no_directory.store(true, Ordering::Relaxed);
+                Ok(Route { group: 0, epoch: 0 })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Places `player` in a shard group homed in `region` unless it is
+    /// placed already; returns (group, epoch).
+    pub async fn place(&self, player: u64, region: &str) -> Result<(u64, u64), Error> {
+        let req = pb::PlaceRequest {
+            player,
+            region: region.to_string(),
+        };
+        let timeout = self.inner.config.rpc_timeout;
+        let resp = self
+            .with_retries(DIRECTORY, None, |endpoint| {
                 let conn = self.conn(&endpoint);
-                let command = command.clone();
-                async move { conn?.batcher.submit(command).await }
+                let req = req.clone();
+                async move { unary(timeout, conn?.client.clone().place(req)).await }
             })
             .await?;
-        match result.result {
-            Some(pb::command_result::Result::Ok(r)) => Ok(r.into()),
-            Some(pb::command_result::Result::Refused(r)) => Err(Error::from_refusal(r)),
-            None => Err(Error::Indeterminate {
-                tx_id: tx.id.clone(),
-                last_error: "empty result from server".into(),
+        match (resp.placed, resp.refused) {
+            (true, _) => Ok((resp.group_id, resp.epoch)),
+            (false, Some(r)) => Err(Error::from_refusal(r)),
+            (false, None) => Err(Error::Protocol {
+                message: "place answered neither a placement nor a refusal".into(),
             }),
         }
+    }
+
+    /// `player`'s placement (group, epoch), or `None` if it is not placed
+    /// (linearizable directory read).
+    pub async fn placement(&self, player: u64) -> Result<Option<(u64, u64)>, Error> {
+        let req = pb::PlacementRequest { player };
+        let timeout = self.inner.config.rpc_timeout;
+        let resp = self
+            .with_retries(DIRECTORY, None, |endpoint| {
+                let conn = self.conn(&endpoint);
+                async move { unary(timeout, conn?.client.clone().placement(req)).await }
+            })
+            .await?;
+        Ok(resp.placed.then_some((resp.group_id, resp.epoch)))
     }
 
     pub async fn open(&self, tx: &Tx, account: &Account) -> Result<Receipt, Error> {
@@ -443,16 +633,19 @@ impl Client {
     /// Linearizable read of an account's balance (served by the leader after
     /// a quorum confirmed its leadership).
     pub async fn balance(&self, account: &Account) -> Result<Balance, Error> {
-        let req = pb::BalanceRequest {
-            account: Some(account.to_pb()),
-            group_id: self.inner.config.group,
-        };
-        let timeout = self.inner.config.rpc_timeout;
         let resp = self
-            .with_retries(None, |endpoint| {
-                let conn = self.conn(&endpoint);
-                let req = req.clone();
-                async move { unary(timeout, conn?.client.clone().balance(req)).await }
+            .routed(account.player, |group| async move {
+                let req = pb::BalanceRequest {
+                    account: Some(account.to_pb()),
+                    group_id: group,
+                };
+                let timeout = self.inner.config.rpc_timeout;
+                self.with_retries(group, None, |endpoint| {
+                    let conn = self.conn(&endpoint);
+                    let req = req.clone();
+                    async move { unary(timeout, conn?.client.clone().balance(req)).await }
+                })
+                .await
             })
             .await?;
         match resp.refused {
@@ -464,19 +657,27 @@ impl Client {
     /// Linearizable read of `accounts` and of every currency's totals, all at
     /// one applied index: the books balance when, per currency, `players +
     /// system == 0`.
+    ///
+    /// Audits one shard group: the configured one, else the group of the
+    /// first account's player (every account must be in that group).
     pub async fn audit(&self, accounts: &[Account]) -> Result<Audit, Error> {
-        let req = pb::AuditRequest {
-            accounts: accounts.iter().map(Account::to_pb).collect(),
-            group_id: self.inner.config.group,
-        };
-        let timeout = self.inner.config.rpc_timeout;
-        let resp = self
-            .with_retries(None, |endpoint| {
+        let audit = |group: u64| async move {
+            let req = pb::AuditRequest {
+                accounts: accounts.iter().map(Account::to_pb).collect(),
+                group_id: group,
+            };
+            let timeout = self.inner.config.rpc_timeout;
+            self.with_retries(group, None, |endpoint| {
                 let conn = self.conn(&endpoint);
                 let req = req.clone();
                 async move { unary(timeout, conn?.client.clone().audit(req)).await }
             })
-            .await?;
+            .await
+        };
+        let resp = match accounts.first() {
+            Some(a) if self.inner.config.group == 0 => self.routed(a.player, audit).await?,
+            _ => audit(self.inner.config.group).await?,
+        };
         let malformed = |what: &str| Error::Protocol {
             message: format!("malformed audit: {what}"),
         };
@@ -518,20 +719,23 @@ impl Client {
                 position,
             } => (0, log_index, position),
         };
-        let req = pb::JournalRequest {
-            account: Some(account.to_pb()),
-            from_log_index,
-            from_position,
-            limit,
-            from_seq,
-            group_id: self.inner.config.group,
-        };
-        let timeout = self.inner.config.rpc_timeout;
         let resp = self
-            .with_retries(None, |endpoint| {
-                let conn = self.conn(&endpoint);
-                let req = req.clone();
-                async move { unary(timeout, conn?.client.clone().journal(req)).await }
+            .routed(account.player, |group| async move {
+                let req = pb::JournalRequest {
+                    account: Some(account.to_pb()),
+                    from_log_index,
+                    from_position,
+                    limit,
+                    from_seq,
+                    group_id: group,
+                };
+                let timeout = self.inner.config.rpc_timeout;
+                self.with_retries(group, None, |endpoint| {
+                    let conn = self.conn(&endpoint);
+                    let req = req.clone();
+                    async move { unary(timeout, conn?.client.clone().journal(req)).await }
+                })
+                .await
             })
             .await?;
         let entries = resp
@@ -666,6 +870,22 @@ async fn unary<T>(
         Ok(Err(status)) => Err(call_error(&status)),
         Ok(Ok(resp)) => Ok(resp.into_inner()),
     }
+}
+
+/// The player a command is addressed to (a transfer's payer).
+fn op_player(op: &Op) -> u64 {
+    let account = match op {
+        Op::Open(o) => o.account.as_ref(),
+        Op::Credit(o) => o.account.as_ref(),
+        Op::Debit(o) => o.account.as_ref(),
+        Op::Transfer(o) => o.from.as_ref(),
+        Op::Hold(o) => o.account.as_ref(),
+        Op::Capture(o) => o.account.as_ref(),
+        Op::Release(o) => o.account.as_ref(),
+        Op::Freeze(o) => o.account.as_ref(),
+        Op::Unfreeze(o) => o.account.as_ref(),
+    };
+    account.map_or(0, |a| a.player)
 }
 
 #[cfg(test)]

@@ -54,6 +54,16 @@ pub enum Error {
     Indeterminate { tx_id: String, last_error: String },
     #[error("no node could serve the request: {message}")]
     Unavailable { message: String },
+    /// The cluster does not offer the call (e.g. placement in a cluster
+    /// without a directory).
+    #[error("not supported by this cluster: {message}")]
+    Unsupported { message: String },
+    /// The player is held by another group; the client follows this itself
+    /// and returns it only when redirects keep failing.
+    #[error("the player is in group {group} (placement epoch {epoch})")]
+    WrongGroup { group: u64, epoch: u64 },
+    #[error("no shard group is homed in the caller's region: {message}")]
+    NoGroupInRegion { message: String },
     #[error(
         "the server's answer breaks the protocol ({message}); check that client and server versions match"
     )]
@@ -86,6 +96,9 @@ impl Error {
             Error::Refused { code, .. } => code,
             Error::Indeterminate { .. } => "indeterminate",
             Error::Unavailable { .. } => "unavailable",
+            Error::Unsupported { .. } => "unsupported",
+            Error::WrongGroup { .. } => "wrong_group",
+            Error::NoGroupInRegion { .. } => "no_group_in_region",
         }
     }
 
@@ -98,6 +111,8 @@ impl Error {
                 | Error::Unavailable { .. }
                 | Error::Protocol { .. }
                 | Error::TxIdExpired { .. }
+                | Error::Unsupported { .. }
+                | Error::WrongGroup { .. }
         )
     }
 
@@ -135,6 +150,12 @@ impl Error {
             },
             "tx_id_conflict" => Error::TxIdConflict,
             "invalid_argument" => Error::InvalidArgument { message: r.message },
+            "wrong_group" => Error::WrongGroup {
+                group: r.group_id,
+                epoch: r.epoch,
+            },
+            "no_group_in_region" => Error::NoGroupInRegion { message: r.message },
+            "not_placed" => Error::UnknownAccount { message: r.message },
             _ => Error::Refused {
                 code: r.code,
                 message: r.message,

@@ -19,6 +19,11 @@ pub struct NodeConfig {
     /// (id 1) replicated on every peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupConfig>,
+    /// Node ids of the directory's replicas (group 0: topology and player
+    /// placement). A cluster with `groups` always has a directory; empty
+    /// means every peer. Without `groups` there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directory: Vec<u64>,
     #[serde(default)]
     pub raft: RaftTuning,
 }
@@ -171,6 +176,12 @@ impl NodeConfig {
             }
         }
         self.validate_groups(&ids)?;
+        if let Some(r) = self.directory.iter().find(|r| !ids.contains(r)) {
+            return invalid(format!("directory replica {r} is not in peers"));
+        }
+        if !self.directory.is_empty() && self.groups.is_empty() {
+            return invalid("directory replicas are set but no [[groups]]: list the groups".into());
+        }
         let t = &self.raft;
         if t.heartbeat_interval_ms == 0
             || t.election_timeout_ms_min <= t.heartbeat_interval_ms
@@ -242,6 +253,18 @@ impl NodeConfig {
             replicas: self.peers.iter().map(|p| p.id).collect(),
             dual_dc: Default::default(),
         }]
+    }
+
+    /// The directory's replicas: `None` in a cluster configured without
+    /// `groups` (one group, no directory).
+    pub fn directory_replicas(&self) -> Option<Vec<u64>> {
+        if self.groups.is_empty() {
+            return None;
+        }
+        if self.directory.is_empty() {
+            return Some(self.peers.iter().map(|p| p.id).collect());
+        }
+        Some(self.directory.clone())
     }
 
     /// Every node of the cluster as group memberships record it.

@@ -201,6 +201,11 @@ pub enum Verb {
     },
     /// Every node's view of the cluster.
     Status,
+    /// Where a player's wallet is: its shard group and placement epoch.
+    Placement {
+        #[arg(long)]
+        player: u64,
+    },
 }
 
 fn account(w: &Wallet) -> Account {
@@ -268,6 +273,16 @@ pub async fn run(args: CtlArgs) -> i32 {
                 .await
                 .map(journal_output)
         }
+        Verb::Placement { player } => client.placement(*player).await.map(|p| match p {
+            Some((group, epoch)) => (
+                json!({ "player": player, "placed": true, "group": group, "epoch": epoch }),
+                format!("player {player}: group {group}, placement epoch {epoch}"),
+            ),
+            None => (
+                json!({ "player": player, "placed": false }),
+                format!("player {player} is not placed (never opened)"),
+            ),
+        }),
         Verb::Status => match status_output(&client).await {
             Some(out) => Ok(out),
             None => {
@@ -336,7 +351,11 @@ fn verb_tx(verb: &Verb) -> Option<&TxArg> {
         | Verb::Release { tx, .. }
         | Verb::Freeze { tx, .. }
         | Verb::Unfreeze { tx, .. } => Some(tx),
-        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Audit { .. } | Verb::Status => None,
+        Verb::Balance { .. }
+        | Verb::Journal { .. }
+        | Verb::Audit { .. }
+        | Verb::Status
+        | Verb::Placement { .. } => None,
     }
 }
 
@@ -391,7 +410,11 @@ async fn write(client: &Client, verb: &Verb, t: &Tx) -> Result<(serde_json::Valu
         Verb::Release { w, hold, .. } => client.release(&t, &account(w), hold).await?,
         Verb::Freeze { w, .. } => client.freeze(&t, &account(w)).await?,
         Verb::Unfreeze { w, .. } => client.unfreeze(&t, &account(w)).await?,
-        Verb::Balance { .. } | Verb::Journal { .. } | Verb::Audit { .. } | Verb::Status => {
+        Verb::Balance { .. }
+        | Verb::Journal { .. }
+        | Verb::Audit { .. }
+        | Verb::Status
+        | Verb::Placement { .. } => {
             unreachable!("reads are handled by run")
         }
     };

@@ -288,14 +288,15 @@ impl<E: Engine> GroupHost<E> {
             .cloned()
     }
 
-    /// The group a request without a group id goes to: the lowest id hosted.
+    /// The group a request without a group id goes to: the lowest shard
+    /// group hosted (never the directory).
     pub fn default_group(&self) -> Option<Arc<Group<E>>> {
         self.groups
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
+            .range(GroupId(1)..)
             .next()
-            .cloned()
+            .map(|(_, g)| g.clone())
     }
 
     /// Every hosted group, by id.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod ctl;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod demo;
+pub mod directory;
 pub mod dual_dc;
 pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]

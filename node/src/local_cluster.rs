@@ -148,6 +148,7 @@ impl LocalCluster {
                 data_dir: node_dir.join("data"),
                 peers: peers.clone(),
                 groups: topology.groups.clone(),
+                directory: Vec::new(),
                 raft: tuning.clone(),
             };
             config.validate()?;

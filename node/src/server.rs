@@ -9,8 +9,11 @@ use geowallet_storage::{Db, GroupId};
 use openraft::{Config, SnapshotPolicy};
 
 use crate::config::{GroupConfig, NodeConfig};
+use crate::directory;
+use crate::dual_dc::DualDcPolicy;
 use crate::group_host::{GroupHost, GroupSpec, HostConfig};
 use crate::wallet_service::WalletService;
+use geowallet_raft::directory::GroupEntry;
 
 /// Bytes of a client API gRPC message at most.
 const MESSAGE_BYTES_MAX: usize = 64 << 20;
@@ -51,15 +54,21 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         WallClock::default(),
         Duration::from_millis(config.raft.clock_tolerance_ms),
     );
+    let mut topology: std::collections::BTreeMap<GroupId, Vec<u64>> = config
+        .groups()
+        .into_iter()
+        .map(|g| (GroupId(g.id), g.replicas))
+        .collect();
+    let directory = config.directory_replicas();
+    if let Some(replicas) = &directory {
+        topology.insert(GroupId::DIRECTORY, replicas.clone());
+    }
+    let nodes = config.node_infos();
     let host = GroupHost::new(
         HostConfig {
             node_id: config.node_id,
-            nodes: config.node_infos(),
-            topology: config
-                .groups()
-                .into_iter()
-                .map(|g| (GroupId(g.id), g.replicas))
-                .collect(),
+            nodes: nodes.clone(),
+            topology,
             raft: Arc::new(raft_config(&config)?),
             limits,
             clocks: clocks.clone(),
@@ -72,6 +81,37 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         },
         db,
     );
+    if let Some(replicas) = directory.filter(|r| r.contains(&config.node_id)) {
+        // The directory's home: the region of its lowest-id replica.
+        let home = replicas
+            .iter()
+            .min()
+            .and_then(|r| nodes.get(r))
+            .map(|n| n.region.clone())
+            .unwrap_or_default();
+        let dir = host
+            .add_group(GroupSpec {
+                id: GroupId::DIRECTORY,
+                home_region: home,
+                replicas,
+                initializer: None,
+                dual_dc: DualDcPolicy::Available,
+            })
+            .await?;
+        let groups = config
+            .groups()
+            .into_iter()
+            .map(|g| GroupEntry {
+                id: g.id,
+                home_region: g.home_region,
+            })
+            .collect();
+        tokio::spawn(directory::bootstrap(
+            dir.raft.clone(),
+            dir.store.clone(),
+            groups,
+        ));
+    }
     for g in &groups {
         host.add_group(GroupSpec {
             id: GroupId(g.id),
@@ -94,8 +134,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .max_decoding_message_size(limits.message_bytes_max()),
         )
         .add_service(
-            WalletServer::new(WalletService::new(host.clone()))
-                .max_decoding_message_size(MESSAGE_BYTES_MAX),
+            WalletServer::new(
+                WalletService::new(host.clone()).context("connect to the directory")?,
+            )
+            .max_decoding_message_size(MESSAGE_BYTES_MAX),
         )
         .serve_with_incoming_shutdown(incoming, shutdown_signal());
     server.await.context("grpc server failed")?;

@@ -4,13 +4,15 @@ use std::time::Duration;
 use geowallet_ledger::{LogIndex, Outcome};
 use geowallet_proto::v1 as pb;
 use geowallet_proto::v1::wallet_server::Wallet;
+use geowallet_raft::directory::{DirCommand, DirRefusal, DirReply, Placement};
 use geowallet_raft::{AppliedState, TypeConfig};
 use geowallet_storage::{AuditRead, DefaultEngine, Engine, GroupId, JournalFrom, Totals};
 use openraft::ReadPolicy;
-use openraft::error::{ForwardToLeader, LinearizableReadError, RaftError};
+use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
+use crate::directory::{self, Directory};
 use crate::group_host::{Group, GroupHost};
 use crate::proposer::ProposeError;
 use crate::wire;
@@ -26,6 +28,10 @@ const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 /// names (or the default group).
 pub struct WalletService<E: Engine = DefaultEngine> {
     pub host: Arc<GroupHost<E>>,
+    /// The cluster's directory; `None` in a cluster without one (a single
+    /// group configured the older way): commands are not checked against
+    /// placements then.
+    pub directory: Option<Arc<Directory>>,
 }
 
 pub fn not_leader(leader_id: Option<u64>, leader_endpoint: Option<String>) -> Status {
@@ -46,6 +52,25 @@ pub fn not_leader(leader_id: Option<u64>, leader_endpoint: Option<String>) -> St
     )
 }
 
+/// A read sent to a group that does not hold the player.
+pub fn wrong_group(p: Placement) -> Status {
+    let detail = pb::ErrorDetail {
+        kind: Some(pb::error_detail::Kind::WrongGroup(pb::WrongGroup {
+            group_id: p.group,
+            epoch: p.epoch,
+            player: p.player,
+        })),
+    };
+    Status::with_details(
+        tonic::Code::FailedPrecondition,
+        format!(
+            "player {} is in group {} (placement epoch {})",
+            p.player, p.group, p.epoch
+        ),
+        detail.encode_to_vec().into(),
+    )
+}
+
 pub fn unavailable(reason: impl Into<String>) -> Status {
     let reason = reason.into();
     let detail = pb::ErrorDetail {
@@ -61,21 +86,42 @@ pub fn unavailable(reason: impl Into<String>) -> Status {
 }
 
 impl<E: Engine> WalletService<E> {
-    pub fn new(host: Arc<GroupHost<E>>) -> WalletService<E> {
-        WalletService { host }
+    /// The service over `host`; with a directory when the topology has one
+    /// (group 0).
+    pub fn new(host: Arc<GroupHost<E>>) -> Result<WalletService<E>, geowallet_client::Error> {
+        let directory = match host.replicas_of(GroupId::DIRECTORY) {
+            Some(replicas) => {
+                let endpoints = replicas
+                    .iter()
+                    .filter_map(|r| host.nodes().get(r).map(|n| n.addr.clone()))
+                    .collect();
+                Some(Arc::new(Directory::new(endpoints)?))
+            }
+            None => None,
+        };
+        Ok(WalletService { host, directory })
     }
 
     /// The hosted group `id` names (0: the default group). A group hosted
     /// elsewhere is answered with a redirect to one of its replicas.
     fn group(&self, id: u64) -> Result<Arc<Group<E>>, Status> {
-        let found = if id == 0 {
-            self.host.default_group()
-        } else {
-            self.host.group(GroupId(id))
-        };
-        if let Some(g) = found {
+        if id == 0 {
+            return self.host.default_group().ok_or_else(|| {
+                Status::not_found(format!(
+                    "node {} hosts no shard group; name one (group_id)",
+                    self.host.node_id()
+                ))
+            });
+        }
+        self.hosted(GroupId(id))
+    }
+
+    /// Group `id` if this node hosts it, else a redirect to a replica.
+    fn hosted(&self, id: GroupId) -> Result<Arc<Group<E>>, Status> {
+        if let Some(g) = self.host.group(id) {
             return Ok(g);
         }
+        let id = id.0;
         let elsewhere = self
             .host
             .replicas_of(GroupId(id))
@@ -88,6 +134,82 @@ impl<E: Engine> WalletService<E> {
                  ask `geowallet ctl status` for the groups of the cluster",
                 self.host.node_id()
             ))),
+        }
+    }
+
+    /// The directory group, hosted here (a redirect to a replica if not).
+    fn directory_group(&self) -> Result<Arc<Group<E>>, Status> {
+        if self.directory.is_none() {
+            return Err(Status::unimplemented(
+                "this cluster has no directory (one shard group, configured without \
+                 [[groups]]): address the group directly",
+            ));
+        }
+        self.hosted(GroupId::DIRECTORY)
+    }
+
+    /// Refusals for the commands whose players `group` does not hold: a
+    /// `wrong_group` naming the group that does (and its epoch), or
+    /// `not_placed`. `None` for a command that may go ahead.
+    async fn check_placements(
+        &self,
+        group: &Group<E>,
+        commands: &[(u64, &geowallet_ledger::Request)],
+    ) -> Result<Vec<Option<pb::Refusal>>, Status> {
+        let Some(dir) = &self.directory else {
+            return Ok(vec![None; commands.len()]);
+        };
+        let mut out = Vec::with_capacity(commands.len());
+        for (epoch, r) in commands {
+            let mut refusal = None;
+            for player in players(&r.command) {
+                let placement = dir.placement(player, *epoch).await.map_err(|e| {
+                    unavailable(format!("cannot read player {player}'s placement: {e}"))
+                })?;
+                refusal = match placement {
+                    None => Some(pb::Refusal {
+                        code: "not_placed".into(),
+                        message: format!(
+                            "player {player} is not placed in any group: open the wallet \
+                             with the caller's region first"
+                        ),
+                        ..Default::default()
+                    }),
+                    Some(p) if p.group != group.id.0 => Some(pb::Refusal {
+                        code: "wrong_group".into(),
+                        message: format!(
+                            "player {player} is in group {} (placement epoch {}), not group {}",
+                            p.group, p.epoch, group.id.0
+                        ),
+                        group_id: p.group,
+                        epoch: p.epoch,
+                        ..Default::default()
+                    }),
+                    Some(_) => None,
+                };
+                if refusal.is_some() {
+                    break;
+                }
+            }
+            out.push(refusal);
+        }
+        Ok(out)
+    }
+
+    /// Refuses a read of `player` from a group that does not hold it: a
+    /// `WrongGroup` redirect naming the one that does. A player placed
+    /// nowhere has no wallet anywhere: the group answers that itself.
+    async fn check_read(&self, group: &Group<E>, player: u64) -> Result<(), Status> {
+        let Some(dir) = &self.directory else {
+            return Ok(());
+        };
+        let placement = dir
+            .placement(player, 0)
+            .await
+            .map_err(|e| unavailable(format!("cannot read player {player}'s placement: {e}")))?;
+        match placement {
+            Some(p) if p.group != group.id.0 => Err(wrong_group(p)),
+            _ => Ok(()),
         }
     }
 
@@ -188,14 +310,28 @@ impl<E: Engine> Wallet for WalletService<E> {
             )));
         }
         let mut results: Vec<Option<pb::CommandResult>> = Vec::with_capacity(commands.len());
-        let mut requests = Vec::with_capacity(commands.len());
+        let mut parsed = Vec::with_capacity(commands.len());
         for c in &commands {
             match wire::request(c) {
                 Ok(r) => {
-                    requests.push(r);
+                    parsed.push((c.placement_epoch, r));
                     results.push(None);
                 }
                 Err(refusal) => results.push(Some(wire::refused(refusal))),
+            }
+        }
+        let checks = {
+            let refs: Vec<(u64, &geowallet_ledger::Request)> =
+                parsed.iter().map(|(e, r)| (*e, r)).collect();
+            self.check_placements(&group, &refs).await?
+        };
+        let mut requests = Vec::with_capacity(parsed.len());
+        let mut slots = results.iter_mut().filter(|r| r.is_none());
+        for ((_, r), check) in parsed.into_iter().zip(checks) {
+            let slot = slots.next().expect("one free slot per parsed command");
+            match check {
+                Some(refusal) => *slot = Some(wire::refused(refusal)),
+                None => requests.push(r),
             }
         }
         // A call larger than one entry may carry goes in several entries, in
@@ -231,6 +367,7 @@ impl<E: Engine> Wallet for WalletService<E> {
                 }));
             }
         };
+        self.check_read(&group, account.player.0).await?;
         self.linearize(&group).await?;
         let (read, read_index) = self.read(&group, vec![account], Totals::Skip).await?;
         let resp = match read.accounts.into_iter().next().flatten() {
@@ -273,6 +410,9 @@ impl<E: Engine> Wallet for WalletService<E> {
                 .map_err(|e| Status::invalid_argument(e.0))?;
             accounts.push((id, r));
         }
+        for (id, _) in &accounts {
+            self.check_read(&group, id.player.0).await?;
+        }
         self.linearize(&group).await?;
         let ids = accounts.iter().map(|(id, _)| *id).collect();
         let (read, read_index) = self.read(&group, ids, Totals::Read).await?;
@@ -310,6 +450,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         let group = self.group(r.group_id)?;
         let account = wire::account(r.account.as_ref(), "account")
             .map_err(|e| Status::invalid_argument(e.0))?;
+        self.check_read(&group, account.player.0).await?;
         self.linearize(&group).await?;
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
         let store = group.store.clone();
@@ -336,10 +477,105 @@ impl<E: Engine> Wallet for WalletService<E> {
         }))
     }
 
+    async fn place(
+        &self,
+        req: Request<pb::PlaceRequest>,
+    ) -> Result<Response<pb::PlacementResponse>, Status> {
+        let req = req.into_inner();
+        let dir = self.directory_group()?;
+        let cmd = DirCommand::Place {
+            player: req.player,
+            region: req.region,
+        };
+        let (index, reply) = match directory::propose(&dir.raft, cmd).await {
+            Ok(r) => r,
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                return Err(self.forward(f));
+            }
+            Err(e) => return Err(unavailable(format!("the directory cannot write: {e}"))),
+        };
+        if reply == DirReply::Refused(DirRefusal::NoGroups) {
+            // A cluster still bootstrapping: worth a retry, not a refusal.
+            return Err(unavailable(DirRefusal::NoGroups.to_string()));
+        }
+        dir.dual_dc
+            .wait_durable(&dir.raft, index)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok(Response::new(placement_response(reply)))
+    }
+
+    async fn placement(
+        &self,
+        req: Request<pb::PlacementRequest>,
+    ) -> Result<Response<pb::PlacementResponse>, Status> {
+        let player = req.into_inner().player;
+        let dir = self.directory_group()?;
+        self.linearize(&dir).await?;
+        let store = dir.store.clone();
+        let row = geowallet_raft::blocking(move || {
+            store.directory_get(geowallet_storage::DirKey::Placement(player))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::data_loss(format!("read the directory: {e}")))?;
+        let placement: Option<Placement> = row
+            .map(|b| postcard::from_bytes(&b))
+            .transpose()
+            .map_err(|e| Status::data_loss(format!("directory row does not decode: {e}")))?;
+        Ok(Response::new(match placement {
+            Some(p) => placement_response(DirReply::Placed(p)),
+            None => pb::PlacementResponse::default(),
+        }))
+    }
+
     async fn status(
         &self,
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         Ok(Response::new(crate::status::status(&self.host)))
+    }
+}
+
+/// The players a command touches (both sides of a transfer).
+fn players(c: &geowallet_ledger::Command) -> Vec<u64> {
+    match c {
+        geowallet_ledger::Command::Transfer { from, to, .. } => {
+            let mut p = vec![from.player.0, to.player.0];
+            p.dedup();
+            p
+        }
+        other => vec![other.account().player.0],
+    }
+}
+
+fn placement_response(reply: DirReply) -> pb::PlacementResponse {
+    match reply {
+        DirReply::Placed(p) => pb::PlacementResponse {
+            placed: true,
+            group_id: p.group,
+            epoch: p.epoch,
+            refused: None,
+        },
+        DirReply::Refused(r) => {
+            let code = match &r {
+                DirRefusal::NoGroupInRegion { .. } => "no_group_in_region",
+                DirRefusal::NoGroups => "no_groups",
+                DirRefusal::GroupsDiffer => "groups_differ",
+                DirRefusal::UnknownGroup { .. } => "unknown_group",
+                DirRefusal::NotPlaced { .. } => "not_placed",
+                DirRefusal::StaleEpoch { .. } => "stale_epoch",
+            };
+            pb::PlacementResponse {
+                placed: false,
+                refused: Some(pb::Refusal {
+                    code: code.into(),
+                    message: r.to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+        DirReply::GroupsSet => pb::PlacementResponse::default(),
     }
 }

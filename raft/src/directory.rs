@@ -57,7 +57,10 @@ pub enum DirRefusal {
     #[error("the directory has no shard groups yet; retry once the cluster is bootstrapped")]
     NoGroups,
     #[error("no shard group is homed in region {region:?} (regions: {regions:?})")]
-    NoGroupInRegion { region: String, regions: Vec<String> },
+    NoGroupInRegion {
+        region: String,
+        regions: Vec<String>,
+    },
     #[error("the directory's groups are already set to another list; change them by migration")]
     GroupsDiffer,
     #[error("group {group} is not a shard group of the directory")]
@@ -164,8 +167,7 @@ impl<'a, R: DirRows> Overlay<'a, R> {
                     group: g.id,
                     epoch: 1,
                 };
-                self.written
-                    .insert(DirKey::Placement(*player), encode(&p));
+                self.written.insert(DirKey::Placement(*player), encode(&p));
                 DirReply::Placed(p)
             }
             DirCommand::Repoint {
@@ -191,8 +193,7 @@ impl<'a, R: DirRows> Overlay<'a, R> {
                     group: *group,
                     epoch: current.epoch + 1,
                 };
-                self.written
-                    .insert(DirKey::Placement(*player), encode(&p));
+                self.written.insert(DirKey::Placement(*player), encode(&p));
                 DirReply::Placed(p)
             }
         }

@@ -161,7 +161,9 @@ async fn run_node(
         .insert(id, (group.raft.clone(), group.store.clone()));
     let server = tonic::transport::Server::builder()
         .add_service(RaftServiceServer::new(host.raft_service()))
-        .add_service(WalletServer::new(WalletService::new(host)));
+        .add_service(WalletServer::new(
+            WalletService::new(host).expect("the simulated node's service starts"),
+        ));
     if let Err(e) = server.serve(addr(id)).await {
         panic!("simulated node {id} stopped serving: {e}");
     }

@@ -8,10 +8,10 @@ use geowallet_ledger::{
 
 use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
-use crate::keys::{DirKey, directory_key,
-    MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key, group_end,
-    group_prefix, hold_key, journal_account_prefix, journal_key, ledger_meta_key,
-    players_total_key, system_key, time_key, tx_key,
+use crate::keys::{
+    DirKey, MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key,
+    directory_key, group_end, group_prefix, hold_key, journal_account_prefix, journal_key,
+    ledger_meta_key, players_total_key, system_key, time_key, tx_key,
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;

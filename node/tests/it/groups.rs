@@ -31,10 +31,10 @@ fn topology() -> Topology {
     }
 }
 
-fn client(seeds: Vec<String>, group: u64) -> Client {
+fn client(seeds: Vec<String>, group: u64, region: &str) -> Client {
     let config = ClientConfig {
         group,
-        region: "eu".into(),
+        region: region.into(),
         retry_budget: Duration::from_secs(20),
         ..Default::default()
     };
@@ -45,7 +45,7 @@ fn client(seeds: Vec<String>, group: u64) -> Client {
 async fn wait_for_groups(cluster: &LocalCluster, groups: &[u64], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     for g in groups {
-        let c = client(cluster.endpoints(), *g);
+        let c = client(cluster.endpoints(), *g, "eu");
         loop {
             match c.balance(&Account::new(0, "EUR")).await {
                 Ok(_) | Err(Error::UnknownAccount { .. }) => break,
@@ -57,31 +57,45 @@ async fn wait_for_groups(cluster: &LocalCluster, groups: &[u64], timeout: Durati
 }
 
 async fn credit(c: &Client, player: u64, tx: &str, amount: u64) -> u64 {
-    let account = Account::new(player, "EUR");
-    match c.open(&Tx::new(format!("{tx}-open")), &account).await {
-        Ok(_) | Err(Error::AccountExists { .. }) => {}
-        Err(e) => panic!("open {account:?}: {e}"),
-    }
+    credit_tx(c, player, &Tx::new(tx), amount).await
+}
+
+async fn credit_tx(c: &Client, player: u64, tx: &Tx, amount: u64) -> u64 {
     let r = c
         .credit(
-            &Tx::new(tx),
-            &account,
+            tx,
+            &Account::new(player, "EUR"),
             amount,
             geowallet_client::CreditKind::Deposit,
         )
         .await
-        .unwrap_or_else(|e| panic!("credit {tx}: {e}"));
+        .unwrap_or_else(|e| panic!("credit {}: {e}", tx.id));
     r.balance.available
 }
 
-// Three groups over three node processes keep three separate ledgers: the
-// same player has a different balance in each; a node that does not host a
-// group redirects to one that does; `ctl status` reports nodes with their
-// region and datacenter and each group with its leader and replicas; a
-// killed node is reported down while the groups it served keep taking
-// writes, and after a restart it catches up in every group it hosts.
+fn placement_of(eps: &str, player: u64) -> u64 {
+    let (code, out, err) = ctl(
+        eps,
+        &["--json", "placement", "--player", &player.to_string()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["placed"], true, "{v}");
+    assert_eq!(v["epoch"], 1, "{v}");
+    v["group"].as_u64().unwrap()
+}
+
+// Three shard groups and the directory over three node processes: opening
+// a wallet places the player in a group homed in the caller's region
+// (spread over that region's groups), every later command is routed to it;
+// a command sent to another group is redirected (`wrong_group`) and applies
+// once; a node that does not host a group redirects to one that does;
+// `ctl status` reports nodes with their region and datacenter and each
+// group with its leader and replicas; a killed node is reported down while
+// the groups keep taking writes, and after a restart it catches up in every
+// group it hosts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn groups_share_nodes_and_keep_separate_ledgers() {
+async fn players_are_placed_by_region_and_routed_to_their_group() {
     let dir = tempfile::Builder::new()
         .prefix("geowallet-groups-")
         .tempdir()
@@ -93,24 +107,100 @@ async fn groups_share_nodes_and_keep_separate_ledgers() {
         cluster.spawn(id).unwrap();
     }
     wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
+    let eps = cluster.endpoints().join(",");
 
-    for g in 1..=3u64 {
-        let c = client(cluster.endpoints(), g);
-        assert_eq!(credit(&c, 7, &format!("g{g}-dep"), 100 * g).await, 100 * g);
+    let eu = client(cluster.endpoints(), 0, "eu");
+    let us = client(cluster.endpoints(), 0, "us");
+    let mut eu_groups = std::collections::BTreeSet::new();
+    for player in 1..=30u64 {
+        let (c, region) = if player <= 20 {
+            (&eu, "eu")
+        } else {
+            (&us, "us")
+        };
+        c.open(
+            &Tx::new(format!("open-{player}")),
+            &Account::new(player, "EUR"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("open {player} from {region}: {e}"));
+        let group = placement_of(&eps, player);
+        if region == "eu" {
+            assert!(
+                group == 1 || group == 3,
+                "eu player {player} in group {group}"
+            );
+            eu_groups.insert(group);
+        } else {
+            assert_eq!(group, 2, "us player {player}");
+        }
+        assert_eq!(
+            credit(c, player, &format!("dep-{player}"), player).await,
+            player
+        );
     }
-    for g in 1..=3u64 {
-        let c = client(cluster.endpoints(), g);
-        let b = c.balance(&Account::new(7, "EUR")).await.unwrap();
-        assert_eq!(b.available, 100 * g, "group {g} keeps its own ledger");
+    assert_eq!(eu_groups.len(), 2, "eu players spread over both eu groups");
+    for player in 1..=30u64 {
+        let b = eu.balance(&Account::new(player, "EUR")).await.unwrap();
+        assert_eq!(b.available, player, "player {player}");
     }
+
+    // Sent to group 2 explicitly, an eu player's deposit is redirected to
+    // its group and applies there, once.
+    let wrong = client(cluster.endpoints(), 2, "eu");
+    let tx = Tx::new("dep-1-b");
+    assert_eq!(credit_tx(&wrong, 1, &tx, 100).await, 101);
+    assert_eq!(
+        credit_tx(&wrong, 1, &tx, 100).await,
+        101,
+        "a retry changes nothing"
+    );
+    let (code, out, err) = ctl(
+        &eps,
+        &[
+            "--group",
+            "2",
+            "--json",
+            "balance",
+            "--player",
+            "1",
+            "--currency",
+            "EUR",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"available\":101"), "{out}");
+    // A wallet never opened is placed nowhere: refused, not created.
+    let (code, _, err) = ctl(
+        &eps,
+        &[
+            "--group",
+            "1",
+            "credit",
+            "--player",
+            "999",
+            "--currency",
+            "EUR",
+            "--amount",
+            "5",
+            "--tx",
+            "ghost",
+            "--kind",
+            "deposit",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unknown_account"), "{err}");
 
     // Node 1 does not host group 3: asked alone, it redirects to a replica.
-    let only_node_1 = vec![cluster.node(1).endpoint.clone()];
-    let c = client(only_node_1, 3);
-    let b = c.balance(&Account::new(7, "EUR")).await.unwrap();
-    assert_eq!(b.available, 300);
+    let in_3 = (1..=20u64).find(|p| placement_of(&eps, *p) == 3).unwrap();
+    let only_node_1 = client(vec![cluster.node(1).endpoint.clone()], 0, "eu");
+    let b = only_node_1
+        .balance(&Account::new(in_3, "EUR"))
+        .await
+        .unwrap();
+    assert!(b.available >= in_3);
 
-    let eps = cluster.endpoints().join(",");
     let (code, out, err) = ctl(&eps, &["--json", "status"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -125,30 +215,36 @@ async fn groups_share_nodes_and_keep_separate_ledgers() {
     }
     let groups = v["groups"].as_array().unwrap();
     let ids: Vec<u64> = groups.iter().map(|g| g["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, vec![1, 2, 3], "{v}");
-    assert_eq!(groups[1]["home_region"], "us");
+    assert_eq!(
+        ids,
+        vec![0, 1, 2, 3],
+        "the directory and three shard groups: {v}"
+    );
+    assert_eq!(groups[2]["home_region"], "us");
     for g in groups {
         assert!(g["leader"].as_u64().unwrap() > 0, "{g}");
         assert!(g["commit_index"].as_u64().unwrap() > 0, "{g}");
     }
-    let replicas: Vec<u64> = groups[2]["replicas"]
+    let replicas: Vec<u64> = groups[3]["replicas"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
     assert_eq!(replicas, vec![2, 3]);
-    assert_eq!(groups[2]["replicas"][0]["dc"], "b");
+    assert_eq!(groups[3]["replicas"][0]["dc"], "b");
 
-    // Kill node 1: groups 1 and 2 still have a majority and take writes.
+    // Kill node 1: every group still has a majority and takes writes.
     cluster.kill(1).unwrap();
-    for g in 1..=2u64 {
-        let c = client(cluster.endpoints(), g);
-        assert_eq!(
-            credit(&c, 7, &format!("g{g}-dep2"), 1).await,
-            100 * g + 1,
-            "group {g} after node 1 died"
-        );
+    for player in [1u64, 2, 21] {
+        let c = if player > 20 { &us } else { &eu };
+        let before = c
+            .balance(&Account::new(player, "EUR"))
+            .await
+            .unwrap()
+            .available;
+        let after = credit(c, player, &format!("dep2-{player}"), 1).await;
+        assert_eq!(after, before + 1, "player {player} after node 1 died");
     }
     let (code, out, _) = ctl(&eps, &["--json", "status"]);
     assert_eq!(code, 0);
@@ -156,7 +252,7 @@ async fn groups_share_nodes_and_keep_separate_ledgers() {
     assert_eq!(v["nodes"][0]["up"], false, "{v}");
     assert_eq!(v["nodes"][0]["region"], "eu", "{v}");
 
-    // Restarted, node 1 catches up in both of its groups.
+    // Restarted, node 1 catches up in every group it hosts.
     cluster.spawn(1).unwrap();
     let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -170,13 +266,13 @@ async fn groups_share_nodes_and_keep_separate_ledgers() {
         let other = probe.status_of(&cluster.node(2).endpoint).await;
         let mine = probe.status_of(&cluster.node(1).endpoint).await;
         let caught_up = match (other, mine) {
-            (Ok(other), Ok(mine)) => (1..=2).all(|g| {
+            (Ok(other), Ok(mine)) => [0, 1, 2].iter().all(|g| {
                 let applied = mine
                     .groups
                     .iter()
-                    .find(|x| x.id == g)
+                    .find(|x| x.id == *g)
                     .map(|x| x.applied_index);
-                applied.is_some() && applied >= committed(&other, g)
+                applied.is_some() && applied >= committed(&other, *g)
             }),
             _ => false,
         };
@@ -188,7 +284,6 @@ async fn groups_share_nodes_and_keep_separate_ledgers() {
     }
     cluster.stop_all();
 }
-
 // `ctl status` exits 3 (unavailable) when no node answers.
 #[test]
 fn ctl_status_exits_3_when_no_node_answers() {

@@ -41,7 +41,8 @@ async fn wait_leader(cluster: &LocalCluster, want: u64, timeout: Duration) {
                 continue;
             }
             if let Ok(s) = probe.status_of(&n.endpoint).await {
-                seen.push(s.groups.first().map_or(0, |g| g.leader_id));
+                let group_1 = s.groups.iter().find(|g| g.id == 1);
+                seen.push(group_1.map_or(0, |g| g.leader_id));
             }
         }
         if !seen.is_empty() && seen.iter().all(|l| *l == want) {
