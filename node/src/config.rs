@@ -52,7 +52,9 @@ pub struct GroupConfig {
     /// The region whose players this group serves; its leader is preferred
     /// there.
     pub home_region: String,
-    /// Node ids of its voters.
+    /// Node ids of its voters. Empty: the default replica set (see
+    /// [`default_replicas`]).
+    #[serde(default)]
     pub replicas: Vec<u64>,
     /// `available` (default): while a datacenter of the home region is
     /// down, acknowledge on the majority and report the group degraded;
@@ -70,6 +72,48 @@ fn default_region() -> String {
 
 fn default_dc() -> String {
     "a".to_string()
+}
+
+/// The default replica set of a group homed in `home`: two voters in each
+/// datacenter of the home region and a tiebreaker in another region (2+2+1)
+/// when the home datacenters have two nodes each, else one in each (1+1+1).
+/// The tiebreaker is the lowest-id node of a region that is not the home
+/// region, preferring regions with a single datacenter (tiebreaker sites).
+/// Lowest ids first everywhere, so every node computes the same set.
+pub fn default_replicas(peers: &[PeerConfig], home: &str) -> Vec<u64> {
+    let mut sorted: Vec<&PeerConfig> = peers.iter().collect();
+    sorted.sort_by_key(|p| p.id);
+    let in_dc = |dc: &str| -> Vec<u64> {
+        sorted
+            .iter()
+            .filter(|p| p.region == home && p.dc == dc)
+            .map(|p| p.id)
+            .collect()
+    };
+    let (a, b) = (in_dc("a"), in_dc("b"));
+    let per_dc = if a.len() >= 2 && b.len() >= 2 { 2 } else { 1 };
+    let mut replicas: Vec<u64> = a
+        .iter()
+        .take(per_dc)
+        .chain(b.iter().take(per_dc))
+        .copied()
+        .collect();
+    let dcs_of = |region: &str| -> BTreeSet<&str> {
+        sorted
+            .iter()
+            .filter(|p| p.region == region)
+            .map(|p| p.dc.as_str())
+            .collect()
+    };
+    let tiebreaker = sorted
+        .iter()
+        .filter(|p| p.region != home)
+        .min_by_key(|p| (dcs_of(&p.region).len() > 1, p.id));
+    if let Some(t) = tiebreaker {
+        replicas.push(t.id);
+    }
+    replicas.sort_unstable();
+    replicas
 }
 
 /// A region name: 1..=32 bytes of `[a-z0-9-]`.
@@ -222,8 +266,11 @@ impl NodeConfig {
                     g.id, g.home_region
                 ));
             }
+            if g.replicas.is_empty() {
+                continue;
+            }
             let replicas: BTreeSet<u64> = g.replicas.iter().copied().collect();
-            if replicas.is_empty() || replicas.len() != g.replicas.len() {
+            if replicas.len() != g.replicas.len() {
                 return invalid(format!(
                     "group {}: replicas must be distinct node ids, at least one",
                     g.id
@@ -240,7 +287,11 @@ impl NodeConfig {
     /// none, group 1 on every peer, homed where the lowest-id peer is.
     pub fn groups(&self) -> Vec<GroupConfig> {
         if !self.groups.is_empty() {
-            return self.groups.clone();
+            let mut groups = self.groups.clone();
+            for g in groups.iter_mut().filter(|g| g.replicas.is_empty()) {
+                g.replicas = default_replicas(&self.peers, &g.home_region);
+            }
+            return groups;
         }
         let home = self
             .peers
@@ -366,6 +417,44 @@ mod tests {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(want), "{err} should say {want}");
         }
+    }
+
+    fn peer(id: u64, region: &str, dc: &str) -> PeerConfig {
+        PeerConfig {
+            id,
+            endpoint: format!("127.0.0.1:{}", 7000 + id),
+            region: region.into(),
+            dc: dc.into(),
+        }
+    }
+
+    // Both home datacenters plus a tiebreaker elsewhere: 2+2+1 when each home
+    // datacenter has two nodes, else 1+1+1; the tiebreaker comes from a
+    // single-datacenter site when there is one.
+    #[test]
+    fn default_replicas_are_both_home_dcs_and_a_tiebreaker() {
+        let geo = vec![
+            peer(1, "eu", "a"),
+            peer(2, "eu", "b"),
+            peer(3, "us", "a"),
+            peer(4, "us", "b"),
+            peer(5, "ap", "a"),
+        ];
+        assert_eq!(default_replicas(&geo, "eu"), vec![1, 2, 5]);
+        assert_eq!(default_replicas(&geo, "us"), vec![3, 4, 5]);
+        let big = vec![
+            peer(1, "eu", "a"),
+            peer(2, "eu", "a"),
+            peer(3, "eu", "b"),
+            peer(4, "eu", "b"),
+            peer(5, "us", "a"),
+            peer(6, "us", "b"),
+        ];
+        assert_eq!(default_replicas(&big, "eu"), vec![1, 2, 3, 4, 5]);
+        let mut c: NodeConfig = toml::from_str(THREE).unwrap();
+        c.groups = vec![group(1, "eu", &[])];
+        c.validate().unwrap();
+        assert_eq!(c.groups()[0].replicas, vec![1, 2, 3]);
     }
 
     fn group(id: u64, home: &str, replicas: &[u64]) -> GroupConfig {

@@ -45,6 +45,36 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The smallest shape that shows dual-datacenter failover across
+    /// regions: `eu` and `us` with datacenters `a` and `b` (nodes 1, 2 and
+    /// 3, 4) and a tiebreaker site `ap` (node 5); `groups_per_region`
+    /// groups homed in each of eu and us with the default replica sets
+    /// (1+1+1: both home datacenters and the tiebreaker).
+    pub fn geo(groups_per_region: u64) -> Topology {
+        let place = |r: &str, dc: &str| (r.to_string(), dc.to_string());
+        let mut groups = Vec::new();
+        for (i, region) in ["eu", "us"].iter().enumerate() {
+            for g in 0..groups_per_region {
+                groups.push(GroupConfig {
+                    id: i as u64 * groups_per_region + g + 1,
+                    home_region: region.to_string(),
+                    replicas: Vec::new(),
+                    dual_dc: Default::default(),
+                });
+            }
+        }
+        Topology {
+            nodes: vec![
+                place("eu", "a"),
+                place("eu", "b"),
+                place("us", "a"),
+                place("us", "b"),
+                place("ap", "a"),
+            ],
+            groups,
+        }
+    }
+
     /// `n` nodes in one region, alternating datacenters `a` and `b`, one group.
     pub fn single_region(n: u64) -> Topology {
         Topology {

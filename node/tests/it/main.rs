@@ -9,6 +9,7 @@ mod corruption;
 mod ctl;
 mod dual_dc;
 mod failover;
+mod geo;
 mod groups;
 mod placement;
 mod wiped;
