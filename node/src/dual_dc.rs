@@ -132,8 +132,9 @@ impl DualDc {
                 }
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            // A metrics change (a replica's progress) or the deadline.
-            let _ = tokio::time::timeout(left, rx.changed()).await;
+            // A metrics change (a replica's progress), or soon enough to
+            // notice a datacenter going silent (that changes no metric).
+            let _ = tokio::time::timeout(left.min(self.down_after / 4), rx.changed()).await;
         }
     }
 

@@ -13,6 +13,8 @@ pub mod ctl;
 pub mod demo;
 pub mod directory;
 pub mod dual_dc;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+pub mod geo_demo;
 pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;

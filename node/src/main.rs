@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use geowallet_node::config::{NodeConfig, RaftTuning};
 use geowallet_node::local_cluster::LocalCluster;
-use geowallet_node::{ctl, demo, server};
+use geowallet_node::local_cluster::Topology;
+use geowallet_node::{ctl, demo, geo_demo, server};
 
 /// geowallet: a replicated, geo-sharded wallet database.
 #[derive(Debug, Parser)]
@@ -22,16 +23,26 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Start a local 3-node cluster on 127.0.0.1 (separate processes) and run
-    /// until Ctrl-C; with --demo, run a short workload with a leader kill.
+    /// Start a local cluster on 127.0.0.1 (separate processes) and run
+    /// until Ctrl-C; with --demo, run a short workload with a leader kill
+    /// (`--topology geo`: two regions, a datacenter kill and failback).
     Dev {
         /// Data dir (a new temporary dir by default; kept afterwards).
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long)]
         demo: bool,
+        /// Nodes of the single-region cluster.
         #[arg(long, default_value_t = 3)]
         nodes: u64,
+        /// `single`: one group on `--nodes` nodes; `geo`: regions eu and us
+        /// (datacenters a and b) and a tiebreaker site ap, five nodes, four
+        /// shard groups and the directory.
+        #[arg(long, value_enum, default_value_t = TopologyArg::Single)]
+        topology: TopologyArg,
+        /// Datacenter kills of the geo demo.
+        #[arg(long, default_value_t = 1)]
+        kills: u32,
     },
     /// One command against a cluster.
     Ctl(ctl::CtlArgs),
@@ -76,19 +87,80 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             init_tracing();
             server::run(NodeConfig::load(&config)?).await
         }
-        Cmd::Dev { dir, demo, nodes } => dev(dir, demo, nodes).await,
+        Cmd::Dev {
+            dir,
+            demo,
+            nodes,
+            topology: TopologyArg::Single,
+            ..
+        } => dev(dir, demo, nodes).await,
+        Cmd::Dev {
+            dir, demo, kills, ..
+        } => dev_geo(dir, demo, kills).await,
         Cmd::Ctl(_) => unreachable!("handled in main"),
     }
 }
 
-async fn dev(dir: Option<PathBuf>, run_demo: bool, nodes: u64) -> anyhow::Result<()> {
-    let dir = match dir {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TopologyArg {
+    Single,
+    Geo,
+}
+
+fn dev_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match dir {
         Some(d) => d,
         None => tempfile::Builder::new()
             .prefix("geowallet-dev-")
             .tempdir()?
             .keep(),
+    })
+}
+
+async fn dev_geo(dir: Option<PathBuf>, run_demo: bool, kills: u32) -> anyhow::Result<()> {
+    let dir = dev_dir(dir)?;
+    let binary = std::env::current_exe().context("find the geowallet binary")?;
+    // Loopback: election timeouts for a local network.
+    let tuning = RaftTuning {
+        heartbeat_interval_ms: 50,
+        election_timeout_ms_min: 300,
+        election_timeout_ms_max: 600,
+        ..RaftTuning::default()
     };
+    let topology = Topology::geo(2);
+    let mut cluster = LocalCluster::prepare_topology(&binary, &dir, &topology, tuning)?;
+    for n in 1..=topology.nodes.len() as u64 {
+        cluster.spawn(n)?;
+    }
+    let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;
+    let endpoints = cluster.endpoints().join(",");
+    println!(
+        "geowallet dev: geo cluster up: eu (a: node 1, b: node 2), us (a: node 3, b: node 4), tiebreaker ap (node 5)"
+    );
+    println!(
+        "  groups 1, 2 homed in eu; 3, 4 in us; the directory on every node (group 1 leader: node {leader})"
+    );
+    println!("  data and logs: {}", dir.display());
+    println!("  cluster file:  {}", dir.join("cluster.json").display());
+    println!("  endpoints:     {endpoints}");
+    println!("  try: geowallet ctl --endpoints {endpoints} status");
+    println!(
+        "       geowallet ctl --endpoints {endpoints} --region eu open --player 1 --currency EUR --tx o1"
+    );
+    if run_demo {
+        let result = geo_demo::run(&mut cluster, kills).await;
+        cluster.stop_all();
+        return result;
+    }
+    println!("geowallet dev: running; Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    println!("geowallet dev: stopping");
+    cluster.stop_all();
+    Ok(())
+}
+
+async fn dev(dir: Option<PathBuf>, run_demo: bool, nodes: u64) -> anyhow::Result<()> {
+    let dir = dev_dir(dir)?;
     let binary = std::env::current_exe().context("find the geowallet binary")?;
     let mut cluster = LocalCluster::start(&binary, &dir, nodes, RaftTuning::default())?;
     let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;

@@ -27,7 +27,14 @@ pub fn status<E: Engine>(host: &GroupHost<E>) -> pb::StatusResponse {
             dc: n.dc.clone(),
         })
         .collect();
-    let first = groups.first().cloned().unwrap_or_default();
+    // The default group: the lowest shard group (the directory only when
+    // this node hosts nothing else).
+    let first = groups
+        .iter()
+        .find(|g| g.id != 0)
+        .or(groups.first())
+        .cloned()
+        .unwrap_or_default();
     pb::StatusResponse {
         node_id: host.node_id(),
         state: first.state,
