@@ -655,12 +655,61 @@ impl Client {
     }
 
     /// Linearizable read of `accounts` and of every currency's totals, all at
-    /// one applied index: the books balance when, per currency, `players +
-    /// system == 0`.
+    /// one applied index of one group: the books balance when, per currency,
+    /// `players + system == 0`.
     ///
-    /// Audits one shard group: the configured one, else the group of the
-    /// first account's player (every account must be in that group).
+    /// Accounts in several shard groups are read group by group (one call
+    /// each, every account's balance in order); the totals are then the sums
+    /// over those groups (each group's books balance on their own, so the
+    /// sums do too) and `read_index` is the highest group's index.
     pub async fn audit(&self, accounts: &[Account]) -> Result<Audit, Error> {
+        let cfg = &self.inner.config;
+        if cfg.group != 0 || accounts.is_empty() {
+            return self.audit_group(cfg.group, accounts).await;
+        }
+        let mut by_group: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, a) in accounts.iter().enumerate() {
+            let group = match self.route(a.player, false).await {
+                Ok(r) => r.group,
+                // Placed nowhere: ask the first account's group, which
+                // answers it has no such account.
+                Err(Error::UnknownAccount { .. }) => u64::MAX,
+                Err(e) => return Err(e),
+            };
+            by_group.entry(group).or_default().push(i);
+        }
+        if let Some(unplaced) = by_group.remove(&u64::MAX) {
+            let first = by_group.keys().next().copied().unwrap_or(0);
+            by_group.entry(first).or_default().extend(unplaced);
+        }
+        let mut balances: Vec<Option<(Account, Option<Balance>)>> = vec![None; accounts.len()];
+        let mut totals: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
+        let mut read_index = 0;
+        for (group, idx) in by_group {
+            let part: Vec<Account> = idx.iter().map(|i| accounts[*i].clone()).collect();
+            let audit = self.audit_group(group, &part).await?;
+            for (i, b) in idx.iter().zip(audit.balances) {
+                balances[*i] = Some(b);
+            }
+            for (currency, t) in audit.totals {
+                let sum = totals.entry(currency).or_insert(CurrencyTotals {
+                    players: 0,
+                    system: 0,
+                });
+                sum.players += t.players;
+                sum.system += t.system;
+            }
+            read_index = read_index.max(audit.read_index);
+        }
+        Ok(Audit {
+            read_index,
+            balances: balances.into_iter().flatten().collect(),
+            totals,
+        })
+    }
+
+    /// One audit call to `group` (0: each node's default group).
+    async fn audit_group(&self, group: u64, accounts: &[Account]) -> Result<Audit, Error> {
         let audit = |group: u64| async move {
             let req = pb::AuditRequest {
                 accounts: accounts.iter().map(Account::to_pb).collect(),
@@ -674,10 +723,7 @@ impl Client {
             })
             .await
         };
-        let resp = match accounts.first() {
-            Some(a) if self.inner.config.group == 0 => self.routed(a.player, audit).await?,
-            _ => audit(self.inner.config.group).await?,
-        };
+        let resp = audit(group).await?;
         let malformed = |what: &str| Error::Protocol {
             message: format!("malformed audit: {what}"),
         };
