@@ -160,24 +160,72 @@ pub(crate) fn call_error(status: &tonic::Status) -> CallError {
             None => {}
         }
     }
+    if never_sent(status) {
+        return CallError::Unreachable(status.message().to_string());
+    }
     match status.code() {
         tonic::Code::InvalidArgument => CallError::Invalid(status.message().to_string()),
         tonic::Code::Unimplemented => CallError::Unsupported(status.message().to_string()),
-        tonic::Code::Unavailable if is_connect_failure(status) => {
-            CallError::Unreachable(status.message().to_string())
-        }
         _ => CallError::Transport(format!("{}: {}", status.code(), status.message())),
     }
 }
 
-fn is_connect_failure(status: &tonic::Status) -> bool {
+/// Whether the request certainly never left: the connection could not be
+/// made. Decided by the kind of the `io::Error` in the status's source
+/// chain (connection refused, no route, address not available), never by
+/// its text, which hyper may reword. A reset or a timeout after connecting
+/// may have carried the request: not this. Both this and the madsim path
+/// are tested (`a_refused_connection_is_never_sent` on real sockets,
+/// `refused_connect_is_never_sent` in the simulator).
+fn never_sent(status: &tonic::Status) -> bool {
+    use std::io::ErrorKind;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(s) = source {
-        let text = s.to_string();
-        if text.contains("tcp connect error") || text.contains("Connection refused") {
-            return true;
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::HostUnreachable
+            );
         }
         source = s.source();
     }
-    status.message().contains("tcp connect error")
+    // madsim-tonic turns the io::Error of a failed connect into the status
+    // itself, keeping no source; its connect step is the only place that
+    // reports its transport error (a reset mid-call says "connection reset").
+    cfg!(madsim)
+        && status.code() == tonic::Code::Unavailable
+        && status.message() == MADSIM_CONNECT_FAILED
+}
+
+/// madsim-tonic's status message for a connect that failed.
+const MADSIM_CONNECT_FAILED: &str = "transport error";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_from(kind: std::io::ErrorKind, text: &str) -> tonic::Status {
+        tonic::Status::from_error(Box::new(std::io::Error::new(kind, text)))
+    }
+
+    // "Never sent" follows the io::Error's kind, whatever the wording: a
+    // refused connect is never sent; a reset may have carried the request.
+    #[test]
+    fn never_sent_is_decided_by_the_io_error_kind() {
+        use std::io::ErrorKind;
+        let refused = status_from(ErrorKind::ConnectionRefused, "the peer said no");
+        assert!(matches!(call_error(&refused), CallError::Unreachable(_)));
+        let unreachable = status_from(ErrorKind::HostUnreachable, "no route");
+        assert!(matches!(
+            call_error(&unreachable),
+            CallError::Unreachable(_)
+        ));
+        let reset = status_from(ErrorKind::ConnectionReset, "tcp connect error");
+        assert!(matches!(call_error(&reset), CallError::Transport(_)));
+        let plain = tonic::Status::unavailable("tcp connect error");
+        assert!(matches!(call_error(&plain), CallError::Transport(_)));
+    }
 }

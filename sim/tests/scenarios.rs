@@ -84,6 +84,45 @@ enum Run {
     Panicked(String),
 }
 
+// A write whose connection is refused (every node down) was never sent: the
+// client says `unavailable` (nothing changed), not `indeterminate`, under
+// madsim's network too (whose refused connect carries no io::Error source).
+#[madsim::test]
+async fn refused_connect_is_never_sent() {
+    use geowallet_client::{Account, Client, ClientConfig, CreditKind, Error, Tx};
+    use geowallet_storage::CrashFaults;
+    use std::time::Duration;
+    let cluster = geowallet_sim::SimCluster::start(3, SyncMode::Manual);
+    cluster
+        .leader(Duration::from_secs(10))
+        .await
+        .expect("a leader");
+    for id in cluster.ids() {
+        cluster.kill(id, CrashFaults::default());
+    }
+    let endpoints = cluster.endpoints();
+    let r = cluster
+        .client_host()
+        .spawn(async move {
+            let config = ClientConfig {
+                retry_budget: Duration::from_millis(300),
+                group: 1,
+                ..Default::default()
+            };
+            let c = Client::connect(endpoints, config).expect("client");
+            c.credit(
+                &Tx::new("nowhere"),
+                &Account::new(1, "EUR"),
+                1,
+                CreditKind::Deposit,
+            )
+            .await
+        })
+        .await
+        .expect("client task");
+    assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
+}
+
 /// Runs one seed on a fresh thread, as madsim's own runner does: thread
 /// locals (std's hash-map keys among them) must start equal for equal seeds.
 fn run_seed(seed: u64, nemesis: Nemesis, disk: SyncMode) -> Run {

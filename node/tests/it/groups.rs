@@ -296,3 +296,33 @@ fn ctl_status_exits_3_when_no_node_answers() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no node answered"), "{err}");
 }
+
+// A write to a node nothing listens on was never sent: the client says
+// `unavailable` (nothing changed), not `indeterminate`; decided from the
+// connect error's kind on a real socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_never_sent() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = Client::connect(
+        [format!("127.0.0.1:{port}")],
+        ClientConfig {
+            group: 1,
+            retry_budget: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = c
+        .credit(
+            &Tx::new("nowhere"),
+            &Account::new(1, "EUR"),
+            1,
+            geowallet_client::CreditKind::Deposit,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
+}
