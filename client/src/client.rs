@@ -484,6 +484,23 @@ impl Client {
         }
     }
 
+    /// Asks group `group`'s leader to hand leadership to `node`; returns the
+    /// term `node` leads in.
+    pub async fn transfer_leader(&self, group: u64, node: u64) -> Result<u64, Error> {
+        let req = pb::TransferLeaderRequest {
+            group_id: group,
+            node_id: node,
+        };
+        let timeout = self.inner.config.rpc_timeout.max(Duration::from_secs(6));
+        let resp = self
+            .with_retries(group, None, |endpoint| {
+                let conn = self.conn(&endpoint);
+                async move { unary(timeout, conn?.client.clone().transfer_leader(req)).await }
+            })
+            .await?;
+        Ok(resp.term)
+    }
+
     /// `player`'s placement (group, epoch), or `None` if it is not placed
     /// (linearizable directory read).
     pub async fn placement(&self, player: u64) -> Result<Option<(u64, u64)>, Error> {

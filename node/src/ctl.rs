@@ -206,6 +206,11 @@ pub enum Verb {
         #[arg(long)]
         player: u64,
     },
+    /// Hand leadership of `--group G` to `--node N` (a voter of the group).
+    TransferLeader {
+        #[arg(long)]
+        node: u64,
+    },
 }
 
 fn account(w: &Wallet) -> Account {
@@ -283,6 +288,15 @@ pub async fn run(args: CtlArgs) -> i32 {
                 format!("player {player} is not placed (never opened)"),
             ),
         }),
+        Verb::TransferLeader { node } => {
+            let group = args.group;
+            client.transfer_leader(group, *node).await.map(|term| {
+                (
+                    json!({ "group": group, "leader": node, "term": term }),
+                    format!("group {group} is led by node {node} (term {term})"),
+                )
+            })
+        }
         Verb::Status => match status_output(&client).await {
             Some(out) => Ok(out),
             None => {
@@ -355,7 +369,8 @@ fn verb_tx(verb: &Verb) -> Option<&TxArg> {
         | Verb::Journal { .. }
         | Verb::Audit { .. }
         | Verb::Status
-        | Verb::Placement { .. } => None,
+        | Verb::Placement { .. }
+        | Verb::TransferLeader { .. } => None,
     }
 }
 
@@ -414,7 +429,8 @@ async fn write(client: &Client, verb: &Verb, t: &Tx) -> Result<(serde_json::Valu
         | Verb::Journal { .. }
         | Verb::Audit { .. }
         | Verb::Status
-        | Verb::Placement { .. } => {
+        | Verb::Placement { .. }
+        | Verb::TransferLeader { .. } => {
             unreachable!("reads are handled by run")
         }
     };

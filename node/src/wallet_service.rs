@@ -8,6 +8,7 @@ use geowallet_raft::directory::{DirCommand, DirRefusal, DirReply, Placement};
 use geowallet_raft::{AppliedState, TypeConfig};
 use geowallet_storage::{AuditRead, DefaultEngine, Engine, GroupId, JournalFrom, Totals};
 use openraft::ReadPolicy;
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError};
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -21,6 +22,8 @@ use crate::wire;
 pub const COMMANDS_PER_CALL_MAX: usize = 10_000;
 /// Accounts per Audit call at most.
 pub const ACCOUNTS_PER_AUDIT_MAX: usize = 10_000;
+/// How long a requested leadership transfer may take.
+const LEADER_TRANSFER_WAIT: Duration = Duration::from_secs(5);
 /// How long a new leader may take to be confirmed by a quorum before a read gives up.
 const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
@@ -526,6 +529,58 @@ impl<E: Engine> Wallet for WalletService<E> {
         Ok(Response::new(match placement {
             Some(p) => placement_response(DirReply::Placed(p)),
             None => pb::PlacementResponse::default(),
+        }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        let req = req.into_inner();
+        if req.group_id == 0 && self.directory.is_none() {
+            return Err(Status::invalid_argument("name the group (group_id)"));
+        }
+        let group = self.hosted(GroupId(req.group_id))?;
+        let to = req.node_id;
+        let (leader, voter) = {
+            let m = group.raft.metrics();
+            let m = m.borrow_watched();
+            let voter = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == to);
+            (m.current_leader, voter)
+        };
+        if !voter {
+            return Err(Status::invalid_argument(format!(
+                "node {to} is not a voter of group {}",
+                req.group_id
+            )));
+        }
+        if leader != Some(self.host.node_id()) && leader != Some(to) {
+            let endpoint = leader.and_then(|l| self.endpoint_of(l));
+            return Err(not_leader(leader, endpoint));
+        }
+        if leader != Some(to)
+            && let Err(e) = group.raft.trigger().transfer_leader(to).await
+        {
+            return Err(unavailable(format!("leadership transfer failed: {e}")));
+        }
+        let led = group
+            .raft
+            .wait(Some(LEADER_TRANSFER_WAIT))
+            .metrics(|m| m.current_leader == Some(to), "transfer leader")
+            .await
+            .map_err(|e| {
+                unavailable(format!(
+                    "node {to} did not take over group {} in time: {e}",
+                    req.group_id
+                ))
+            })?;
+        Ok(Response::new(pb::TransferLeaderResponse {
+            leader_id: to,
+            term: led.current_term,
         }))
     }
 

@@ -234,6 +234,23 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
     assert_eq!(replicas, vec![2, 3]);
     assert_eq!(groups[3]["replicas"][0]["dc"], "b");
 
+    // An operator hands group 3 to node 3 (the tiebreaker-ranked voter:
+    // placement will later hand it back to node 2); node 1 is no voter of it.
+    let (code, out, err) = ctl(
+        &eps,
+        &["--group", "3", "--json", "transfer-leader", "--node", "3"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["group"].as_u64(), v["leader"].as_u64()),
+        (Some(3), Some(3)),
+        "{v}"
+    );
+    let (code, _, err) = ctl(&eps, &["--group", "3", "transfer-leader", "--node", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a voter of group 3"), "{err}");
+
     // Kill node 1: every group still has a majority and takes writes.
     cluster.kill(1).unwrap();
     for player in [1u64, 2, 21] {

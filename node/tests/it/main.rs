@@ -12,4 +12,5 @@ mod failover;
 mod geo;
 mod groups;
 mod placement;
+mod runtime_groups;
 mod wiped;
