@@ -9,6 +9,7 @@ use geowallet_node::group_host::{GroupHost, GroupSpec, HostConfig};
 use geowallet_node::wallet_service::WalletService;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
+use geowallet_raft::directory::GroupEntry;
 use geowallet_raft::{
     CLOCK_TOLERANCE_DEFAULT, ClockQuorum, GroupRaft, MessageLimits, NodeInfo, WallClock,
 };
@@ -86,18 +87,69 @@ fn raft_config(disk: SyncMode) -> Arc<Config> {
     Arc::new(config.validate().expect("valid simulation raft config"))
 }
 
-/// Where node `id` runs: region `eu`, datacenters alternating.
-fn place_of(id: u64) -> Place {
-    Place {
-        region: "eu",
-        datacenter: if id % 2 == 1 { "a" } else { "b" },
+/// The shape of a simulated cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `n` nodes in region `eu`, datacenters alternating `a`, `b`; one
+    /// group on all of them and no directory.
+    Single(u64),
+    /// Regions `eu` (a: node 1, b: node 2) and `us` (a: 3, b: 4) and a
+    /// tiebreaker site `ap` (5); group 1 homed in eu on 1, 2, 5, group 2 in
+    /// us on 3, 4, 5 (1+1+1 each), the directory on all five.
+    Geo,
+}
+
+impl Shape {
+    fn nodes(self) -> u64 {
+        match self {
+            Shape::Single(n) => n,
+            Shape::Geo => 5,
+        }
+    }
+
+    /// Where node `id` runs.
+    fn place(self, id: u64) -> Place {
+        match self {
+            Shape::Single(_) => Place {
+                region: "eu",
+                datacenter: if id % 2 == 1 { "a" } else { "b" },
+            },
+            Shape::Geo => {
+                let (region, datacenter) = match id {
+                    1 => ("eu", "a"),
+                    2 => ("eu", "b"),
+                    3 => ("us", "a"),
+                    4 => ("us", "b"),
+                    _ => ("ap", "a"),
+                };
+                Place { region, datacenter }
+            }
+        }
+    }
+
+    /// (group, home region, replicas) of every shard group.
+    fn groups(self) -> Vec<(GroupId, &'static str, Vec<u64>)> {
+        match self {
+            Shape::Single(n) => vec![(GROUP, "eu", (1..=n).collect())],
+            Shape::Geo => vec![
+                (GROUP, "eu", vec![1, 2, 5]),
+                (GroupId(2), "us", vec![3, 4, 5]),
+            ],
+        }
+    }
+
+    fn directory(self) -> Option<Vec<u64>> {
+        match self {
+            Shape::Single(_) => None,
+            Shape::Geo => Some((1..=5).collect()),
+        }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn run_node(
     id: u64,
-    n: u64,
+    shape: Shape,
     initializer: u64,
     disk: SyncMode,
     engine: Arc<MemEngine>,
@@ -115,24 +167,27 @@ async fn run_node(
             syncer.sync();
         }
     });
-    let all: Vec<u64> = (1..=n).collect();
-    let nodes = all
-        .iter()
+    let nodes = (1..=shape.nodes())
         .map(|i| {
-            let place = place_of(*i);
+            let place = shape.place(i);
             let info = NodeInfo {
-                addr: addr(*i).to_string(),
+                addr: addr(i).to_string(),
                 region: place.region.to_string(),
                 dc: place.datacenter.to_string(),
             };
-            (*i, info)
+            (i, info)
         })
         .collect();
+    let mut topology: BTreeMap<GroupId, Vec<u64>> =
+        shape.groups().into_iter().map(|(g, _, r)| (g, r)).collect();
+    if let Some(d) = shape.directory() {
+        topology.insert(GroupId::DIRECTORY, d);
+    }
     let host = GroupHost::new(
         HostConfig {
             node_id: id,
             nodes,
-            topology: BTreeMap::from([(GROUP, all.clone())]),
+            topology,
             raft: raft_config(disk),
             limits: MessageLimits::default(),
             clocks,
@@ -145,20 +200,53 @@ async fn run_node(
         },
         Db::with_engine(engine),
     );
-    let group = host
-        .add_group(GroupSpec {
-            id: GROUP,
-            home_region: "eu".into(),
-            replicas: all,
-            initializer: Some(initializer),
-            dual_dc: Default::default(),
-        })
-        .await
-        .expect("the durable state of a simulated node loads and raft starts");
-    replicas
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (group.raft.clone(), group.store.clone()));
+    let starts = "the durable state of a simulated node loads and raft starts";
+    if let Some(replicas) = shape.directory().filter(|r| r.contains(&id)) {
+        let dir = host
+            .add_group(GroupSpec {
+                id: GroupId::DIRECTORY,
+                home_region: shape.place(1).region.into(),
+                replicas,
+                initializer: None,
+                dual_dc: Default::default(),
+            })
+            .await
+            .expect(starts);
+        let groups = shape
+            .groups()
+            .into_iter()
+            .map(|(g, home, _)| GroupEntry {
+                id: g.0,
+                home_region: home.into(),
+            })
+            .collect();
+        tokio::spawn(geowallet_node::directory::bootstrap(
+            dir.raft.clone(),
+            dir.store.clone(),
+            groups,
+        ));
+    }
+    for (g, home, members) in shape.groups() {
+        if !members.contains(&id) {
+            continue;
+        }
+        let group = host
+            .add_group(GroupSpec {
+                id: g,
+                home_region: home.into(),
+                initializer: members.contains(&initializer).then_some(initializer),
+                replicas: members,
+                dual_dc: Default::default(),
+            })
+            .await
+            .expect(starts);
+        if g == GROUP {
+            replicas
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, (group.raft.clone(), group.store.clone()));
+        }
+    }
     let server = tonic::transport::Server::builder()
         .add_service(RaftServiceServer::new(host.raft_service()))
         .add_service(WalletServer::new(
@@ -174,6 +262,13 @@ impl SimCluster {
     /// node drawn from the seed initializes the group (and usually leads
     /// first). Nodes alternate between datacenters `a` and `b`.
     pub fn start(n: u64, disk: SyncMode) -> SimCluster {
+        SimCluster::start_shape(Shape::Single(n), disk)
+    }
+
+    /// Starts a cluster of `shape`. Group 1's replicas (what `replicas`
+    /// and `leader` report, and the checks compare) are its replicas only.
+    pub fn start_shape(shape: Shape, disk: SyncMode) -> SimCluster {
+        let n = shape.nodes();
         let initializer = 1 + madsim::rand::random::<u64>() % n;
         let seed = Handle::current().seed();
         let dir = RunDir::create("snapshots", seed).expect("a directory for snapshot files");
@@ -197,7 +292,7 @@ impl SimCluster {
                 .init(move || {
                     run_node(
                         id,
-                        n,
+                        shape,
                         initializer,
                         disk,
                         e.clone(),
@@ -213,7 +308,7 @@ impl SimCluster {
                     engine,
                     clock,
                     handle: node,
-                    place: place_of(id),
+                    place: shape.place(id),
                 },
             );
         }

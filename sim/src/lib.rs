@@ -15,6 +15,6 @@ mod run_dir;
 mod scenario;
 mod workload_runner;
 
-pub use cluster::{GROUP, Place, SimCluster};
+pub use cluster::{GROUP, Place, Shape, SimCluster};
 pub use nemesis::{Fault, Nemesis};
 pub use scenario::{ScenarioFailure, ScenarioReport, run_scenario};

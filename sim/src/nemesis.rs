@@ -32,6 +32,10 @@ pub enum Nemesis {
     Mixed,
     /// Only whole-cluster power losses (for the lying-disk variant).
     PowerLoss,
+    /// Faults of the geo shape: loss of a whole datacenter, a region cut
+    /// off from the others, the two datacenters of a region cut apart,
+    /// node kills and slow links.
+    Geo,
 }
 
 /// One fault as struck; `Display`ed in the run's fault log.
@@ -76,6 +80,17 @@ pub enum Fault {
         node: u64,
         offset_ms: i64,
     },
+    /// Every link between `nodes` (a region) and the rest cut, both ways.
+    RegionPartition {
+        region: &'static str,
+        nodes: Vec<u64>,
+    },
+    /// Every link between datacenters a and b of `region` cut, both ways.
+    DatacenterPartition {
+        region: &'static str,
+        a: Vec<u64>,
+        b: Vec<u64>,
+    },
 }
 
 impl Nemesis {
@@ -106,15 +121,55 @@ impl Nemesis {
         };
         match (family, dice.below(4)) {
             (Nemesis::Crashes, 0) | (Nemesis::PowerLoss, _) => Fault::PowerLoss { faults },
-            (Nemesis::Crashes, 1) => {
-                let datacenter = cluster.place(target).datacenter;
+            (Nemesis::Crashes, 1) | (Nemesis::Geo, 0) => {
+                let place = cluster.place(target).clone();
                 let nodes = ids
                     .iter()
                     .copied()
-                    .filter(|id| cluster.place(*id).datacenter == datacenter)
+                    .filter(|id| *cluster.place(*id) == place)
                     .collect();
-                Fault::DatacenterLoss { datacenter, nodes }
+                Fault::DatacenterLoss {
+                    datacenter: place.datacenter,
+                    nodes,
+                }
             }
+            (Nemesis::Geo, 1) => {
+                let region = cluster.place(target).region;
+                let nodes = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| cluster.place(*id).region == region)
+                    .collect();
+                Fault::RegionPartition { region, nodes }
+            }
+            (Nemesis::Geo, 2) => {
+                let region = cluster.place(target).region;
+                let in_dc = |dc: &str| -> Vec<u64> {
+                    ids.iter()
+                        .copied()
+                        .filter(|id| {
+                            let p = cluster.place(*id);
+                            p.region == region && p.datacenter == dc
+                        })
+                        .collect()
+                };
+                Fault::DatacenterPartition {
+                    region,
+                    a: in_dc("a"),
+                    b: in_dc("b"),
+                }
+            }
+            (Nemesis::Geo, _) => match dice.below(3) {
+                0 => Fault::Kill {
+                    node: target,
+                    faults,
+                },
+                1 => Fault::Isolate { node: target },
+                _ => Fault::Lossy {
+                    loss_pct: 1 + dice.below(10) as u32,
+                    latency_ms: 5 + dice.below(60),
+                },
+            },
             (Nemesis::Crashes, 2) => Fault::BitFlip {
                 node: target,
                 log: dice.below(2) == 0,
@@ -249,6 +304,27 @@ async fn strike(
                     if minority.contains(&a) != minority.contains(&b) {
                         cluster.cut(a, b);
                     }
+                }
+            }
+            tokio::time::sleep(hold).await;
+            cluster.heal_network();
+        }
+        Fault::RegionPartition { nodes, .. } => {
+            for a in cluster.ids() {
+                for b in cluster.ids() {
+                    if nodes.contains(&a) != nodes.contains(&b) {
+                        cluster.cut(a, b);
+                    }
+                }
+            }
+            tokio::time::sleep(hold).await;
+            cluster.heal_network();
+        }
+        Fault::DatacenterPartition { a, b, .. } => {
+            for x in a {
+                for y in b {
+                    cluster.cut(*x, *y);
+                    cluster.cut(*y, *x);
                 }
             }
             tokio::time::sleep(hold).await;

@@ -18,10 +18,10 @@ use geowallet_testkit::{
 };
 use openraft::async_runtime::WatchReceiver;
 
-use crate::SimCluster;
 use crate::nemesis::{self, LEADER_WAIT, Nemesis};
 use crate::run_dir::RunDir;
 use crate::workload_runner::{HOLD_TTL_NS, Runner};
+use crate::{Shape, SimCluster};
 
 /// Client processes (concurrent callers sharing one client).
 const PROCESSES: u64 = 4;
@@ -137,7 +137,9 @@ async fn run(
 ) -> Result<ScenarioReport, String> {
     // Every harness choice comes from madsim's seeded RNG, through one stream.
     let mut dice = SplitMix64::new(madsim::rand::random::<u64>());
-    let cluster = SimCluster::start(3, disk);
+    let geo = nemesis == Nemesis::Geo;
+    let shape = if geo { Shape::Geo } else { Shape::Single(3) };
+    let cluster = SimCluster::start_shape(shape, disk);
     let config = workload_config(&mut dice);
     let universe: Vec<Account> = config
         .currencies
@@ -147,8 +149,13 @@ async fn run(
     let start = tokio::time::Instant::now();
     let recorder = Recorder::create(path, move || start.elapsed().as_nanos() as u64)
         .map_err(|e| e.to_string())?;
-    let client = Client::connect(cluster.endpoints(), client_config(&mut dice))
-        .map_err(|e| e.to_string())?;
+    let mut client_config = client_config(&mut dice);
+    if geo {
+        // Wallets opened from eu land in group 1, whose replicas the checks
+        // compare; group 2 (us) and the directory run beside it.
+        client_config.region = "eu".into();
+    }
+    let client = Client::connect(cluster.endpoints(), client_config).map_err(|e| e.to_string())?;
     let runner = Arc::new(Runner {
         client: client.clone(),
         workload: Arc::new(Mutex::new(Workload::new(config, dice.next_u64()))),

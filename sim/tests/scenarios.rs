@@ -84,6 +84,15 @@ enum Run {
     Panicked(String),
 }
 
+// The geo shape (two regions with two datacenters each and a tiebreaker
+// site, two shard groups and the directory): whole datacenters lost,
+// regions cut off, the two datacenters of a region cut apart, kills and
+// slow links; wallets are placed through the directory and routed by it.
+#[madsim::test]
+async fn geo() {
+    must_hold(Nemesis::Geo, "geo").await;
+}
+
 // A write whose connection is refused (every node down) was never sent: the
 // client says `unavailable` (nothing changed), not `indeterminate`, under
 // madsim's network too (whose refused connect carries no io::Error source).
