@@ -152,11 +152,7 @@ async fn dev_geo(dir: Option<PathBuf>, run_demo: bool, kills: u32) -> anyhow::Re
         cluster.stop_all();
         return result;
     }
-    println!("geowallet dev: running; Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
-    println!("geowallet dev: stopping");
-    cluster.stop_all();
-    Ok(())
+    run_until_ctrl_c(cluster).await
 }
 
 async fn dev(dir: Option<PathBuf>, run_demo: bool, nodes: u64) -> anyhow::Result<()> {
@@ -175,6 +171,10 @@ async fn dev(dir: Option<PathBuf>, run_demo: bool, nodes: u64) -> anyhow::Result
         cluster.stop_all();
         return result;
     }
+    run_until_ctrl_c(cluster).await
+}
+
+async fn run_until_ctrl_c(mut cluster: LocalCluster) -> anyhow::Result<()> {
     println!("geowallet dev: running; Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
     println!("geowallet dev: stopping");

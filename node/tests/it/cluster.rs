@@ -18,6 +18,22 @@ pub fn tuning(snapshot_logs_since_last: u64) -> RaftTuning {
     }
 }
 
+/// Writes configs for `topology` under a new temp dir (named with
+/// `prefix`) and starts every node; the dir lives as long as the result.
+pub fn start_topology(
+    prefix: &str,
+    topology: &geowallet_node::local_cluster::Topology,
+) -> (LocalCluster, tempfile::TempDir) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
+    let mut cluster =
+        LocalCluster::prepare_topology(binary, dir.path(), topology, tuning(100_000)).unwrap();
+    for id in 1..=topology.nodes.len() as u64 {
+        cluster.spawn(id).unwrap();
+    }
+    (cluster, dir)
+}
+
 pub struct TestCluster {
     pub cluster: LocalCluster,
     pub _dir: tempfile::TempDir,

@@ -3,7 +3,6 @@
 //! home region; with one datacenter down, `available` groups acknowledge on
 //! the majority and report degraded, `strict` groups never acknowledge.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use geowallet_client::{Account, Client, ClientConfig, CreditKind, Error, Tx};
@@ -11,7 +10,7 @@ use geowallet_node::config::GroupConfig;
 use geowallet_node::dual_dc::DualDcPolicy;
 use geowallet_node::local_cluster::{LocalCluster, Topology};
 
-use crate::cluster::tuning;
+use crate::cluster::start_topology;
 use crate::ctl::ctl;
 
 /// Node 1 in eu/a, node 2 in eu/b, node 3 the tiebreaker in us/a (1+1+1).
@@ -111,16 +110,7 @@ async fn wait_degraded(cluster: &LocalCluster, c: &Client, player: u64, id: u64,
 // acknowledged just before datacenter eu/a dies is there afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_wait_for_both_datacenters_or_follow_the_policy() {
-    let dir = tempfile::Builder::new()
-        .prefix("geowallet-dualdc-")
-        .tempdir()
-        .unwrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
-    let mut cluster =
-        LocalCluster::prepare_topology(binary, dir.path(), &topology(), tuning(100_000)).unwrap();
-    for id in 1..=3 {
-        cluster.spawn(id).unwrap();
-    }
+    let (mut cluster, _dir) = start_topology("geowallet-dualdc-", &topology());
     let c = client(&cluster, Duration::from_secs(20));
     let (pa, ps) = (player_in(&c, 1).await, player_in(&c, 2).await);
     for p in [pa, ps] {

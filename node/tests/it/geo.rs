@@ -3,7 +3,6 @@
 //! datacenter is SIGKILLed during a workload over every group.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use geowallet_client::{Account, Client, ClientConfig, CreditKind, Error, Tx};
 use geowallet_node::local_cluster::{LocalCluster, Topology};
 
-use crate::cluster::tuning;
+use crate::cluster::start_topology;
 
 fn client(cluster: &LocalCluster, region: &str) -> Client {
     let config = ClientConfig {
@@ -84,17 +83,7 @@ async fn writer(c: Client, player: u64, stop: Arc<AtomicBool>) -> Seen {
 // when eu/a returns and has caught up, leadership fails back to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datacenter_loss_loses_no_acknowledged_write_and_fails_back() {
-    let dir = tempfile::Builder::new()
-        .prefix("geowallet-geo-")
-        .tempdir()
-        .unwrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
-    let topology = Topology::geo(2);
-    let mut cluster =
-        LocalCluster::prepare_topology(binary, dir.path(), &topology, tuning(100_000)).unwrap();
-    for id in 1..=5 {
-        cluster.spawn(id).unwrap();
-    }
+    let (mut cluster, _dir) = start_topology("geowallet-geo-", &Topology::geo(2));
     let (eu, us) = (client(&cluster, "eu"), client(&cluster, "us"));
     let mut players = Vec::new();
     for p in 1..=6u64 {

@@ -1,14 +1,13 @@
 //! Many shard groups on one set of node processes: each group is its own
 //! Raft group and ledger over the node's one RocksDB, addressed by group id.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use geowallet_client::{Account, Client, ClientConfig, Error, Tx};
 use geowallet_node::config::GroupConfig;
 use geowallet_node::local_cluster::{LocalCluster, Topology};
 
-use crate::cluster::tuning;
+use crate::cluster::start_topology;
 use crate::ctl::ctl;
 
 /// Nodes 1 and 2 in `eu` (datacenters a and b), node 3 in `us`; groups 1
@@ -96,16 +95,7 @@ fn placement_of(eps: &str, player: u64) -> u64 {
 // group it hosts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_are_placed_by_region_and_routed_to_their_group() {
-    let dir = tempfile::Builder::new()
-        .prefix("geowallet-groups-")
-        .tempdir()
-        .unwrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
-    let mut cluster =
-        LocalCluster::prepare_topology(binary, dir.path(), &topology(), tuning(100_000)).unwrap();
-    for id in 1..=3 {
-        cluster.spawn(id).unwrap();
-    }
+    let (mut cluster, _dir) = start_topology("geowallet-groups-", &topology());
     wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
     let eps = cluster.endpoints().join(",");
 

@@ -4,14 +4,13 @@
 //! while `b` is healthy; when `a` returns and has caught up, leadership
 //! fails back to it.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use geowallet_client::{Account, Client, ClientConfig, CreditKind, Tx};
 use geowallet_node::config::GroupConfig;
 use geowallet_node::local_cluster::{LocalCluster, Topology};
 
-use crate::cluster::tuning;
+use crate::cluster::start_topology;
 
 fn topology() -> Topology {
     let place = |r: &str, dc: &str| (r.to_string(), dc.to_string());
@@ -58,16 +57,7 @@ async fn wait_leader(cluster: &LocalCluster, want: u64, timeout: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leadership_settles_in_home_dc_a_fails_over_to_b_and_back() {
-    let dir = tempfile::Builder::new()
-        .prefix("geowallet-placement-")
-        .tempdir()
-        .unwrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
-    let mut cluster =
-        LocalCluster::prepare_topology(binary, dir.path(), &topology(), tuning(100_000)).unwrap();
-    for id in 1..=3 {
-        cluster.spawn(id).unwrap();
-    }
+    let (mut cluster, _dir) = start_topology("geowallet-placement-", &topology());
     // eu/a is node 3.
     wait_leader(&cluster, 3, Duration::from_secs(30)).await;
     let c = Client::connect(
