@@ -216,12 +216,24 @@ async fn run(
     Ok(report)
 }
 
+/// Attempts of the final audit (500 ms apart) before the run fails.
+const FINAL_READ_ATTEMPTS: u32 = 20;
+
 /// Every account's balance and journal, read through the client API.
 async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState, String> {
-    let audit = client
-        .audit(universe)
-        .await
-        .map_err(|e| format!("final audit: {e}"))?;
+    // After healing, groups may still be electing (the directory too, in
+    // the geo shape): the final read waits for them, within a bound.
+    let mut attempts = 0;
+    let audit = loop {
+        match client.audit(universe).await {
+            Ok(a) => break a,
+            Err(e) if attempts == FINAL_READ_ATTEMPTS => {
+                return Err(format!("final audit after {attempts} attempts: {e}"));
+            }
+            Err(_) => attempts += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let mut state = FinalState::default();
     for (account, balance) in &audit.balances {
         let Some(b) = balance else { continue };
