@@ -17,8 +17,11 @@ use std::time::Duration;
 
 use geowallet_raft::{GroupRaft, TypeConfig};
 use geowallet_storage::Engine;
+use openraft::RaftMetrics;
 use openraft::async_runtime::WatchReceiver;
-use openraft::{Instant, RaftMetrics};
+// The trait gives tokio's instants `elapsed` here; madsim's have their own.
+#[cfg_attr(madsim, allow(unused_imports))]
+use openraft::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::proposer::ProposeError;

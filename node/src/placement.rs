@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use geowallet_raft::{ClockQuorum, GroupRaft, NodeInfo, TypeConfig};
 use geowallet_storage::{Engine, GroupId};
+use openraft::RaftMetrics;
 use openraft::async_runtime::WatchReceiver;
-use openraft::{Instant, RaftMetrics};
+// The trait gives tokio's instants `elapsed` here; madsim's have their own.
+#[cfg_attr(madsim, allow(unused_imports))]
+use openraft::Instant;
 use tokio::time::Instant as TokioInstant;
 
 /// How the leader of one group places leadership.
