@@ -80,10 +80,6 @@ pub trait DirRows {
     fn read(&self, key: DirKey) -> Option<Vec<u8>>;
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: Option<Vec<u8>>) -> Option<T> {
-    bytes.and_then(|b| postcard::from_bytes(&b).ok())
-}
-
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_allocvec(v).expect("directory rows encode")
 }
@@ -93,6 +89,9 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 pub struct Overlay<'a, R: DirRows> {
     base: &'a R,
     written: BTreeMap<DirKey, Vec<u8>>,
+    /// The first row that did not decode: the entry must fail, never read
+    /// a damaged row as an absent one.
+    undecodable: std::cell::Cell<Option<DirKey>>,
 }
 
 impl<'a, R: DirRows> Overlay<'a, R> {
@@ -100,7 +99,22 @@ impl<'a, R: DirRows> Overlay<'a, R> {
         Overlay {
             base,
             written: BTreeMap::new(),
+            undecodable: std::cell::Cell::new(None),
         }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, key: DirKey) -> Option<T> {
+        let bytes = self.get(key)?;
+        let value = postcard::from_bytes(&bytes).ok();
+        if value.is_none() && self.undecodable.get().is_none() {
+            self.undecodable.set(Some(key));
+        }
+        value
+    }
+
+    /// A row read by the commands applied so far that did not decode.
+    pub fn undecodable(&self) -> Option<DirKey> {
+        self.undecodable.get()
     }
 
     fn get(&self, key: DirKey) -> Option<Vec<u8>> {
@@ -111,11 +125,11 @@ impl<'a, R: DirRows> Overlay<'a, R> {
     }
 
     pub fn groups(&self) -> Vec<GroupEntry> {
-        decode(self.get(DirKey::Groups)).unwrap_or_default()
+        self.decode(DirKey::Groups).unwrap_or_default()
     }
 
     pub fn placement(&self, player: u64) -> Option<Placement> {
-        decode(self.get(DirKey::Placement(player)))
+        self.decode(DirKey::Placement(player))
     }
 
     /// The rows written, to persist.
@@ -289,6 +303,19 @@ mod tests {
             apply(&mut rows, other),
             DirReply::Refused(DirRefusal::GroupsDiffer)
         );
+    }
+
+    // A row that does not decode is reported, never taken for an absent
+    // one (which would place a player twice or redeclare the groups).
+    #[test]
+    fn an_undecodable_row_is_reported() {
+        let mut rows = Rows::default();
+        rows.0.insert(DirKey::Placement(7), vec![0xff; 3]);
+        let mut o = Overlay::new(&rows);
+        o.apply(&place(8, ""));
+        assert_eq!(o.undecodable(), None);
+        o.apply(&place(7, "eu"));
+        assert_eq!(o.undecodable(), Some(DirKey::Placement(7)));
     }
 
     // A repoint moves the epoch forward only from the epoch it expects.

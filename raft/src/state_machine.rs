@@ -122,6 +122,12 @@ impl<E: Engine> LedgerStateMachine<E> {
         };
         let mut overlay = Overlay::new(&rows);
         let replies = commands.iter().map(|c| overlay.apply(c)).collect();
+        if let Some(key) = overlay.undecodable() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("directory row {key:?} does not decode: damaged or from another version"),
+            ));
+        }
         let writes = overlay.into_writes();
         // A failed read makes the replies meaningless: nothing is written.
         if let Some(e) = rows.error.into_inner() {
