@@ -137,7 +137,13 @@ impl DualDc {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             // A metrics change (a replica's progress), or soon enough to
             // notice a datacenter going silent (that changes no metric).
-            let _ = tokio::time::timeout(left.min(self.down_after / 4), rx.changed()).await;
+            let wait = left.min(self.down_after / 4);
+            if let Ok(Err(_)) = tokio::time::timeout(wait, rx.changed()).await {
+                // Raft stopped: no metrics will ever change again.
+                return Err(ProposeError::Unavailable(
+                    "the group is shutting down".into(),
+                ));
+            }
         }
     }
 
