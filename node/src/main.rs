@@ -40,8 +40,8 @@ enum Cmd {
         /// shard groups and the directory.
         #[arg(long, value_enum, default_value_t = TopologyArg::Single)]
         topology: TopologyArg,
-        /// Datacenter kills of the geo demo.
-        #[arg(long, default_value_t = 1)]
+        /// Datacenter kills of the geo demo (at least 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         kills: u32,
     },
     /// One command against a cluster.
