@@ -75,43 +75,15 @@ async fn writer(c: Client, player: u64, stop: Arc<AtomicBool>, ops: Arc<AtomicU6
     tally
 }
 
-/// Group id → its leader as the running nodes agree on it (0: none agreed).
-async fn leaders(cluster: &LocalCluster, probe: &Client) -> BTreeMap<u64, u64> {
-    let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for n in cluster.nodes.iter().filter(|n| n.pid().is_some()) {
-        if let Ok(s) = probe.status_of(&n.endpoint).await {
-            for g in s.groups.iter().filter(|g| g.id != 0) {
-                seen.entry(g.id).or_default().push(g.leader_id);
-            }
-        }
-    }
-    seen.into_iter()
-        .map(|(g, v)| {
-            let agreed = v.iter().all(|l| *l == v[0]);
-            (g, if agreed { v[0] } else { 0 })
-        })
-        .collect()
-}
-
 /// Waits until every group homed in eu is led by `node`.
 async fn wait_eu_leader(
     cluster: &LocalCluster,
-    probe: &Client,
     eu_groups: &[u64],
     node: u64,
     timeout: Duration,
 ) -> anyhow::Result<Duration> {
-    let t = Instant::now();
-    loop {
-        let l = leaders(cluster, probe).await;
-        if eu_groups.iter().all(|g| l.get(g) == Some(&node)) {
-            return Ok(t.elapsed());
-        }
-        if t.elapsed() > timeout {
-            bail!("eu groups {eu_groups:?} not led by node {node} within {timeout:?}: {l:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let want = eu_groups.iter().map(|g| (*g, node)).collect();
+    cluster.wait_group_leaders(&want, timeout).await
 }
 
 /// How long after `killed` every eu group was led by a node other than the
@@ -175,17 +147,10 @@ pub async fn run(cluster: &mut LocalCluster, kills: u32) -> anyhow::Result<()> {
     }
     println!("geo demo: wallets per group: {by_group:?} (groups 1-2 homed in eu, 3-4 in us)");
     let eu_groups: Vec<u64> = vec![1, 2];
-    wait_eu_leader(
-        cluster,
-        &probe,
-        &eu_groups,
-        KILLED_NODE,
-        Duration::from_secs(30),
-    )
-    .await?;
+    wait_eu_leader(cluster, &eu_groups, KILLED_NODE, Duration::from_secs(30)).await?;
     println!(
         "geo demo: eu groups led from eu/a (node {KILLED_NODE}); leaders {:?}",
-        leaders(cluster, &probe).await
+        cluster.group_leaders(&probe).await
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -227,27 +192,14 @@ pub async fn run(cluster: &mut LocalCluster, kills: u32) -> anyhow::Result<()> {
             "geo demo:   first acknowledged eu write {} ms after the kill",
             first.as_millis()
         );
-        let moved = wait_eu_leader(
-            cluster,
-            &probe,
-            &eu_groups,
-            EU_B_NODE,
-            Duration::from_secs(30),
-        )
-        .await?;
+        let moved = wait_eu_leader(cluster, &eu_groups, EU_B_NODE, Duration::from_secs(30)).await?;
         println!(
             "geo demo:   eu groups led from eu/b (node {EU_B_NODE}) {} ms later, not from the tiebreaker",
             moved.as_millis()
         );
         cluster.spawn(KILLED_NODE)?;
-        let back = wait_eu_leader(
-            cluster,
-            &probe,
-            &eu_groups,
-            KILLED_NODE,
-            Duration::from_secs(60),
-        )
-        .await?;
+        let back =
+            wait_eu_leader(cluster, &eu_groups, KILLED_NODE, Duration::from_secs(60)).await?;
         println!(
             "geo demo:   eu/a restarted; leadership failed back to it after {} ms (once caught up)",
             back.as_millis()

@@ -147,15 +147,6 @@ impl<E: Engine> GroupHost<E> {
         &self.config.clocks
     }
 
-    pub fn db(&self) -> &Db<E> {
-        &self.db
-    }
-
-    /// Peer connections opened so far (one per peer address).
-    pub fn connections(&self) -> usize {
-        self.channels.len()
-    }
-
     /// The node-to-node Raft service for every hosted group.
     pub fn raft_service(&self) -> RaftRpcService<E> {
         RaftRpcService::new(self.registry.clone(), self.config.clocks.clock().clone())

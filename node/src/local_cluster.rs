@@ -2,6 +2,7 @@
 //! own data dir: what `geowallet dev` runs and what integration tests kill
 //! and restart.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -315,6 +316,54 @@ impl LocalCluster {
 
     /// Waits until one running node is leader and serves a linearizable
     /// read; returns the leader's id.
+    /// Each shard group's leader as the running nodes report it through
+    /// `probe`: the node they all name, 0 when they disagree or none knows.
+    pub async fn group_leaders(&self, probe: &Client) -> BTreeMap<u64, u64> {
+        let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for n in self.nodes.iter().filter(|n| n.pid().is_some()) {
+            if let Ok(s) = probe.status_of(&n.endpoint).await {
+                for g in s.groups.iter().filter(|g| g.id != 0) {
+                    seen.entry(g.id).or_default().push(g.leader_id);
+                }
+            }
+        }
+        seen.into_iter()
+            .map(|(g, v)| {
+                (
+                    g,
+                    if v.iter().all(|l| *l == v[0]) {
+                        v[0]
+                    } else {
+                        0
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until the running nodes agree that group `g` is led by
+    /// `want[g]`, for every `g`; returns how long that took.
+    pub async fn wait_group_leaders(
+        &self,
+        want: &BTreeMap<u64, u64>,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        let probe = self.client(ClientConfig::default())?;
+        let started = Instant::now();
+        loop {
+            let leaders = self.group_leaders(&probe).await;
+            if want.iter().all(|(g, l)| leaders.get(g) == Some(l)) {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "leaders did not settle on {want:?} within {timeout:?}: nodes report {leaders:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
         let client = self.client(ClientConfig {
             retry_budget: Duration::from_millis(500),

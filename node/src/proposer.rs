@@ -49,7 +49,6 @@ struct Submission {
 pub struct Proposer {
     tx: mpsc::Sender<Submission>,
     requests_per_entry_max: usize,
-    clocks: ClockQuorum,
 }
 
 impl Proposer {
@@ -65,18 +64,11 @@ impl Proposer {
     ) -> Proposer {
         let requests_per_entry_max = REQUESTS_PER_ENTRY_MAX.min(limits.requests_per_entry_max());
         let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
-        let run = run(raft, rx, requests_per_entry_max, clocks.clone(), dual_dc);
-        tokio::spawn(run);
+        tokio::spawn(run(raft, rx, requests_per_entry_max, clocks, dual_dc));
         Proposer {
             tx,
             requests_per_entry_max,
-            clocks,
         }
-    }
-
-    /// The clock measurements this proposer stamps time by.
-    pub fn clocks(&self) -> &ClockQuorum {
-        &self.clocks
     }
 
     /// Requests one submission may carry at most (they go into one entry).

@@ -157,7 +157,7 @@ impl<E: Engine> WalletService<E> {
     async fn check_placements(
         &self,
         group: &Group<E>,
-        commands: &[(u64, &geowallet_ledger::Request)],
+        commands: &[(u64, geowallet_ledger::Request)],
     ) -> Result<Vec<Option<pb::Refusal>>, Status> {
         let Some(dir) = &self.directory else {
             return Ok(vec![None; commands.len()]);
@@ -323,11 +323,7 @@ impl<E: Engine> Wallet for WalletService<E> {
                 Err(refusal) => results.push(Some(wire::refused(refusal))),
             }
         }
-        let checks = {
-            let refs: Vec<(u64, &geowallet_ledger::Request)> =
-                parsed.iter().map(|(e, r)| (*e, r)).collect();
-            self.check_placements(&group, &refs).await?
-        };
+        let checks = self.check_placements(&group, &parsed).await?;
         let mut requests = Vec::with_capacity(parsed.len());
         let mut slots = results.iter_mut().filter(|r| r.is_none());
         for ((_, r), check) in parsed.into_iter().zip(checks) {

@@ -104,15 +104,12 @@ impl PeerChannels {
     }
 
     /// Peer addresses a connection was made for.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.channels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -21,33 +21,6 @@ fn client(cluster: &LocalCluster, region: &str) -> Client {
     Client::connect(cluster.endpoints(), config).unwrap()
 }
 
-/// Waits until every node that runs reports `want[g]` as group g's leader.
-async fn wait_leaders(cluster: &LocalCluster, want: &BTreeMap<u64, u64>, timeout: Duration) {
-    let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut seen = BTreeMap::new();
-        for n in cluster.nodes.iter().filter(|n| n.pid().is_some()) {
-            if let Ok(s) = probe.status_of(&n.endpoint).await {
-                for g in s.groups.iter().filter(|g| want.contains_key(&g.id)) {
-                    seen.entry(g.id).or_insert_with(Vec::new).push(g.leader_id);
-                }
-            }
-        }
-        let settled = want
-            .iter()
-            .all(|(g, l)| seen.get(g).is_some_and(|v| v.iter().all(|x| x == l)));
-        if settled {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "leaders did not settle on {want:?}: nodes report {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// What one writer saw: tx ids acknowledged, tx ids whose outcome is
 /// unknown, and when its first acknowledgement after `since` came.
 #[derive(Default)]
@@ -98,7 +71,10 @@ async fn datacenter_loss_loses_no_acknowledged_write_and_fails_back() {
     }
     // Home datacenter a leads: eu/a is node 1, us/a node 3.
     let home_a = BTreeMap::from([(1, 1), (2, 1), (3, 3), (4, 3)]);
-    wait_leaders(&cluster, &home_a, Duration::from_secs(30)).await;
+    cluster
+        .wait_group_leaders(&home_a, Duration::from_secs(30))
+        .await
+        .unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = players
@@ -118,11 +94,17 @@ async fn datacenter_loss_loses_no_acknowledged_write_and_fails_back() {
         killed.elapsed()
     );
     let eu_b = BTreeMap::from([(1, 2), (2, 2), (3, 3), (4, 3)]);
-    wait_leaders(&cluster, &eu_b, Duration::from_secs(30)).await;
+    cluster
+        .wait_group_leaders(&eu_b, Duration::from_secs(30))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     cluster.spawn(1).unwrap();
-    wait_leaders(&cluster, &home_a, Duration::from_secs(60)).await;
+    cluster
+        .wait_group_leaders(&home_a, Duration::from_secs(60))
+        .await
+        .unwrap();
     stop.store(true, Ordering::Relaxed);
     let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
     for (w, (player, c)) in writers.into_iter().zip(&players) {

@@ -4,6 +4,7 @@
 //! while `b` is healthy; when `a` returns and has caught up, leadership
 //! fails back to it.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use geowallet_client::{Account, Client, ClientConfig, CreditKind, Tx};
@@ -27,32 +28,10 @@ fn topology() -> Topology {
     }
 }
 
-/// Group 1's leader as the running nodes report it, once every answering
-/// node agrees on it and it is `want`.
+/// Waits until the running nodes agree group 1 is led by `want`.
 async fn wait_leader(cluster: &LocalCluster, want: u64, timeout: Duration) {
-    let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        seen.clear();
-        for n in &cluster.nodes {
-            if n.pid().is_none() {
-                continue;
-            }
-            if let Ok(s) = probe.status_of(&n.endpoint).await {
-                let group_1 = s.groups.iter().find(|g| g.id == 1);
-                seen.push(group_1.map_or(0, |g| g.leader_id));
-            }
-        }
-        if !seen.is_empty() && seen.iter().all(|l| *l == want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "leadership did not settle on node {want}: nodes report {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let want = BTreeMap::from([(1, want)]);
+    cluster.wait_group_leaders(&want, timeout).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
