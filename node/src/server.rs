@@ -47,7 +47,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .into_iter()
         .filter(|g| g.replicas.contains(&config.node_id))
         .collect();
-    refuse_if_wiped(&config, &db, &groups).await?;
+    // Every group this node hosts, the directory included.
+    let mut hosted: Vec<GroupId> = groups.iter().map(|g| GroupId(g.id)).collect();
+    if config
+        .directory_replicas()
+        .is_some_and(|r| r.contains(&config.node_id))
+    {
+        hosted.push(GroupId::DIRECTORY);
+    }
+    refuse_if_wiped(&config, &db, &hosted).await?;
     let limits = MessageLimits::new(config.raft.message_bytes_max);
     let clocks = ClockQuorum::new(
         config.node_id,
@@ -155,13 +163,9 @@ const WIPED_CHECK_RPC_TIMEOUT: Duration = Duration::from_millis(500);
 /// starting under the same id could let it vote twice in one term. Asks
 /// every peer once: a new cluster passes (no leader has seen it yet, or no
 /// peer runs yet), so starting a cluster is not delayed.
-async fn refuse_if_wiped(
-    config: &NodeConfig,
-    db: &Db,
-    groups: &[GroupConfig],
-) -> anyhow::Result<()> {
-    for g in groups {
-        let log = db.log_store(GroupId(g.id));
+async fn refuse_if_wiped(config: &NodeConfig, db: &Db, hosted: &[GroupId]) -> anyhow::Result<()> {
+    for g in hosted {
+        let log = db.log_store(*g);
         let empty = log.read_vote().context("read the stored vote")?.is_none()
             && log.last().context("read the log")?.is_none();
         if !empty {

@@ -333,3 +333,69 @@ async fn a_refused_connection_is_never_sent() {
         .await;
     assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
 }
+
+// A node that hosts only the directory (no shard group) restarts: its
+// directory log is what tells it apart from a wiped node (it was refused
+// as wiped, having no shard-group log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_only_node_restarts() {
+    let place = |r: &str, dc: &str| (r.to_string(), dc.to_string());
+    let topology = Topology {
+        nodes: vec![
+            place("eu", "a"),
+            place("eu", "b"),
+            place("us", "a"),
+            place("us", "b"),
+        ],
+        groups: vec![GroupConfig {
+            id: 1,
+            home_region: "eu".into(),
+            replicas: vec![1, 2, 3],
+            dual_dc: Default::default(),
+        }],
+    };
+    let (mut cluster, _dir) = start_topology("geowallet-dironly-", &topology);
+    let eu = client(cluster.endpoints(), 0, "eu");
+    eu.open(&Tx::new("open-1"), &Account::new(1, "EUR"))
+        .await
+        .unwrap();
+    let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
+    let directory_applied = |s: &geowallet_client::Status| {
+        s.groups
+            .iter()
+            .find(|g| g.id == 0)
+            .map_or(0, |g| g.applied_index)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while probe
+        .status_of(&cluster.node(4).endpoint)
+        .await
+        .map_or(0, |s| directory_applied(&s))
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node 4 never applied the directory"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.kill(4).unwrap();
+    cluster.spawn(4).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(s) = probe.status_of(&cluster.node(4).endpoint).await
+            && directory_applied(&s) > 0
+        {
+            break;
+        }
+        let exited = cluster.wait_exit(4, Duration::from_millis(1)).is_ok();
+        assert!(
+            !exited,
+            "node 4 refused to restart: {}",
+            std::fs::read_to_string(cluster.node(4).log_path()).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "node 4 did not come back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.stop_all();
+}
