@@ -47,7 +47,7 @@ impl Default for ClientConfig {
             retry_budget: Duration::from_secs(15),
             attempts_max: 60,
             backoff_min: Duration::from_millis(20),
-            backoff_max: Duration::from_millis(500),
+            backoff_max: Duration::from_millis(250),
             commands_per_rpc_max: 1024,
             rpcs_in_flight_max: 2,
         }
@@ -142,7 +142,23 @@ fn splitmix64(mut x: u64) -> u64 {
 /// What one attempt teaches the retry loop.
 enum Next<T> {
     Done(Result<T, Error>),
-    Retry { maybe_applied: bool, error: String },
+    Retry {
+        maybe_applied: bool,
+        error: String,
+        /// The reply named a different node as leader.
+        new_leader: bool,
+    },
+}
+
+/// The pause before the next attempt: none when the last reply named a new
+/// leader (waiting would only add to a failover), unless the attempt before
+/// was already such a hop (two nodes naming each other must not spin).
+fn pause_before_retry(backoff: Duration, new_leader: bool, hopped_last: bool) -> Duration {
+    if new_leader && !hopped_last {
+        Duration::ZERO
+    } else {
+        backoff
+    }
 }
 
 impl Client {
@@ -238,11 +254,12 @@ impl Client {
     fn learn<T>(&self, group: u64, endpoint: &str, err: CallError) -> Next<T> {
         match err {
             CallError::NotLeader { endpoint: hint } => {
-                let moved = hint.as_deref() != Some(endpoint);
+                let moved = hint.is_some() && hint.as_deref() != Some(endpoint);
                 self.set_leader(group, hint.filter(|_| moved));
                 Next::Retry {
                     maybe_applied: true,
                     error: format!("{endpoint} is not the leader"),
+                    new_leader: moved,
                 }
             }
             CallError::Unavailable(m) => {
@@ -250,6 +267,7 @@ impl Client {
                 Next::Retry {
                     maybe_applied: true,
                     error: m,
+                    new_leader: false,
                 }
             }
             CallError::Transport(m) => {
@@ -257,6 +275,7 @@ impl Client {
                 Next::Retry {
                     maybe_applied: true,
                     error: format!("{endpoint}: {m}"),
+                    new_leader: false,
                 }
             }
             CallError::Unreachable(m) => {
@@ -264,6 +283,7 @@ impl Client {
                 Next::Retry {
                     maybe_applied: false,
                     error: format!("{endpoint}: {m}"),
+                    new_leader: false,
                 }
             }
             CallError::Invalid(m) => Next::Done(Err(Error::InvalidArgument { message: m })),
@@ -295,6 +315,7 @@ impl Client {
         };
         let mut maybe_applied = false;
         let mut last_error = String::new();
+        let mut hopped_last = false;
         for attempt in 0..cfg.attempts_max {
             let endpoint = self.target(group, attempt);
             let next = match attempt_fn(endpoint.clone()).await {
@@ -309,16 +330,19 @@ impl Client {
                 Next::Retry {
                     maybe_applied: m,
                     error,
+                    new_leader,
                 } => {
                     maybe_applied |= m;
                     last_error = error;
+                    let pause =
+                        pause_before_retry(self.backoff(key, attempt), new_leader, hopped_last);
+                    hopped_last = new_leader && !hopped_last;
+                    if Instant::now() + pause >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
                 }
             }
-            let pause = self.backoff(key, attempt);
-            if Instant::now() + pause >= deadline {
-                break;
-            }
-            tokio::time::sleep(pause).await;
         }
         match tx_id {
             Some(tx_id) if maybe_applied => Err(Error::Indeterminate {
@@ -958,6 +982,16 @@ mod tests {
     // Retries after a failover are spread: the same attempt of different
     // tx ids pauses for different times within the cap, and the same tx id
     // and attempt always pause the same (replays stay exact).
+    // A reply naming a new leader is followed at once, but never twice in
+    // a row: two nodes that name each other fall back to the backoff.
+    #[test]
+    fn a_new_leader_hint_is_followed_without_a_pause_once() {
+        let b = Duration::from_millis(80);
+        assert_eq!(pause_before_retry(b, true, false), Duration::ZERO);
+        assert_eq!(pause_before_retry(b, true, true), b);
+        assert_eq!(pause_before_retry(b, false, false), b);
+    }
+
     #[test]
     fn backoff_has_full_jitter_drawn_from_the_tx_id() {
         let (min, max) = (Duration::from_millis(20), Duration::from_millis(500));

@@ -61,6 +61,10 @@ pub struct DualDc {
     degraded: AtomicBool,
     /// (term, when this node was first seen leading in it): a voter that
     /// has not answered a leader that has led for `down_after` is silent.
+    /// Set by `watch_leadership` as soon as the node leads (a write's own
+    /// check sets it otherwise), so a datacenter lost with the old leader
+    /// is known down `down_after` after the election, not after the first
+    /// write plus `down_after`.
     leader_since: Mutex<Option<(u64, tokio::time::Instant)>>,
 }
 
@@ -177,20 +181,41 @@ impl DualDc {
         }
     }
 
+    /// Notes that this node leads in `term` (the first time it is seen);
+    /// true when it has led for longer than `down_after`.
+    fn led_long(&self, term: u64) -> bool {
+        let mut since = self.leader_since.lock().unwrap_or_else(|p| p.into_inner());
+        match *since {
+            Some((t, at)) if t == term => at.elapsed() > self.down_after,
+            _ => {
+                *since = Some((term, tokio::time::Instant::now()));
+                false
+            }
+        }
+    }
+
+    /// Follows `raft`'s metrics and notes each term this node starts to
+    /// lead in, until Raft stops.
+    pub async fn watch_leadership<E: Engine>(&self, raft: GroupRaft<E>) {
+        let mut rx = raft.metrics();
+        loop {
+            {
+                let m = rx.borrow_watched();
+                if m.state.is_leader() {
+                    self.led_long(m.current_term);
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn check(&self, m: &RaftMetrics<TypeConfig>, index: u64) -> Check {
         let (Some(replication), true) = (&m.replication, m.state.is_leader()) else {
             return Check::NotLeader;
         };
-        let led_long = {
-            let mut since = self.leader_since.lock().unwrap_or_else(|p| p.into_inner());
-            match *since {
-                Some((term, at)) if term == m.current_term => at.elapsed() > self.down_after,
-                _ => {
-                    *since = Some((m.current_term, tokio::time::Instant::now()));
-                    false
-                }
-            }
-        };
+        let led_long = self.led_long(m.current_term);
         let membership = m.membership_config.membership();
         // Home-region voters by datacenter.
         let mut dcs: BTreeMap<&str, Vec<u64>> = BTreeMap::new();

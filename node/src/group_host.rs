@@ -229,6 +229,10 @@ impl<E: Engine> GroupHost<E> {
         };
         let tasks = vec![
             tokio::spawn(tick(raft.clone(), proposer.clone())),
+            tokio::spawn({
+                let (dual_dc, raft) = (dual_dc.clone(), raft.clone());
+                async move { dual_dc.watch_leadership(raft).await }
+            }),
             tokio::spawn(placement::run(
                 id,
                 raft.clone(),

@@ -120,11 +120,13 @@ fn dev_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 async fn dev_geo(dir: Option<PathBuf>, run_demo: bool, kills: u32) -> anyhow::Result<()> {
     let dir = dev_dir(dir)?;
     let binary = std::env::current_exe().context("find the geowallet binary")?;
-    // Loopback: election timeouts for a local network.
+    // Loopback: election timeouts for a local network. openraft elects
+    // after the leader lease (the max timeout) plus a sampled timeout, so a
+    // dead leader is replaced after 450-600 ms here.
     let tuning = RaftTuning {
-        heartbeat_interval_ms: 50,
-        election_timeout_ms_min: 300,
-        election_timeout_ms_max: 600,
+        heartbeat_interval_ms: 40,
+        election_timeout_ms_min: 150,
+        election_timeout_ms_max: 300,
         ..RaftTuning::default()
     };
     let topology = Topology::geo(2);
