@@ -107,21 +107,42 @@ pub enum HostError {
 /// The groups of one node.
 pub struct GroupHost<E: Engine> {
     config: HostConfig,
+    /// `config.raft` with openraft's own heartbeat timers off: the host
+    /// beats for every group it leads at once (`beat`).
+    group_raft: Arc<openraft::Config>,
     db: Db<E>,
     channels: PeerChannels,
     registry: Arc<GroupRegistry<E>>,
     groups: RwLock<BTreeMap<GroupId, Arc<Group<E>>>>,
+    heartbeats: JoinHandle<()>,
 }
 
 impl<E: Engine> GroupHost<E> {
+    /// Must be called within a runtime (it starts the node's heartbeat
+    /// ticker).
     pub fn new(config: HostConfig, db: Db<E>) -> Arc<GroupHost<E>> {
+        let group_raft = Arc::new(openraft::Config {
+            enable_heartbeat: false,
+            ..(*config.raft).clone()
+        });
+        let registry = Arc::new(GroupRegistry::default());
+        let interval = Duration::from_millis(config.raft.heartbeat_interval.max(1));
+        let heartbeats = tokio::spawn(beat(Arc::downgrade(&registry), interval));
         Arc::new(GroupHost {
             config,
+            group_raft,
             db,
             channels: PeerChannels::default(),
-            registry: Arc::new(GroupRegistry::default()),
+            registry,
             groups: RwLock::new(BTreeMap::new()),
+            heartbeats,
         })
+    }
+
+    /// Heartbeats this node sent to its peers, and the calls that carried
+    /// them (one per peer per tick, whatever the number of groups).
+    pub fn heartbeat_stats(&self) -> (u64, u64) {
+        self.channels.beat_stats()
     }
 
     pub fn node_id(&self) -> u64 {
@@ -191,7 +212,7 @@ impl<E: Engine> GroupHost<E> {
         );
         let raft = openraft::Raft::new(
             self.config.node_id,
-            self.config.raft.clone(),
+            self.group_raft.clone(),
             network,
             LogAdapter::new(self.db.log_store(id)),
             sm,
@@ -306,6 +327,7 @@ impl<E: Engine> GroupHost<E> {
 
     /// Shuts every group's Raft down, waiting up to `timeout` for each.
     pub async fn shutdown(&self, timeout: Duration) {
+        self.heartbeats.abort();
         for g in self.groups() {
             g.tasks.iter().for_each(JoinHandle::abort);
             let _ = tokio::time::timeout(timeout, g.raft.shutdown()).await;
@@ -331,6 +353,32 @@ async fn initialize<E: Engine>(
     match raft.initialize(members).await {
         Ok(()) => tracing::info!(%group, "initialized the group"),
         Err(e) => tracing::info!(%group, error = %e, "group initialization skipped"),
+    }
+}
+
+impl<E: Engine> Drop for GroupHost<E> {
+    fn drop(&mut self) {
+        self.heartbeats.abort();
+    }
+}
+
+/// Every `interval`, triggers the heartbeat of every group this node leads,
+/// all at once, so the transport sends them to each peer in one call
+/// (openraft's per-group heartbeat timers are off). Ends with the host.
+async fn beat<E: Engine>(registry: std::sync::Weak<GroupRegistry<E>>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        for raft in registry.rafts() {
+            if raft.is_leader() {
+                // Only fails once that group's Raft has stopped.
+                let _ = raft.trigger().heartbeat().await;
+            }
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use geowallet_proto::raft::raft_service_client::RaftServiceClient;
-use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
+use geowallet_proto::raft::{RaftBatch, RaftMessage, SnapshotChunk};
 use geowallet_storage::{GroupId, SnapshotChunkReader};
 use openraft::alias::{LogIdOf, SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -14,7 +15,10 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{RaftNetworkFactory, RaftNetworkV2};
+use tokio::sync::{mpsc, oneshot};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::service::BATCH_MESSAGES_MAX;
 
 use crate::codec::{decode, encode, encoded_len};
 use crate::{ClockQuorum, MessageLimits, NodeInfo, SnapshotHandle, TypeConfig};
@@ -79,28 +83,67 @@ fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
 
 /// One HTTP/2 connection per peer address, shared by every group of this
 /// node: a node hosting many groups opens as many connections as it has
-/// peers, not peers × groups.
+/// peers, not peers × groups. Heartbeats of all groups to one peer go out
+/// together (`AppendBatch`), so their message count does not grow with the
+/// number of groups.
 #[derive(Clone, Default)]
 pub struct PeerChannels {
-    channels: Arc<Mutex<HashMap<String, Result<Channel, String>>>>,
+    channels: Arc<Mutex<HashMap<String, Result<Peer, String>>>>,
+    stats: Arc<BeatStats>,
 }
 
+/// Heartbeats sent and the `AppendBatch` calls that carried them.
+#[derive(Debug, Default)]
+pub struct BeatStats {
+    pub heartbeats: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Peer {
+    channel: Channel,
+    beats: mpsc::UnboundedSender<Beat>,
+}
+
+/// One group's heartbeat waiting to go out with the others to its peer.
+struct Beat {
+    message: RaftMessage,
+    timeout: Duration,
+    reply: oneshot::Sender<Result<RaftMessage, tonic::Status>>,
+}
+
+/// Heartbeats of different groups that reach the batcher within this long
+/// of the first go out in one call (the host triggers every group's
+/// heartbeat on the same tick).
+const BEAT_LINGER: Duration = Duration::from_millis(1);
+
 impl PeerChannels {
-    fn get(&self, addr: &str) -> Result<Channel, String> {
+    fn get(&self, addr: &str) -> Result<Peer, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         channels
             .entry(addr.to_string())
             .or_insert_with(|| {
-                Endpoint::from_shared(format!("http://{addr}"))
+                let channel = Endpoint::from_shared(format!("http://{addr}"))
                     .map(|e| {
                         e.tcp_nodelay(true)
                             .connect_timeout(Duration::from_millis(500))
                             .http2_keep_alive_interval(Duration::from_secs(5))
                             .connect_lazy()
                     })
-                    .map_err(|e| format!("bad endpoint {addr}: {e}"))
+                    .map_err(|e| format!("bad endpoint {addr}: {e}"))?;
+                let (beats, rx) = mpsc::unbounded_channel();
+                tokio::spawn(batch_beats(channel.clone(), rx, self.stats.clone()));
+                Ok(Peer { channel, beats })
             })
             .clone()
+    }
+
+    /// Heartbeats sent so far and the calls that carried them.
+    pub fn beat_stats(&self) -> (u64, u64) {
+        (
+            self.stats.heartbeats.load(Ordering::Relaxed),
+            self.stats.batches.load(Ordering::Relaxed),
+        )
     }
 
     /// Peer addresses a connection was made for.
@@ -110,6 +153,73 @@ impl PeerChannels {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
+    }
+}
+
+/// Sends the heartbeats queued for one peer, those that arrive together in
+/// one `AppendBatch` call each, until every sender is gone.
+async fn batch_beats(
+    channel: Channel,
+    mut rx: mpsc::UnboundedReceiver<Beat>,
+    stats: Arc<BeatStats>,
+) {
+    while let Some(first) = rx.recv().await {
+        tokio::time::sleep(BEAT_LINGER).await;
+        let mut beats = vec![first];
+        while beats.len() < BATCH_MESSAGES_MAX
+            && let Ok(b) = rx.try_recv()
+        {
+            beats.push(b);
+        }
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats
+            .heartbeats
+            .fetch_add(beats.len() as u64, Ordering::Relaxed);
+        // Each batch in its own task: a slow peer does not hold up the
+        // next tick's batch.
+        tokio::spawn(send_beats(RaftServiceClient::new(channel.clone()), beats));
+    }
+}
+
+async fn send_beats(mut client: RaftServiceClient<Channel>, beats: Vec<Beat>) {
+    let timeout = beats.iter().map(|b| b.timeout).max().unwrap_or_default();
+    let (messages, replies): (Vec<_>, Vec<_>) =
+        beats.into_iter().map(|b| (b.message, b.reply)).unzip();
+    let sent = tokio::time::timeout(timeout, client.append_batch(RaftBatch { messages })).await;
+    let answers = match sent {
+        Err(_) => Err(tonic::Status::deadline_exceeded(
+            "heartbeat batch timed out",
+        )),
+        Ok(Err(status)) => Err(status),
+        Ok(Ok(r)) => {
+            let got = r.into_inner().messages;
+            if got.len() == replies.len() {
+                Ok(got)
+            } else {
+                Err(tonic::Status::internal(format!(
+                    "{} replies to a batch of {} heartbeats",
+                    got.len(),
+                    replies.len()
+                )))
+            }
+        }
+    };
+    match answers {
+        Ok(got) => {
+            for (reply, m) in replies.into_iter().zip(got) {
+                let answer = if m.error_code == 0 {
+                    Ok(m)
+                } else {
+                    Err(tonic::Status::new(m.error_code.into(), m.error))
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        Err(status) => {
+            for reply in replies {
+                let _ = reply.send(Err(status.clone()));
+            }
+        }
     }
 }
 
@@ -144,14 +254,16 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> PeerClient {
-        let client = self.channels.get(&node.addr).map(|channel| {
-            RaftServiceClient::new(channel)
+        let peer = self.channels.get(&node.addr);
+        let client = peer.as_ref().map(|p| {
+            RaftServiceClient::new(p.channel.clone())
                 .max_decoding_message_size(self.limits.message_bytes_max())
         });
         PeerClient {
             group: self.group,
             target,
-            client,
+            client: client.map_err(Clone::clone),
+            beats: peer.map(|p| p.beats).ok(),
             limits: self.limits,
             clocks: self.clocks.clone(),
         }
@@ -163,6 +275,8 @@ pub struct PeerClient {
     group: GroupId,
     target: u64,
     client: Result<RaftServiceClient<Channel>, String>,
+    /// This peer's heartbeat batcher.
+    beats: Option<mpsc::UnboundedSender<Beat>>,
     limits: MessageLimits,
     clocks: ClockQuorum,
 }
@@ -216,7 +330,7 @@ impl PeerClient {
         let msg = RaftMessage {
             group_id: self.group.0,
             data,
-            sender_time_ns: 0,
+            ..Default::default()
         };
         let probe = self.clocks.probe();
         let fut = rpc(self.client()?, msg);
@@ -247,12 +361,35 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let (rpc, cut) = bounded_prefix(rpc, self.limits.append_bytes_max())
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let entries = rpc.entries.len();
-        let timeout = |bytes| append_timeout(option.hard_ttl(), entries, bytes);
-        let reply = self
-            .call(&rpc, timeout, |mut c, m| async move {
-                c.append_entries(m).await
-            })
-            .await?;
+        let ttl = option.hard_ttl();
+        let timeout = |bytes| append_timeout(ttl, entries, bytes);
+        let reply = match (&self.beats, entries) {
+            // A heartbeat: out with the other groups' heartbeats to this peer.
+            (Some(beats), 0) => {
+                let beats = beats.clone();
+                self.call(&rpc, timeout, |_, message| async move {
+                    let (reply, answer) = oneshot::channel();
+                    beats
+                        .send(Beat {
+                            message,
+                            timeout: ttl,
+                            reply,
+                        })
+                        .map_err(|_| tonic::Status::unavailable("heartbeat batcher stopped"))?;
+                    let m = answer
+                        .await
+                        .map_err(|_| tonic::Status::unavailable("heartbeat batch dropped"))??;
+                    Ok(tonic::Response::new(m))
+                })
+                .await?
+            }
+            _ => {
+                self.call(&rpc, timeout, |mut c, m| async move {
+                    c.append_entries(m).await
+                })
+                .await?
+            }
+        };
         // The follower took the prefix: openraft sends the rest next.
         Ok(match (reply, cut) {
             (AppendEntriesResponse::Success, Some(last)) => {

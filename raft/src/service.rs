@@ -4,13 +4,17 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 use geowallet_proto::raft::raft_service_server::RaftService;
-use geowallet_proto::raft::{RaftMessage, SnapshotChunk};
+use geowallet_proto::raft::{RaftBatch, RaftMessage, SnapshotChunk};
 use geowallet_storage::{DefaultEngine, Engine, GroupId, SnapshotChunkWriter};
 use openraft::alias::{SnapshotMetaOf, VoteOf};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::codec::{decode, encode};
 use crate::{GroupRaft, SnapshotHandle, WallClock};
+
+/// Messages in one `AppendBatch` at most (a sender batches one heartbeat
+/// per group it leads with this peer).
+pub const BATCH_MESSAGES_MAX: usize = 65_536;
 
 /// The Raft groups hosted by this node, by group id.
 pub struct GroupRegistry<E: Engine = DefaultEngine> {
@@ -50,6 +54,16 @@ impl<E: Engine> GroupRegistry<E> {
             .map(|(r, _)| r.clone())
     }
 
+    /// Every registered group's Raft.
+    pub fn rafts(&self) -> Vec<GroupRaft<E>> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
     fn snapshot_dir(&self, group: GroupId) -> Option<PathBuf> {
         self.groups
             .read()
@@ -86,12 +100,37 @@ impl<E: Engine> RaftRpcService<E> {
         group_id: u64,
         v: &T,
     ) -> Result<Response<RaftMessage>, Status> {
+        self.message(group_id, v).map(Response::new)
+    }
+
+    fn message<T: serde::Serialize>(&self, group_id: u64, v: &T) -> Result<RaftMessage, Status> {
         let data = encode(v).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftMessage {
+        Ok(RaftMessage {
             group_id,
             data,
             sender_time_ns: self.clock.now_ns(),
-        }))
+            ..Default::default()
+        })
+    }
+
+    /// One AppendEntries of a batch, answered as a message (an error is
+    /// carried in it: one group's failure does not fail the others).
+    async fn append_one(&self, m: RaftMessage) -> RaftMessage {
+        let group_id = m.group_id;
+        let result = async {
+            let raft = self.raft(group_id)?;
+            let rpc = decode("append entries", &m.data).map_err(bad_input)?;
+            let resp = raft.append_entries(rpc).await.map_err(fatal)?;
+            self.message(group_id, &resp)
+        }
+        .await;
+        result.unwrap_or_else(|status| RaftMessage {
+            group_id,
+            sender_time_ns: self.clock.now_ns(),
+            error_code: status.code() as i32,
+            error: status.message().to_string(),
+            ..Default::default()
+        })
     }
 
     fn raft(&self, group_id: u64) -> Result<GroupRaft<E>, Status> {
@@ -120,6 +159,19 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         let rpc = decode("append entries", &m.data).map_err(bad_input)?;
         let resp = raft.append_entries(rpc).await.map_err(fatal)?;
         self.reply(m.group_id, &resp)
+    }
+
+    async fn append_batch(&self, req: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
+        let messages = req.into_inner().messages;
+        if messages.len() > BATCH_MESSAGES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "a batch of {} messages; at most {BATCH_MESSAGES_MAX}",
+                messages.len()
+            )));
+        }
+        let replies =
+            futures::future::join_all(messages.into_iter().map(|m| self.append_one(m))).await;
+        Ok(Response::new(RaftBatch { messages: replies }))
     }
 
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {

@@ -37,7 +37,7 @@ async fn host(
         HostConfig {
             node_id: id,
             nodes: nodes.clone(),
-            topology: BTreeMap::from([(GROUP, vec![1, 2, 3])]),
+            topology: (1..=GROUP.0).map(|g| (GroupId(g), vec![1, 2, 3])).collect(),
             raft: Arc::new(config.validate().unwrap()),
             limits: MessageLimits::default(),
             clocks: ClockQuorum::new(id, WallClock::default(), Duration::from_secs(1)),
@@ -62,8 +62,12 @@ async fn host(
 }
 
 fn spec() -> GroupSpec {
+    spec_of(GROUP)
+}
+
+fn spec_of(id: GroupId) -> GroupSpec {
     GroupSpec {
-        id: GROUP,
+        id,
         home_region: "eu".into(),
         replicas: vec![1, 2, 3],
         initializer: None,
@@ -158,6 +162,81 @@ async fn groups_are_added_and_removed_at_runtime() {
         assert!(Instant::now() < deadline, "host 3 did not catch up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    for h in &hosts {
+        h.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// (term, leader) of every group on `h`.
+fn terms(h: &GroupHost<geowallet_storage::RocksEngine>) -> Vec<(u64, Option<u64>)> {
+    h.groups()
+        .iter()
+        .map(|g| {
+            let m = g.raft.metrics();
+            let m = m.borrow_watched();
+            (m.current_term, m.current_leader)
+        })
+        .collect()
+}
+
+// Seven groups led by one host: the host beats for all of them at once, so
+// each peer gets their heartbeats in one call per tick (calls do not grow
+// with the number of groups), and those heartbeats alone keep every group's
+// leader in place (openraft's own per-group timers are off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_of_all_groups_share_one_call_per_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: BTreeMap<u64, NodeInfo> = (1..=3)
+        .map(|id| {
+            let info = NodeInfo {
+                addr: format!("127.0.0.1:{}", free_port()),
+                region: "eu".into(),
+                dc: if id == 2 { "b" } else { "a" }.into(),
+            };
+            (id, info)
+        })
+        .collect();
+    let mut hosts = Vec::new();
+    for id in 1..=3 {
+        hosts.push(host(id, &nodes, dir.path()).await);
+    }
+    let groups: Vec<GroupId> = (1..=GROUP.0).map(GroupId).collect();
+    for h in &hosts {
+        for g in &groups {
+            h.add_group(GroupSpec {
+                initializer: Some(1),
+                ..spec_of(*g)
+            })
+            .await
+            .unwrap();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while terms(&hosts[0]).iter().any(|(_, l)| *l != Some(1)) {
+        assert!(
+            Instant::now() < deadline,
+            "host 1 leads every group: {:?}",
+            terms(&hosts[0])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before_terms: Vec<_> = hosts.iter().map(|h| terms(h)).collect();
+    let (beats0, calls0) = hosts[0].heartbeat_stats();
+    // Idle for five election timeouts: only heartbeats keep the leaders.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (beats, calls) = hosts[0].heartbeat_stats();
+    let (beats, calls) = (beats - beats0, calls - calls0);
+    assert!(beats > 0, "no heartbeats were sent");
+    assert!(
+        beats >= 4 * calls,
+        "{beats} heartbeats of {} groups took {calls} calls: they are not batched",
+        groups.len()
+    );
+    let after_terms: Vec<_> = hosts.iter().map(|h| terms(h)).collect();
+    assert_eq!(
+        before_terms, after_terms,
+        "an election happened while the leader was beating"
+    );
     for h in &hosts {
         h.shutdown(Duration::from_secs(5)).await;
     }
