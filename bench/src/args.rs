@@ -45,6 +45,13 @@ pub struct Args {
     /// credits and debits spread over the wallets).
     #[arg(long, default_value_t = 0)]
     pub preload_tx: u64,
+    /// The cluster the bench starts: `single` (one group of three nodes,
+    /// `geowallet dev`), `geo` (five nodes in two regions and a tiebreaker,
+    /// four shard groups and the directory, `geowallet dev --topology
+    /// geo`; wallets spread over every group), or `both`, one after the
+    /// other with the same flags, and a line comparing them.
+    #[arg(long, value_enum, default_value_t = TopologyArg::Single, conflicts_with = "endpoints")]
+    pub topology: TopologyArg,
     /// Use a running cluster (host:port,...) instead of starting one.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
@@ -54,7 +61,8 @@ pub struct Args {
     /// The geowallet binary (default: next to this executable).
     #[arg(long)]
     pub geowallet: Option<PathBuf>,
-    /// Where to write the SVG latency plot (default: RUN_DIR/bench-<workload>-<clients>.svg).
+    /// Where to write the SVG latency plot (default: RUN_DIR/bench-<workload>-<clients>.svg;
+    /// with `--topology both`, under RUN_DIR/single and RUN_DIR/geo).
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// Run directory: the cluster's data and logs, and the SVG (default: a new temp dir).
@@ -66,6 +74,45 @@ pub struct Args {
     /// Seed of the key and amount choices (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// `--topology`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopologyArg {
+    Single,
+    Geo,
+    Both,
+}
+
+/// The shape of one cluster the bench runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    Single,
+    Geo,
+    /// A running cluster given by `--endpoints`.
+    External,
+}
+
+impl Topology {
+    /// As the RESULT line and `geowallet dev --topology` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Single => "single",
+            Topology::Geo => "geo",
+            Topology::External => "external",
+        }
+    }
+}
+
+impl TopologyArg {
+    /// The clusters to run against, in order.
+    pub fn runs(self) -> Vec<Topology> {
+        match self {
+            TopologyArg::Single => vec![Topology::Single],
+            TopologyArg::Geo => vec![Topology::Geo],
+            TopologyArg::Both => vec![Topology::Single, Topology::Geo],
+        }
+    }
 }
 
 /// Closed or open loop, as the RESULT line names it.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use geowallet_client::{Client, ClientConfig};
 
-use crate::args::Args;
+use crate::args::{Args, Topology};
 use crate::auditor::{AuditReport, audit_all};
 use crate::cluster_file::{ClusterNode, read_cluster_file};
 use crate::dev_cluster::DevCluster;
@@ -37,10 +37,64 @@ struct Measured {
     invariant: Invariant,
 }
 
-/// Runs the bench; `Ok(true)` when the books balance afterwards.
+/// Runs the bench (once per `--topology` cluster); `Ok(true)` when the
+/// books balance afterwards.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
     let run_dir = make_run_dir(args.dir.as_deref())?;
     println!("geowallet-bench: run dir {}", run_dir.display());
+    let runs = if args.endpoints.is_empty() {
+        args.topology.runs()
+    } else {
+        vec![Topology::External]
+    };
+    if runs.len() > 1 && args.svg.is_some() {
+        bail!("--svg names one file: with --topology both each run writes its own under RUN_DIR");
+    }
+    let mut ok = true;
+    let mut figures = Vec::new();
+    for topology in &runs {
+        let dir = if runs.len() > 1 {
+            let d = run_dir.join(topology.name());
+            std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
+            println!(
+                "geowallet-bench: {} cluster, run dir {}",
+                topology.name(),
+                d.display()
+            );
+            d
+        } else {
+            run_dir.clone()
+        };
+        let (good, figure) = run_one(&args, *topology, &dir).await?;
+        ok &= good;
+        figures.push((*topology, figure));
+    }
+    if let [(_, single), (_, geo)] = figures.as_slice() {
+        println!(
+            "geowallet-bench: geo {:.0} ops/s (p99 {:.1} ms) against single group {:.0} ops/s \
+             (p99 {:.1} ms): {:.2}x the throughput",
+            geo.ops_per_s,
+            geo.p99_us as f64 / 1000.0,
+            single.ops_per_s,
+            single.p99_us as f64 / 1000.0,
+            geo.ops_per_s / single.ops_per_s.max(f64::MIN_POSITIVE)
+        );
+    }
+    Ok(ok)
+}
+
+/// The headline of one run.
+struct Figure {
+    ops_per_s: f64,
+    p99_us: u64,
+}
+
+/// One run against one cluster, reported.
+async fn run_one(
+    args: &Args,
+    topology: Topology,
+    run_dir: &Path,
+) -> anyhow::Result<(bool, Figure)> {
     let mut cluster = None;
     let (endpoints, nodes) = if args.endpoints.is_empty() {
         let geowallet = geowallet_binary::locate(args.geowallet.as_deref())?;
@@ -51,11 +105,12 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
                 dev_dir.display()
             );
         }
-        let c = cluster.insert(DevCluster::start(&geowallet, &dev_dir)?);
+        let c = cluster.insert(DevCluster::start(&geowallet, &dev_dir, topology)?);
         let nodes = c.wait_ready().await?;
         let endpoints = nodes.iter().map(|n| n.endpoint.clone()).collect();
         println!(
-            "geowallet-bench: cluster up ({} nodes, {})",
+            "geowallet-bench: {} cluster up ({} nodes, {})",
+            topology.name(),
             nodes.len(),
             geowallet.display()
         );
@@ -67,14 +122,15 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         };
         (args.endpoints.clone(), nodes)
     };
-    let measured = measure(&args, endpoints, &nodes).await;
+    let measured = measure(args, endpoints, &nodes).await;
     if let Some(c) = cluster.as_mut() {
         stop_cluster(c, args.keep_data);
     }
     let m = measured?;
     let ticks = proc_fs::clock_ticks_per_s();
     let report = Report {
-        args: &args,
+        args,
+        topology,
         tally: &m.tally,
         elapsed: m.elapsed,
         nodes: &m.nodes,
@@ -84,10 +140,14 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         resolution: &m.resolution,
         invariant: &m.invariant,
     };
-    let svg_path = write_svg(&args, &run_dir, &report)?;
+    let svg_path = write_svg(args, run_dir, &report)?;
     report.print_tables(&svg_path);
     println!("{}", report.result_line());
-    Ok(m.invariant.ok())
+    let figure = Figure {
+        ops_per_s: report.ops_per_s(),
+        p99_us: m.tally.histogram.value_at_quantile(0.99),
+    };
+    Ok((m.invariant.ok(), figure))
 }
 
 fn make_run_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {

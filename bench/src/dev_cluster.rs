@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use geowallet_client::{Account, Client, ClientConfig, Error};
 
+use crate::args::Topology;
 use crate::cluster_file::{ClusterNode, read_cluster_file};
 use crate::proc_fs;
 
@@ -46,13 +47,15 @@ pub struct StopReport {
 }
 
 impl DevCluster {
-    /// Starts `geowallet dev --dir dir` with its output in `dir.log`.
-    pub fn start(geowallet: &Path, dir: &Path) -> anyhow::Result<DevCluster> {
+    /// Starts `geowallet dev --topology T --dir dir` with its output in
+    /// `dir.log`.
+    pub fn start(geowallet: &Path, dir: &Path, topology: Topology) -> anyhow::Result<DevCluster> {
         let log_path = dir.with_extension("log");
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("create {}", log_path.display()))?;
         let dev = Command::new(geowallet)
             .arg("dev")
+            .args(["--topology", topology.name()])
             .arg("--dir")
             .arg(dir)
             .stdin(Stdio::null())

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::args::{Args, Mode};
+use crate::args::{Args, Mode, Topology};
 use crate::invariant::{Invariant, Resolution};
 use crate::load_runner::OUTSTANDING_MAX;
 use crate::node_monitor::{NodeStats, RSS_SAMPLE_INTERVAL};
@@ -25,6 +25,7 @@ const PERCENTILES: [(&str, f64); 6] = [
 
 pub struct Report<'a> {
     pub args: &'a Args,
+    pub topology: Topology,
     pub tally: &'a Tally,
     pub elapsed: Duration,
     /// Empty when node pids are unknown (`--endpoints` without `--cluster-json`).
@@ -175,7 +176,7 @@ impl Report<'_> {
         let q = |q: f64| h.value_at_quantile(q).to_string();
         // The first sixteen keys are the contract (loadgen's leading keys, then
         // ours); keys may be added at the end, never removed or reordered.
-        let fields: [(&str, String); 26] = [
+        let fields: [(&str, String); 27] = [
             ("system", "geowallet".to_owned()),
             ("workload", a.workload.name().to_owned()),
             ("ops_per_s", format!("{:.0}", self.ops_per_s())),
@@ -205,6 +206,7 @@ impl Report<'_> {
             ("bench_cpu_pct", pct(self.bench_cpu_pct)),
             ("sum_check", self.invariant.sum_check.name().to_owned()),
             ("other_cpu_pct", pct(self.other_cpu_pct)),
+            ("topology", self.topology.name().to_owned()),
         ];
         let mut line = String::from("RESULT");
         for (key, value) in fields {

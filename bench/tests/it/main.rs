@@ -277,3 +277,61 @@ fn missing_geowallet_binary_is_a_clear_error() {
     );
     assert!(!f.stdout.contains("RESULT"));
 }
+
+// Proves `--topology both` measures a single group, then the geo cluster
+// (five nodes, four shard groups), in one run: a RESULT line for each,
+// labelled, both audits clean, every node of both clusters stopped, and a
+// line comparing their throughput.
+#[test]
+fn topology_both_measures_single_and_geo_in_one_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let f = run_bench(&[
+        "--topology",
+        "both",
+        "--clients",
+        "4",
+        "--duration-s",
+        "1",
+        "--wallets",
+        "40",
+        "--dir",
+        d,
+    ]);
+    assert!(
+        f.status.success(),
+        "exit {:?}\n{}\n{}",
+        f.status,
+        f.stdout,
+        f.stderr
+    );
+    let results: Vec<HashMap<String, String>> = f
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("RESULT "))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect();
+    let labels: Vec<&str> = results.iter().map(|r| r["topology"].as_str()).collect();
+    assert_eq!(labels, ["single", "geo"], "{}", f.stdout);
+    for (r, (name, nodes)) in results.iter().zip([("single", 3), ("geo", 5)]) {
+        assert!(num(r, "ops_per_s") > 0, "{r:?}");
+        assert_eq!(num(r, "errors"), 0, "{}", f.stdout);
+        assert_eq!(r["invariant"], "ok", "{}", f.stdout);
+        let pids = cluster_pids(&dir.path().join(name).join("cluster/cluster.json"));
+        assert!(
+            pids.len() == nodes && pids.iter().all(Option::is_none),
+            "{name}: nodes stopped: {pids:?}"
+        );
+    }
+    assert!(
+        f.stdout.contains("geowallet-bench: geo ") && f.stdout.contains("x the throughput"),
+        "{}",
+        f.stdout
+    );
+}
