@@ -112,11 +112,6 @@ struct Beat {
     reply: oneshot::Sender<Result<RaftMessage, tonic::Status>>,
 }
 
-/// Heartbeats of different groups that reach the batcher within this long
-/// of the first go out in one call (the host triggers every group's
-/// heartbeat on the same tick).
-const BEAT_LINGER: Duration = Duration::from_millis(1);
-
 impl PeerChannels {
     fn get(&self, addr: &str) -> Result<Peer, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
@@ -164,7 +159,11 @@ async fn batch_beats(
     stats: Arc<BeatStats>,
 ) {
     while let Some(first) = rx.recv().await {
-        tokio::time::sleep(BEAT_LINGER).await;
+        // No timer: an empty AppendEntries may also be a replication
+        // stream's (openraft sends those too), and that stream waits for
+        // its answer. One yield lets the heartbeats of the other groups,
+        // triggered on the same tick, join.
+        tokio::task::yield_now().await;
         let mut beats = vec![first];
         while beats.len() < BATCH_MESSAGES_MAX
             && let Ok(b) = rx.try_recv()
