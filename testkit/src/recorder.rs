@@ -118,9 +118,14 @@ impl Recorder {
             .sink
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Time is read under the lock and kept non-decreasing, so file order
-        // and time order agree even if the clock is read concurrently.
-        let time_ns = (self.clock)().max(sink.last_time_ns);
+        // Time is read under the lock and kept strictly increasing: the
+        // order lines are written in is a real order (a completion is
+        // written after its reply arrived, an invoke before its call is
+        // sent), so two events never share a time the checker would read
+        // as overlap. With equal times, a process's next call would overlap
+        // its previous one, and a stale read right after its own
+        // acknowledged credit would pass as linearizable.
+        let time_ns = (self.clock)().max(sink.last_time_ns.saturating_add(1));
         sink.last_time_ns = time_ns;
         let event = HistoryEvent {
             process: handle.process,
