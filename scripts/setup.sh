@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing geowallet needs on Debian beyond the
 # Rust toolchain: protoc (gRPC code generation), libclang (RocksDB bindings),
-# libfaketime (the clock-skew test runs a node under it) and cargo-nextest. Does nothing when they are already there.
+# libfaketime (the clock-skew test and jepsen-tests' clock nemesis run nodes
+# under it), iproute2 and iptables (jepsen-tests' namespaced network and
+# partitions) and cargo-nextest. Does nothing when they are already there.
 set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 dpkg -s faketime >/dev/null 2>&1 || need_apt+=(faketime)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -1,6 +1,7 @@
 //! Runs the testkit workload through the real client library against a
-//! simulated cluster, recording every call's invoke and completion in the
-//! history format, with virtual time.
+//! cluster (simulated or real processes), recording every call's invoke and
+//! completion in the history format, with the recorder's clock (virtual
+//! time in the simulator, the monotonic clock in jepsen-tests).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -61,8 +62,25 @@ impl Runner {
     /// Runs `ops` calls as process `process`. After an indeterminate call
     /// the process continues under a new id (`process + stride`), as
     /// Jepsen's processes do, so each id has one call open at most.
-    pub async fn run(&self, mut process: u64, stride: u64, ops: u64) -> Result<(), String> {
-        for _ in 0..ops {
+    pub async fn run(&self, process: u64, stride: u64, ops: u64) -> Result<(), String> {
+        let mut left = ops;
+        self.run_while(process, stride, || {
+            let more = left > 0;
+            left = left.saturating_sub(1);
+            more
+        })
+        .await
+    }
+
+    /// As [`Runner::run`], calling while `more()` says so (checked before
+    /// each call).
+    pub async fn run_while(
+        &self,
+        mut process: u64,
+        stride: u64,
+        mut more: impl FnMut() -> bool,
+    ) -> Result<(), String> {
+        while more() {
             let op = Self::lock(&self.workload).next_op(process);
             let handle = self
                 .recorder

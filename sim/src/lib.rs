@@ -13,7 +13,6 @@ mod cluster;
 mod nemesis;
 mod run_dir;
 mod scenario;
-mod workload_runner;
 
 pub use cluster::{GROUP, Place, Shape, SimCluster};
 pub use nemesis::{Fault, Nemesis};

@@ -8,27 +8,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use geowallet_client::{Account, Client, ClientConfig, JournalCursor};
+use geowallet_client::{Account, Client, ClientConfig};
+use geowallet_harness::{HOLD_TTL_NS, Runner, final_state};
 use geowallet_raft::Proposal;
 use geowallet_storage::SyncMode;
-use geowallet_testkit::{
-    Balance, CheckConfig, FinalState, KeyChoice, Recorder, SplitMix64, Verdict, WalletModel,
-    Workload, WorkloadConfig, check, check_acknowledged, check_bank, check_double_apply,
-    check_no_negative_balance, read_history, wallet_operations,
-};
+use geowallet_testkit::{FinalState, KeyChoice, Recorder, SplitMix64, Workload, WorkloadConfig};
 use openraft::async_runtime::WatchReceiver;
 
 use crate::nemesis::{self, LEADER_WAIT, Nemesis};
 use crate::run_dir::RunDir;
-use crate::workload_runner::{HOLD_TTL_NS, Runner};
 use crate::{Shape, SimCluster};
 
 /// Client processes (concurrent callers sharing one client).
 const PROCESSES: u64 = 4;
 /// Calls per process.
 const OPS_PER_PROCESS: u64 = 60;
-/// Journal entries per page when dumping the final state.
-const JOURNAL_PAGE: u32 = 500;
 
 /// What one run did, for the test's assertions and the seed report.
 #[derive(Debug, Clone)]
@@ -216,101 +210,20 @@ async fn run(
     Ok(report)
 }
 
-/// Attempts of the final audit (500 ms apart) before the run fails.
-const FINAL_READ_ATTEMPTS: u32 = 20;
-
-/// Every account's balance and journal, read through the client API.
-async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState, String> {
-    // After healing, groups may still be electing (the directory too, in
-    // the geo shape): the final read waits for them, within a bound.
-    let mut attempts = 0;
-    let audit = loop {
-        match client.audit(universe).await {
-            Ok(a) => break a,
-            Err(e) if attempts == FINAL_READ_ATTEMPTS => {
-                return Err(format!("final audit after {attempts} attempts: {e}"));
-            }
-            Err(_) => attempts += 1,
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let mut state = FinalState::default();
-    for (account, balance) in &audit.balances {
-        let Some(b) = balance else { continue };
-        state
-            .balances
-            .insert(account.to_string(), Balance::new(b.available, b.held));
-        let mut from = JournalCursor::START;
-        loop {
-            let page = client
-                .journal(account, from, JOURNAL_PAGE)
-                .await
-                .map_err(|e| format!("final journal of {account}: {e}"))?;
-            for e in &page.entries {
-                if std::env::var_os("SIM_DUMP_JOURNAL").is_some() {
-                    eprintln!("journal {account}: {e:?}");
-                }
-                state.applied_tx.insert(e.tx_id.clone());
-                // Per account: a transfer rightly has a line on each side.
-                *state
-                    .journal_tx_counts
-                    .entry(format!("{} on {account}", e.tx_id))
-                    .or_default() += 1;
-            }
-            match page.next {
-                Some(next) => from = next,
-                None => break,
-            }
-        }
-    }
-    Ok(state)
-}
-
-/// The five history checkers.
+/// The five history checkers, as the seed report counts them.
 fn check_all(path: &std::path::Path, final_state: &FinalState) -> Result<ScenarioReport, String> {
-    let history = read_history(path).map_err(|e| e.to_string())?;
-    let operations = wallet_operations(&history).map_err(|e| e.to_string())?;
-    let lin = check(&WalletModel, operations, &CheckConfig::default());
-    // Every checker runs, so a failure names everything that went wrong.
-    let mut failures = Vec::new();
-    if lin.verdict != Verdict::Linearizable {
-        failures.push(format!("wallet histories: {}", lin.verdict));
+    let c = geowallet_harness::check_all(path, final_state)?;
+    if !c.passed() {
+        return Err(c.failures());
     }
-    let bank = check_bank(&history);
-    if !bank.is_ok() {
-        failures.push(format!("bank invariant broken: {:?}", bank.violations));
-    }
-    let acks = check_acknowledged(&history, final_state);
-    if !acks.is_ok() {
-        failures.push(format!("acknowledged writes lost: {:?}", acks.lost));
-    }
-    let double = check_double_apply(final_state);
-    if !double.is_ok() {
-        failures.push(format!(
-            "transactions applied twice: {:?}",
-            double.duplicates
-        ));
-    }
-    let negative = check_no_negative_balance(&history, final_state);
-    if !negative.is_ok() {
-        failures.push(format!("negative balances: {:?}", negative.violations));
-    }
-    if !failures.is_empty() {
-        return Err(failures.join("\n"));
-    }
-    let completions: Vec<_> = history
-        .iter()
-        .filter(|e| e.kind != geowallet_testkit::EventType::Invoke)
-        .collect();
-    let count = |k| completions.iter().filter(|e| e.kind == k).count();
     Ok(ScenarioReport {
         seed: 0,
-        calls: completions.len(),
-        ok: count(geowallet_testkit::EventType::Ok),
-        failed: count(geowallet_testkit::EventType::Fail),
-        indeterminate: count(geowallet_testkit::EventType::Info),
-        lin_steps: lin.steps,
-        audits: bank.reads_checked,
+        calls: c.calls,
+        ok: c.ok,
+        failed: c.failed,
+        indeterminate: c.indeterminate,
+        lin_steps: c.lin_steps,
+        audits: c.audits,
         faults: Vec::new(),
         final_index: 0,
         history_digest: 0,

@@ -1,0 +1,70 @@
+//! The cluster's final state, read back through the client API after the
+//! run has healed.
+
+use std::time::Duration;
+
+use geowallet_client::{Account, Client, JournalCursor};
+use geowallet_testkit::{Balance, FinalState};
+
+/// Attempts of each final read (500 ms apart) before the run fails: a
+/// healed cluster may still be electing, or handing leadership back.
+const FINAL_READ_ATTEMPTS: u32 = 20;
+/// Journal entries per page when dumping the final state.
+const JOURNAL_PAGE: u32 = 500;
+
+/// Every account's balance and journal. Set `SIM_DUMP_JOURNAL=1` to print
+/// the journals (it changes nothing).
+pub async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState, String> {
+    // After healing, groups may still be electing (the directory too, in
+    // the geo shape): the final read waits for them, within a bound.
+    let mut attempts = 0;
+    let audit = loop {
+        match client.audit(universe).await {
+            Ok(a) => break a,
+            Err(e) if attempts == FINAL_READ_ATTEMPTS => {
+                return Err(format!("final audit after {attempts} attempts: {e}"));
+            }
+            Err(_) => attempts += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut state = FinalState::default();
+    for (account, balance) in &audit.balances {
+        let Some(b) = balance else { continue };
+        state
+            .balances
+            .insert(account.to_string(), Balance::new(b.available, b.held));
+        let mut from = JournalCursor::START;
+        loop {
+            let mut attempts = 0;
+            let page = loop {
+                match client.journal(account, from, JOURNAL_PAGE).await {
+                    Ok(p) => break p,
+                    Err(e) if attempts == FINAL_READ_ATTEMPTS => {
+                        return Err(format!(
+                            "final journal of {account} after {attempts} attempts: {e}"
+                        ));
+                    }
+                    Err(_) => attempts += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            };
+            for e in &page.entries {
+                if std::env::var_os("SIM_DUMP_JOURNAL").is_some() {
+                    eprintln!("journal {account}: {e:?}");
+                }
+                state.applied_tx.insert(e.tx_id.clone());
+                // Per account: a transfer rightly has a line on each side.
+                *state
+                    .journal_tx_counts
+                    .entry(format!("{} on {account}", e.tx_id))
+                    .or_default() += 1;
+            }
+            match page.next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+    }
+    Ok(state)
+}

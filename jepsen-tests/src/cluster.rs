@@ -1,0 +1,255 @@
+//! Real `geowallet node` processes, one per namespace: configs written
+//! here, started with `ip netns exec`, killed, paused and restarted by the
+//! nemesis, stopped at the end.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::net::{NODE_PORT, Net};
+
+/// How long a node may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where Debian's `faketime` package puts the thread-safe library.
+const FAKETIME_LIBS: [&str; 2] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+];
+
+pub struct Node {
+    pub id: u64,
+    ns: String,
+    dir: PathBuf,
+    config: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Node {
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The file libfaketime reads this node's clock offset from.
+    fn clock_file(&self) -> PathBuf {
+        self.dir.join("faketime")
+    }
+}
+
+pub struct Cluster {
+    binary: PathBuf,
+    pub nodes: Vec<Node>,
+    /// libfaketime, when the clock nemesis runs: every node reads its wall
+    /// clock offset from its own file (the monotonic clock is left alone).
+    faketime: Option<PathBuf>,
+}
+
+impl Cluster {
+    /// Writes each node's config under `dir/n<i>`: one shard group
+    /// replicated on every node, election timeouts for a local network.
+    pub fn prepare(binary: &Path, dir: &Path, net: &Net, clock: bool) -> anyhow::Result<Cluster> {
+        let faketime = if clock {
+            let lib = FAKETIME_LIBS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .context("the clock nemesis needs libfaketime: apt-get install faketime")?;
+            Some(lib)
+        } else {
+            None
+        };
+        let peers: String = net
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                format!(
+                    "[[peers]]\nid = {}\nendpoint = \"{}:{NODE_PORT}\"\n\n",
+                    i + 1,
+                    h.ip
+                )
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, host) in net.nodes.iter().enumerate() {
+            let id = i as u64 + 1;
+            let node_dir = dir.join(format!("n{id}"));
+            std::fs::create_dir_all(&node_dir)
+                .with_context(|| format!("create {}", node_dir.display()))?;
+            let config = node_dir.join("node.toml");
+            let text = format!(
+                "node_id = {id}\nlisten = \"{}:{NODE_PORT}\"\ndata_dir = \"{}\"\n\n{peers}\
+                 [raft]\nheartbeat_interval_ms = 50\nelection_timeout_ms_min = 300\n\
+                 election_timeout_ms_max = 600\n",
+                host.ip,
+                node_dir.join("data").display(),
+            );
+            std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
+            let node = Node {
+                id,
+                ns: host.ns.clone(),
+                dir: node_dir,
+                config,
+                child: None,
+                paused: false,
+            };
+            std::fs::write(node.clock_file(), "+0")?;
+            nodes.push(node);
+        }
+        Ok(Cluster {
+            binary: binary.to_path_buf(),
+            nodes,
+            faketime,
+        })
+    }
+
+    /// Starts node `i` (index) unless it runs.
+    pub fn start(&mut self, i: usize) -> anyhow::Result<()> {
+        let faketime = self.faketime.clone();
+        let node = &mut self.nodes[i];
+        if node.child.is_some() {
+            return Ok(());
+        }
+        let log_path = node.dir.join("node.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("open {}", log_path.display()))?;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &node.ns])
+            .arg(&self.binary)
+            .arg("node")
+            .arg("--config")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if let Some(lib) = &faketime {
+            cmd.env("LD_PRELOAD", lib)
+                .env("FAKETIME_TIMESTAMP_FILE", node.clock_file())
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start node {} ({})", node.id, self.binary.display()))?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    pub fn start_all(&mut self) -> anyhow::Result<()> {
+        (0..self.nodes.len()).try_for_each(|i| self.start(i))
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = &mut self.nodes[i];
+        if let Some(mut child) = node.child.take() {
+            child.kill().context("SIGKILL a node")?;
+            child.wait().context("reap a killed node")?;
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    pub fn pause(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = &mut self.nodes[i];
+        if let Some(pid) = node.pid() {
+            signal(pid, libc::SIGSTOP)?;
+            node.paused = true;
+        }
+        Ok(())
+    }
+
+    pub fn resume_all(&mut self) -> anyhow::Result<()> {
+        for node in &mut self.nodes {
+            if let (Some(pid), true) = (node.pid(), node.paused) {
+                signal(pid, libc::SIGCONT)?;
+                node.paused = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets node `i`'s wall clock `offset_s` seconds from the true time
+    /// (libfaketime reads the file on every call).
+    pub fn skew_clock(&self, i: usize, offset_s: i64) -> anyhow::Result<()> {
+        if self.faketime.is_none() {
+            bail!("clock faults need the cluster prepared with the clock nemesis");
+        }
+        let path = self.nodes[i].clock_file();
+        std::fs::write(&path, format!("{offset_s:+}"))
+            .with_context(|| format!("write {}", path.display()))
+    }
+
+    pub fn reset_clocks(&self) -> anyhow::Result<()> {
+        if self.faketime.is_some() {
+            (0..self.nodes.len()).try_for_each(|i| self.skew_clock(i, 0))?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM every node (after SIGCONT), waits, SIGKILLs stragglers.
+    pub fn stop_all(&mut self) {
+        let _ = self.resume_all();
+        for node in &mut self.nodes {
+            if let Some(pid) = node.pid() {
+                let _ = signal(pid, libc::SIGTERM);
+            }
+        }
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let deadline = Instant::now() + STOP_TIMEOUT;
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(_)) => break,
+                        Ok(None) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        _ => {
+                            eprintln!("geowallet-jepsen: node {} did not stop: SIGKILL", node.id);
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = signal(child.id(), libc::SIGCONT);
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
+    // SAFETY: kill(2) with a pid of our own child, which is not reaped
+    // yet, so the pid cannot have been reused.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    if rc != 0 {
+        bail!(
+            "signal {sig} to pid {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! One run: network, cluster, client hosts, nemesis; then heal, converge,
+//! read the final state, merge the histories, check, compare replicas.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use geowallet_client::{Client, ClientConfig};
+use geowallet_storage::{Db, GroupId};
+use geowallet_testkit::{HistoryEvent, read_history, to_edn};
+
+use crate::cluster::Cluster;
+use crate::nemesis::{self, Kind, Nemesis};
+use crate::net::Net;
+use crate::summary::Summary;
+use crate::worker;
+
+/// How long the cluster may take to elect its first leader.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after the time limit a client host may take to finish.
+const WORKER_GRACE: Duration = Duration::from_secs(60);
+/// How long the healed cluster may take to serve the final reads.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Faults to strike, comma-separated (none: a fault-free run).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub nemesis: Vec<Kind>,
+    /// Length of the workload, in seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..))]
+    pub time_limit_s: u64,
+    /// Seed of every choice the harness makes (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Nodes (one shard group replicated on all of them).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(3..=9))]
+    pub nodes: u64,
+    /// Client hosts, each in its own namespace with its own processes.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub client_hosts: u64,
+    /// Concurrent client processes per client host.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub processes: u64,
+    /// The geowallet binary (default: next to this executable).
+    #[arg(long)]
+    pub geowallet: Option<PathBuf>,
+    /// Run directory: node data and logs, histories (default: a new temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "geowallet-jepsen needs root: it makes network namespaces, veth pairs and iptables rules"
+        );
+    }
+    let seed = args
+        .seed
+        .unwrap_or_else(|| worker::monotonic_ns() ^ u64::from(std::process::id()));
+    let binary = locate_geowallet(args.geowallet.as_deref())?;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+            d.clone()
+        }
+        None => std::env::temp_dir().join(format!("geowallet-jepsen-{seed:016x}")),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let kinds = {
+        let mut k = args.nemesis.clone();
+        k.sort();
+        k.dedup();
+        k
+    };
+    println!(
+        "geowallet-jepsen: seed {seed}, {} s, nemesis {}, {} nodes, {} client hosts x {} processes, run dir {}",
+        args.time_limit_s,
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+        },
+        args.nodes,
+        args.client_hosts,
+        args.processes,
+        dir.display()
+    );
+    let prefix = format!("gj{:04x}", std::process::id() & 0xffff);
+    let net = Net::create(&prefix, args.nodes as usize, args.client_hosts as usize)?;
+    println!(
+        "geowallet-jepsen: network {prefix}*: bridge {}, nodes {}",
+        net.bridge_ip(),
+        net.nodes
+            .iter()
+            .map(|h| h.ip.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut cluster = Cluster::prepare(&binary, &dir, &net, kinds.contains(&Kind::Clock))?;
+    cluster.start_all()?;
+    let endpoints: Vec<String> = (0..net.nodes.len()).map(|i| net.node_endpoint(i)).collect();
+    let probe = Client::connect(
+        endpoints.clone(),
+        ClientConfig {
+            rpc_timeout: Duration::from_millis(500),
+            retry_budget: Duration::from_secs(10),
+            ..ClientConfig::default()
+        },
+    )?;
+    wait_leader(&net, &probe, READY_TIMEOUT).await?;
+
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.time_limit_s);
+    let mut workers = Vec::new();
+    for (j, host) in net.clients.iter().enumerate() {
+        let history = dir.join(format!("history-c{}.jsonl", j + 1));
+        let surprises = dir.join(format!("surprises-c{}.json", j + 1));
+        let child = tokio::process::Command::new("ip")
+            .args(["netns", "exec", &host.ns])
+            .arg(std::env::current_exe().context("find this executable")?)
+            .arg("worker")
+            .arg("--endpoints")
+            .arg(endpoints.join(","))
+            .arg("--history")
+            .arg(&history)
+            .arg("--surprises")
+            .arg(&surprises)
+            .arg("--seed")
+            .arg((seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(j as u64 + 1))).to_string())
+            .arg("--process-base")
+            .arg(((j as u64 + 1) * 1_000_000_000).to_string())
+            .arg("--processes")
+            .arg(args.processes.to_string())
+            .arg("--time-limit-s")
+            .arg(args.time_limit_s.to_string())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start a client host")?;
+        workers.push((child, history, surprises));
+    }
+    let mut nemesis = Nemesis::new(kinds.clone(), seed);
+    let faults = nemesis
+        .run(&mut cluster, &net, &probe, started, until)
+        .await?;
+    let mut worker_errors = Vec::new();
+    for (child, _, _) in &mut workers {
+        match tokio::time::timeout_at((until + WORKER_GRACE).into(), child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => worker_errors.push(format!("a client host exited {status}")),
+            Ok(Err(e)) => worker_errors.push(format!("a client host: {e}")),
+            Err(_) => worker_errors.push("a client host did not finish in time".into()),
+        }
+    }
+    if !worker_errors.is_empty() {
+        bail!("client hosts failed: {worker_errors:?}");
+    }
+    println!("geowallet-jepsen: workload done; healing and converging");
+    nemesis.heal(&mut cluster, &net)?;
+    cluster.start_all()?;
+    wait_leader(&net, &probe, CONVERGE_TIMEOUT).await?;
+    let universe = worker::universe(&worker::workload_config(6));
+    let final_state = geowallet_harness::final_state(&probe, &universe)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+
+    let history_path = dir.join("history.jsonl");
+    merge_histories(
+        &workers
+            .iter()
+            .map(|(_, h, _)| h.clone())
+            .collect::<Vec<_>>(),
+        &history_path,
+    )?;
+    let mut surprises = Vec::new();
+    for (_, _, s) in &workers {
+        let text = std::fs::read_to_string(s).with_context(|| format!("read {}", s.display()))?;
+        let list: Vec<String> = serde_json::from_str(&text)?;
+        surprises.extend(list);
+    }
+    let checked = geowallet_harness::check_all(&history_path, &final_state)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    cluster.stop_all();
+    let replicas = compare_replicas(&cluster);
+    let history = read_history(&history_path)?;
+    let edn_path = dir.join("history.edn");
+    std::fs::write(&edn_path, to_edn(&history))
+        .with_context(|| format!("write {}", edn_path.display()))?;
+    let summary = Summary {
+        seed,
+        history: &history,
+        faults: &faults,
+        checked: &checked,
+        replicas: &replicas,
+        surprises: &surprises,
+        history_path: &history_path,
+        edn_path: &edn_path,
+    };
+    summary.print();
+    Ok(summary.valid())
+}
+
+fn locate_geowallet(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .context("find this executable")?
+            .with_file_name("geowallet"),
+    };
+    if !path.is_file() {
+        bail!(
+            "no geowallet binary at {}: build it (cargo build --release -p geowallet-node) or pass --geowallet PATH",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+async fn wait_leader(net: &Net, probe: &Client, timeout: Duration) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(l) = nemesis::leader(net, probe).await {
+            return Ok(l);
+        }
+        if Instant::now() > deadline {
+            bail!("no leader within {timeout:?}; see the node.log files");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One history of every client host's events, in time order (every host
+/// reads the same monotonic clock; equal times stay in host order, and the
+/// checker treats them as concurrent).
+fn merge_histories(parts: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    let mut events: Vec<(u64, usize, usize, HistoryEvent)> = Vec::new();
+    for (host, path) in parts.iter().enumerate() {
+        for (line, e) in read_history(path)?.into_iter().enumerate() {
+            events.push((e.time_ns, host, line, e));
+        }
+    }
+    events.sort_by_key(|(t, h, l, _)| (*t, *h, *l));
+    let mut text = String::new();
+    for (_, _, _, e) in &events {
+        text.push_str(&serde_json::to_string(e)?);
+        text.push('\n');
+    }
+    std::fs::write(out, text).with_context(|| format!("write {}", out.display()))
+}
+
+/// Every stopped node's ledger rows: identical accounts, holds, tx records
+/// and system positions, and books that balance per currency.
+fn compare_replicas(cluster: &Cluster) -> Result<String, String> {
+    let mut states = Vec::new();
+    for node in &cluster.nodes {
+        let path = node.data_dir().join("db");
+        let db =
+            Db::open(&path).map_err(|e| format!("n{}: open {}: {e}", node.id, path.display()))?;
+        let rows = db
+            .state_store(GroupId(1))
+            .dump()
+            .map_err(|e| format!("n{}: read its ledger rows: {e}", node.id))?;
+        let unbalanced: Vec<_> = rows
+            .currency_totals()
+            .into_iter()
+            .filter(|(_, t)| *t != 0)
+            .collect();
+        if !unbalanced.is_empty() {
+            return Err(format!(
+                "n{}: books do not balance: {unbalanced:?}",
+                node.id
+            ));
+        }
+        states.push((node.id, rows));
+    }
+    let first = &states[0].1;
+    for (id, rows) in &states[1..] {
+        let same = rows.accounts == first.accounts
+            && rows.holds == first.holds
+            && rows.tx_records == first.tx_records
+            && rows.system == first.system;
+        if !same {
+            return Err(format!(
+                "n{id} differs from n{}: {} vs {} accounts, {} vs {} tx records",
+                states[0].0,
+                rows.accounts.len(),
+                first.accounts.len(),
+                rows.tx_records.len(),
+                first.tx_records.len()
+            ));
+        }
+    }
+    Ok(format!(
+        "{} nodes identical: {} accounts, {} holds, {} tx records; books balance",
+        states.len(),
+        first.accounts.len(),
+        first.holds.len(),
+        first.tx_records.len()
+    ))
+}

@@ -1,0 +1,124 @@
+//! A client host: runs inside its own namespace (`geowallet-jepsen worker`,
+//! started by the run with `ip netns exec`), drives the testkit workload
+//! through the real client library and records every call with the
+//! machine's monotonic clock, which every process of the machine shares, so
+//! the histories of all client hosts merge into one real order.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use geowallet_client::{Account, Client, ClientConfig};
+use geowallet_harness::{HOLD_TTL_NS, Runner};
+use geowallet_testkit::{KeyChoice, Recorder, Workload, WorkloadConfig};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// History file to write (JSON lines).
+    #[arg(long)]
+    pub history: PathBuf,
+    /// Where to write the calls that surprised the workload (JSON).
+    #[arg(long)]
+    pub surprises: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    /// Process ids start here (each host gets its own range).
+    #[arg(long)]
+    pub process_base: u64,
+    #[arg(long, default_value_t = 4)]
+    pub processes: u64,
+    #[arg(long)]
+    pub time_limit_s: u64,
+    #[arg(long, default_value_t = 6)]
+    pub players: u64,
+    /// Each call's retry budget: shorter than most faults, so calls end
+    /// indeterminate and the checkers must cope.
+    #[arg(long, default_value_t = 2_000)]
+    pub retry_budget_ms: u64,
+}
+
+/// The workload every host runs (the same accounts, so hosts contend).
+pub fn workload_config(players: u64) -> WorkloadConfig {
+    WorkloadConfig {
+        players,
+        currencies: vec!["EUR".into(), "USD".into()],
+        key_choice: KeyChoice::Uniform,
+        amount_max: 5_000,
+        hold_ttl_ns: HOLD_TTL_NS,
+        ..WorkloadConfig::default()
+    }
+}
+
+/// Every account the workload may touch.
+pub fn universe(config: &WorkloadConfig) -> Vec<Account> {
+    config
+        .currencies
+        .iter()
+        .flat_map(|c| (0..config.players).map(move |p| Account::new(p, c.clone())))
+        .collect()
+}
+
+/// CLOCK_MONOTONIC in ns: one clock for every process of the machine.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    let config = workload_config(args.players);
+    let universe = universe(&config);
+    let recorder = Recorder::create(&args.history, monotonic_ns)
+        .with_context(|| format!("create {}", args.history.display()))?;
+    let client = Client::connect(
+        args.endpoints.clone(),
+        ClientConfig {
+            rpc_timeout: Duration::from_millis(1_000),
+            retry_budget: Duration::from_millis(args.retry_budget_ms),
+            ..ClientConfig::default()
+        },
+    )?;
+    let runner = Arc::new(Runner {
+        client,
+        workload: Arc::new(Mutex::new(Workload::new(config, args.seed))),
+        recorder: Arc::new(recorder),
+        universe,
+        created_at: Arc::new(Mutex::new(HashMap::new())),
+        surprises: Arc::new(Mutex::new(Vec::new())),
+    });
+    let deadline = Instant::now() + Duration::from_secs(args.time_limit_s);
+    let tasks: Vec<_> = (0..args.processes)
+        .map(|p| {
+            let runner = runner.clone();
+            let process = args.process_base + p;
+            let stride = args.processes;
+            tokio::spawn(async move {
+                runner
+                    .run_while(process, stride, || Instant::now() < deadline)
+                    .await
+            })
+        })
+        .collect();
+    let mut result = Ok(());
+    for t in tasks {
+        let r = t.await.map_err(|e| format!("a client process died: {e}"));
+        result = result.and(r.and_then(|r| r));
+    }
+    runner.recorder.flush()?;
+    let surprises = runner
+        .surprises
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    std::fs::write(&args.surprises, serde_json::to_string(&surprises)?)
+        .with_context(|| format!("write {}", args.surprises.display()))?;
+    result.map_err(|e| anyhow::anyhow!(e))
+}

@@ -1,0 +1,188 @@
+//! geowallet-jepsen end to end: real node processes in namespaces under a
+//! real nemesis, checked; and teardown on Ctrl-C. Needs root (namespaces,
+//! iptables), as the harness itself does.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn jepsen(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_geowallet-jepsen"));
+    cmd.args(args);
+    cmd
+}
+
+/// The run prefix from the "network gjXXXX*" line.
+fn prefix_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("geowallet-jepsen: network "))
+        .and_then(|rest| rest.split('*').next())
+        .expect("the run names its network")
+        .to_string()
+}
+
+/// Namespaces and links of this machine whose name starts with `prefix`.
+fn leftovers(prefix: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for args in [&["netns", "list"][..], &["-o", "link", "show"][..]] {
+        let out = Command::new("ip").args(args).output().expect("run ip");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if line.contains(prefix) {
+                found.push(line.to_string());
+            }
+        }
+    }
+    found
+}
+
+fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("poll").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("geowallet-jepsen did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("collect output")
+}
+
+// Proves a run under kills, pauses, partitions, clock jumps, packet loss
+// and a slow link completes with every checker passing, reports the faults
+// it struck, writes the history as JSON lines and EDN, and leaves no
+// namespace, link or node behind.
+#[test]
+fn a_run_under_every_nemesis_passes_every_checker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let child = jepsen(&[
+        "--nemesis",
+        "kill,pause,partition,clock,loss,slow",
+        "--time-limit-s",
+        "25",
+        "--seed",
+        "11",
+        "--dir",
+        d,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start geowallet-jepsen");
+    let out = wait_with_deadline(child, Duration::from_secs(240));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("valid: true"), "{stdout}");
+    for checker in [
+        "linearizable",
+        "bank",
+        "no-lost-ack",
+        "no-double-apply",
+        "no-negative",
+        "replicas",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(checker) && l.contains(" ok ")),
+            "{checker} passed: {stdout}"
+        );
+    }
+    let struck = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("faults struck: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .expect("faults counted");
+    assert!(struck >= 2, "a 25 s run strikes faults: {stdout}");
+    let history = std::fs::read_to_string(dir.path().join("history.jsonl")).expect("history");
+    assert!(history.lines().count() > 100, "calls recorded");
+    let edn = std::fs::read_to_string(dir.path().join("history.edn")).expect("EDN");
+    assert_eq!(edn.lines().count(), history.lines().count());
+    assert!(
+        edn.starts_with("{:type :invoke"),
+        "{}",
+        &edn[..80.min(edn.len())]
+    );
+    assert_eq!(leftovers(&prefix_of(&stdout)), Vec::<String>::new());
+}
+
+// Proves Ctrl-C mid-run exits 130 and tears down every namespace, link and
+// process the run made.
+#[test]
+fn ctrl_c_tears_everything_down() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let mut child = jepsen(&[
+        "--nemesis",
+        "partition",
+        "--time-limit-s",
+        "120",
+        "--seed",
+        "5",
+        "--dir",
+        d,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start geowallet-jepsen");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = String::new();
+    let prefix = loop {
+        let line = lines
+            .next()
+            .expect("the run prints its network before anything else")
+            .expect("read stdout");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("geowallet-jepsen: network ") {
+            break prefix_of(&line);
+        }
+    };
+    assert!(!leftovers(&prefix).is_empty(), "the run made its network");
+    std::thread::sleep(Duration::from_secs(5));
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("send SIGINT");
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = child.try_wait().expect("poll") {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGINT");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert_eq!(leftovers(&prefix), Vec::<String>::new());
+    let nodes = Command::new("pgrep")
+        .args(["-f", d])
+        .output()
+        .expect("pgrep");
+    assert!(
+        String::from_utf8_lossy(&nodes.stdout).trim().is_empty(),
+        "node processes of the run are gone"
+    );
+}
+
+// Proves a missing geowallet binary is a clear error before anything is made.
+#[test]
+fn missing_geowallet_binary_is_a_clear_error() {
+    let out = jepsen(&[
+        "--geowallet",
+        "/nonexistent/geowallet",
+        "--time-limit-s",
+        "5",
+    ])
+    .output()
+    .expect("run geowallet-jepsen");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/geowallet"), "{stderr}");
+}
