@@ -10,6 +10,9 @@ use geowallet_testkit::{
     check_bank, check_double_apply, check_no_negative_balance, read_history, wallet_operations,
 };
 
+/// Findings listed in a failure message at most (the count says how many).
+const LISTED_MAX: usize = 5;
+
 /// What a history held, each checker's verdict, and what checking took.
 #[derive(Debug, Clone, Default)]
 pub struct Checked {
@@ -79,7 +82,11 @@ pub fn check_all(path: &Path, final_state: &FinalState) -> Result<Checked, Strin
                 final_state.applied_tx.len()
             ))
         } else {
-            Err(format!("acknowledged writes lost: {:?}", acks.lost))
+            Err(format!(
+                "{} acknowledged writes lost, first: {:?}",
+                acks.lost.len(),
+                &acks.lost[..acks.lost.len().min(LISTED_MAX)]
+            ))
         },
     ));
     let double = check_double_apply(final_state);
@@ -92,8 +99,9 @@ pub fn check_all(path: &Path, final_state: &FinalState) -> Result<Checked, Strin
             ))
         } else {
             Err(format!(
-                "transactions applied twice: {:?}",
-                double.duplicates
+                "{} transactions applied twice, first: {:?}",
+                double.duplicates.len(),
+                &double.duplicates[..double.duplicates.len().min(LISTED_MAX)]
             ))
         },
     ));

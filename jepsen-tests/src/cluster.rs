@@ -50,12 +50,21 @@ pub struct Cluster {
     /// libfaketime, when the clock nemesis runs: every node reads its wall
     /// clock offset from its own file (the monotonic clock is left alone).
     faketime: Option<PathBuf>,
+    /// Environment for every node (a planted bug, when the run tests
+    /// itself).
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
     /// Writes each node's config under `dir/n<i>`: one shard group
     /// replicated on every node, election timeouts for a local network.
-    pub fn prepare(binary: &Path, dir: &Path, net: &Net, clock: bool) -> anyhow::Result<Cluster> {
+    pub fn prepare(
+        binary: &Path,
+        dir: &Path,
+        net: &Net,
+        clock: bool,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Cluster> {
         let faketime = if clock {
             let lib = FAKETIME_LIBS
                 .iter()
@@ -108,6 +117,7 @@ impl Cluster {
             binary: binary.to_path_buf(),
             nodes,
             faketime,
+            env,
         })
     }
 
@@ -139,6 +149,7 @@ impl Cluster {
                 .env("FAKETIME_NO_CACHE", "1")
                 .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .spawn()
             .with_context(|| format!("start node {} ({})", node.id, self.binary.display()))?;

@@ -48,6 +48,13 @@ pub struct RunArgs {
     /// Run directory: node data and logs, histories (default: a new temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Test the harness: start the nodes with a planted bug the checkers
+    /// must catch. `lying-fsync`: writes not synced on their own (Raft log
+    /// appends, applied state) skip RocksDB's write-ahead log and reach
+    /// disk only in a flush once a second, so entries are acknowledged
+    /// before they are durable and a killed node comes back without them.
+    #[arg(long, value_parser = ["lying-fsync"])]
+    pub plant_bug: Option<String>,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
@@ -99,7 +106,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let mut cluster = Cluster::prepare(&binary, &dir, &net, kinds.contains(&Kind::Clock))?;
+    let mut cluster = Cluster::prepare(
+        &binary,
+        &dir,
+        &net,
+        kinds.contains(&Kind::Clock),
+        args.plant_bug
+            .iter()
+            .map(|b| (geowallet_storage::PLANT_BUG_ENV.to_string(), b.clone()))
+            .collect(),
+    )?;
     cluster.start_all()?;
     let endpoints: Vec<String> = (0..net.nodes.len()).map(|i| net.node_endpoint(i)).collect();
     let probe = Client::connect(

@@ -15,7 +15,21 @@ pub struct RocksEngine {
     pub(crate) rocks: DB,
     syncer: LogSyncer,
     cache: rocksdb::Cache,
+    /// A planted bug for jepsen-tests to catch, never set in production
+    /// (`PLANT_BUG_ENV=lying-fsync`): every write that is not synced on its
+    /// own (Raft log appends, applied state) skips the write-ahead log and
+    /// lives in memory until a flush of every column family at once, once
+    /// a second. Appends are acknowledged after a "sync" that syncs none
+    /// of them, so a killed node comes back a consistent second or so in
+    /// the past, without entries it acknowledged: a disk that lies about
+    /// fsync, then a power loss.
+    lying_fsync: bool,
 }
+
+/// Environment variable that plants a bug for jepsen-tests (`lying-fsync`).
+pub const PLANT_BUG_ENV: &str = "GEOWALLET_TEST_PLANT_BUG";
+/// How often the lying disk really writes.
+const LYING_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bytes of the block cache shared by every column family: with the write
 /// buffers below, what bounds a node's memory whatever its number of wallets.
@@ -66,6 +80,12 @@ impl RocksEngine {
         opts.set_bytes_per_sync(1 << 20);
         // The vector memtable takes no concurrent inserts; there is one writer per batch anyway.
         opts.set_allow_concurrent_memtable_write(false);
+        let lying_fsync = std::env::var(PLANT_BUG_ENV).is_ok_and(|v| v == "lying-fsync");
+        if lying_fsync {
+            // Memtables of all column families reach disk together, so what
+            // survives a kill is one consistent past state.
+            opts.set_atomic_flush(true);
+        }
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = Cf::ALL
             .iter()
@@ -77,11 +97,35 @@ impl RocksEngine {
                 return Err(StorageError::MissingColumnFamily(cf.name()));
             }
         }
-        Ok(Arc::new_cyclic(|weak| RocksEngine {
+        let engine = Arc::new_cyclic(|weak| RocksEngine {
             rocks,
             syncer: LogSyncer::start(weak.clone()),
             cache,
-        }))
+            lying_fsync,
+        });
+        if lying_fsync {
+            tracing::error!(
+                "{PLANT_BUG_ENV}=lying-fsync: unsynced writes skip the write-ahead log and \
+                 reach disk once a second; acknowledged entries can be lost. For testing the \
+                 test harness only."
+            );
+            let weak = Arc::downgrade(&engine);
+            std::thread::spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    let cfs: Vec<_> = Cf::ALL.iter().map(|cf| engine.cf(*cf)).collect();
+                    if let Err(e) = engine
+                        .rocks
+                        .flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())
+                    {
+                        tracing::warn!(error = %e, "lying-fsync flush failed");
+                    }
+                    drop(cfs);
+                    drop(engine);
+                    std::thread::sleep(LYING_FLUSH_INTERVAL);
+                }
+            });
+        }
+        Ok(engine)
     }
 
     fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
@@ -247,6 +291,9 @@ impl Engine for RocksEngine {
         }
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
+        if self.lying_fsync && !sync {
+            opts.disable_wal(true);
+        }
         self.rocks
             .write_opt(wb, &opts)
             .map_err(StorageError::rocks("write"))

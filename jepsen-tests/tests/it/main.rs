@@ -36,16 +36,36 @@ fn leftovers(prefix: &str) -> Vec<String> {
     found
 }
 
+/// Waits for `child`, reading its output meanwhile (a full pipe would
+/// block it), killing it after `limit`.
 fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = Instant::now() + limit;
-    while child.try_wait().expect("poll").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("geowallet-jepsen did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
-    child.wait_with_output().expect("collect output")
 }
 
 // Proves a run under kills, pauses, partitions, clock jumps, packet loss
@@ -105,6 +125,44 @@ fn a_run_under_every_nemesis_passes_every_checker() {
         edn.starts_with("{:type :invoke"),
         "{}",
         &edn[..80.min(edn.len())]
+    );
+    assert_eq!(leftovers(&prefix_of(&stdout)), Vec::<String>::new());
+}
+
+// Proves the harness can fail: nodes whose disk lies about fsync (unsynced
+// writes reach disk once a second) lose acknowledged writes when all of
+// them are killed, and the checkers say so: exit 1, not valid.
+#[test]
+fn a_planted_lying_fsync_is_caught() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let child = jepsen(&[
+        "--nemesis",
+        "kill",
+        "--time-limit-s",
+        "20",
+        "--seed",
+        "3",
+        "--plant-bug",
+        "lying-fsync",
+        "--dir",
+        d,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start geowallet-jepsen");
+    let out = wait_with_deadline(child, Duration::from_secs(240));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("valid: false"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| {
+            let l = l.trim_start();
+            (l.starts_with("no-lost-ack") || l.starts_with("linearizable")) && l.contains("FAILED")
+        }),
+        "a lost acknowledged write is named: {stdout}"
     );
     assert_eq!(leftovers(&prefix_of(&stdout)), Vec::<String>::new());
 }
