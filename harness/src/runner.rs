@@ -28,7 +28,12 @@ pub struct Runner {
     /// Planned refusals that were applied, and tx ids answered expired:
     /// bugs the run reports.
     pub surprises: Arc<Mutex<Vec<String>>>,
+    /// Writes that ended indeterminate, for [`Runner::resolve_indeterminate`].
+    pub unresolved: Arc<Mutex<Vec<PlannedOp>>>,
 }
+
+/// Attempts to learn the outcome of one indeterminate write after healing.
+const RESOLVE_ATTEMPTS: u32 = 5;
 
 fn account((player, currency): &(u64, String)) -> Account {
     Account::new(*player, currency.clone())
@@ -82,33 +87,68 @@ impl Runner {
     ) -> Result<(), String> {
         while more() {
             let op = Self::lock(&self.workload).next_op(process);
-            let handle = self
-                .recorder
-                .invoke(
-                    process,
-                    op.f,
-                    op.account_id().as_deref(),
-                    self.invoke_value(&op),
-                )
-                .map_err(|e| e.to_string())?;
-            let completion = self.call(&op).await;
-            if let (Expect::Refused(code), Completion::Ok(_)) = (op.expect, &completion) {
-                Self::lock(&self.surprises).push(format!(
-                    "{} {:?} tx {} should have been refused ({code}) but was applied",
-                    op.f.name(),
-                    op.account,
-                    op.tx_id
-                ));
-            }
-            let indeterminate = completion == Completion::Info;
-            self.recorder
-                .complete(handle, completion)
-                .map_err(|e| e.to_string())?;
-            if indeterminate {
+            if self.step(process, &op).await? {
+                if op.is_write() {
+                    Self::lock(&self.unresolved).push(op);
+                }
                 process += stride;
             }
         }
         Ok(())
+    }
+
+    /// Records one call of `op` as `process`; true when it ended
+    /// indeterminate.
+    async fn step(&self, process: u64, op: &PlannedOp) -> Result<bool, String> {
+        let handle = self
+            .recorder
+            .invoke(
+                process,
+                op.f,
+                op.account_id().as_deref(),
+                self.invoke_value(op),
+            )
+            .map_err(|e| e.to_string())?;
+        let completion = self.call(op).await;
+        if let (Expect::Refused(code), Completion::Ok(_)) = (op.expect, &completion) {
+            Self::lock(&self.surprises).push(format!(
+                "{} {:?} tx {} should have been refused ({code}) but was applied",
+                op.f.name(),
+                op.account,
+                op.tx_id
+            ));
+        }
+        let indeterminate = completion == Completion::Info;
+        self.recorder
+            .complete(handle, completion)
+            .map_err(|e| e.to_string())?;
+        Ok(indeterminate)
+    }
+
+    /// After healing: re-issues every write that ended indeterminate, with
+    /// its tx id and creation time, each as a new process from
+    /// `first_process` on, and records what the cluster answers. A tx id
+    /// runs once, so the answer is the stored first outcome (with the
+    /// balance right after it): it pins down whether and where the lost
+    /// call applied, which keeps heavily faulted histories checkable.
+    /// Returns how many stayed indeterminate after every attempt.
+    pub async fn resolve_indeterminate(&self, first_process: u64) -> Result<usize, String> {
+        let ops = std::mem::take(&mut *Self::lock(&self.unresolved));
+        let mut process = first_process;
+        let mut open = 0;
+        for op in &ops {
+            let mut settled = false;
+            for _ in 0..RESOLVE_ATTEMPTS {
+                let indeterminate = self.step(process, op).await?;
+                process += 1;
+                if !indeterminate {
+                    settled = true;
+                    break;
+                }
+            }
+            open += usize::from(!settled);
+        }
+        Ok(open)
     }
 
     fn invoke_value(&self, op: &PlannedOp) -> OpValue {

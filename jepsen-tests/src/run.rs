@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use geowallet_client::{Client, ClientConfig};
 use geowallet_storage::{Db, GroupId};
 use geowallet_testkit::{HistoryEvent, read_history, to_edn};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::cluster::Cluster;
 use crate::nemesis::{self, Kind, Nemesis};
@@ -152,18 +153,49 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .arg(args.processes.to_string())
             .arg("--time-limit-s")
             .arg(args.time_limit_s.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .context("start a client host")?;
         workers.push((child, history, surprises));
     }
+    let mut said = Vec::new();
+    for (child, _, _) in &mut workers {
+        let out = child.stdout.take().context("a client host's stdout")?;
+        said.push(tokio::io::BufReader::new(out).lines());
+    }
     let mut nemesis = Nemesis::new(kinds.clone(), seed);
     let faults = nemesis
         .run(&mut cluster, &net, &probe, started, until)
         .await?;
+    for lines in &mut said {
+        let done = async {
+            while let Some(line) = lines.next_line().await? {
+                if line == worker::WORKLOAD_DONE {
+                    return Ok(true);
+                }
+            }
+            Ok::<_, std::io::Error>(false)
+        };
+        match tokio::time::timeout_at((until + WORKER_GRACE).into(), done).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => bail!("a client host exited before its workload was done"),
+            Ok(Err(e)) => bail!("a client host's output: {e}"),
+            Err(_) => bail!("a client host did not finish its workload in time"),
+        }
+    }
+    println!("geowallet-jepsen: workload done; healing and converging");
+    nemesis.heal(&mut cluster, &net)?;
+    cluster.start_all()?;
+    wait_leader(&net, &probe, CONVERGE_TIMEOUT).await?;
+    println!("geowallet-jepsen: asking again every write that ended indeterminate");
     let mut worker_errors = Vec::new();
     for (child, _, _) in &mut workers {
-        match tokio::time::timeout_at((until + WORKER_GRACE).into(), child.wait()).await {
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(b"healed\n").await?;
+        }
+        match tokio::time::timeout(WORKER_GRACE, child.wait()).await {
             Ok(Ok(status)) if status.success() => {}
             Ok(Ok(status)) => worker_errors.push(format!("a client host exited {status}")),
             Ok(Err(e)) => worker_errors.push(format!("a client host: {e}")),
@@ -173,10 +205,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if !worker_errors.is_empty() {
         bail!("client hosts failed: {worker_errors:?}");
     }
-    println!("geowallet-jepsen: workload done; healing and converging");
-    nemesis.heal(&mut cluster, &net)?;
-    cluster.start_all()?;
-    wait_leader(&net, &probe, CONVERGE_TIMEOUT).await?;
     let universe = worker::universe(&worker::workload_config(6));
     let final_state = geowallet_harness::final_state(&probe, &universe)
         .await

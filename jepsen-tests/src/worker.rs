@@ -13,6 +13,13 @@ use anyhow::Context;
 use geowallet_client::{Account, Client, ClientConfig};
 use geowallet_harness::{HOLD_TTL_NS, Runner};
 use geowallet_testkit::{KeyChoice, Recorder, Workload, WorkloadConfig};
+use tokio::io::AsyncBufReadExt;
+
+/// What a worker prints when its workload is over; it then waits for a
+/// line on stdin saying the cluster is healed.
+pub const WORKLOAD_DONE: &str = "workload done";
+/// Process ids of the re-asked writes, above the host's workload ids.
+const RESOLVE_PROCESS_OFFSET: u64 = 500_000_000;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerArgs {
@@ -93,6 +100,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         universe,
         created_at: Arc::new(Mutex::new(HashMap::new())),
         surprises: Arc::new(Mutex::new(Vec::new())),
+        unresolved: Arc::new(Mutex::new(Vec::new())),
     });
     let deadline = Instant::now() + Duration::from_secs(args.time_limit_s);
     let tasks: Vec<_> = (0..args.processes)
@@ -111,6 +119,22 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     for t in tasks {
         let r = t.await.map_err(|e| format!("a client process died: {e}"));
         result = result.and(r.and_then(|r| r));
+    }
+    // Tell the run, wait until it has healed the cluster, then ask again
+    // every write that ended indeterminate (its stored first outcome
+    // settles it for the checker).
+    println!("{WORKLOAD_DONE}");
+    let mut line = String::new();
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .context("wait for the run to heal the cluster")?;
+    let open = runner
+        .resolve_indeterminate(args.process_base + RESOLVE_PROCESS_OFFSET)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if open > 0 {
+        eprintln!("geowallet-jepsen worker: {open} writes still indeterminate after healing");
     }
     runner.recorder.flush()?;
     let surprises = runner

@@ -21,6 +21,9 @@ use crate::{Shape, SimCluster};
 
 /// Client processes (concurrent callers sharing one client).
 const PROCESSES: u64 = 4;
+/// Process ids of the calls that re-ask indeterminate writes after healing
+/// (above any id a workload process reaches).
+const RESOLVE_PROCESS_BASE: u64 = 1_000_000;
 /// Calls per process.
 const OPS_PER_PROCESS: u64 = 60;
 
@@ -157,6 +160,7 @@ async fn run(
         universe: universe.clone(),
         created_at: Arc::new(Mutex::new(HashMap::new())),
         surprises: Arc::new(Mutex::new(Vec::new())),
+        unresolved: Arc::new(Mutex::new(Vec::new())),
     });
     let done = Arc::new(AtomicBool::new(false));
     let host = cluster.client_host();
@@ -180,6 +184,13 @@ async fn run(
     };
     let faults = nemesis::run(&cluster, nemesis, &mut dice, || done.load(Ordering::SeqCst)).await?;
     work.await
+        .map_err(|e| format!("the client host died: {e}"))??;
+    converge(&cluster).await?;
+    // Every write that ended indeterminate is asked again, with its tx id:
+    // the stored first outcome settles it for the checker.
+    let resolver = runner.clone();
+    host.spawn(async move { resolver.resolve_indeterminate(RESOLVE_PROCESS_BASE).await })
+        .await
         .map_err(|e| format!("the client host died: {e}"))??;
     runner.recorder.flush().map_err(|e| e.to_string())?;
     let final_index = converge(&cluster).await?;
