@@ -27,11 +27,19 @@ pub struct Node {
     config: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// The data dir is a small ext4 file system of its own (loop device),
+    /// which the disk nemesis fills.
+    own_disk: bool,
 }
 
 impl Node {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// The file that fills this node's disk while the disk nemesis holds.
+    fn filler(&self) -> PathBuf {
+        self.data_dir().join("jepsen-filler")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -63,6 +71,7 @@ impl Cluster {
         dir: &Path,
         net: &Net,
         clock: bool,
+        disk: bool,
         env: Vec<(String, String)>,
     ) -> anyhow::Result<Cluster> {
         let faketime = if clock {
@@ -102,14 +111,19 @@ impl Cluster {
                 node_dir.join("data").display(),
             );
             std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
-            let node = Node {
+            let mut node = Node {
                 id,
                 ns: host.ns.clone(),
                 dir: node_dir,
                 config,
                 child: None,
                 paused: false,
+                own_disk: false,
             };
+            if disk {
+                mount_disk(&node)?;
+                node.own_disk = true;
+            }
             std::fs::write(node.clock_file(), "+0")?;
             nodes.push(node);
         }
@@ -210,6 +224,56 @@ impl Cluster {
         Ok(())
     }
 
+    /// Fills node `i`'s disk to the last byte.
+    pub fn fill_disk(&self, i: usize) -> anyhow::Result<u64> {
+        let node = &self.nodes[i];
+        if !node.own_disk {
+            bail!("disk faults need the cluster prepared with the disk nemesis");
+        }
+        let free = free_bytes(&node.data_dir())?;
+        let filler = node.filler();
+        run_cmd(
+            "fallocate",
+            &["-l", &free.to_string(), &filler.to_string_lossy()],
+        )?;
+        // Whatever fallocate could not take (metadata blocks), written.
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&filler) {
+            use std::io::Write;
+            let block = vec![0u8; 1 << 16];
+            while f.write_all(&block).is_ok() {}
+        }
+        Ok(free)
+    }
+
+    /// Frees every filled disk.
+    pub fn free_disks(&self) -> anyhow::Result<()> {
+        for node in self.nodes.iter().filter(|n| n.own_disk) {
+            match std::fs::remove_file(node.filler()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("remove a disk filler"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts every node that exited on its own (a full disk may stop
+    /// one), saying how it ended; returns them.
+    pub fn restart_exited(&mut self) -> anyhow::Result<Vec<String>> {
+        let mut exited = Vec::new();
+        for i in 0..self.nodes.len() {
+            let node = &mut self.nodes[i];
+            let status = match node.child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => status,
+                _ => continue,
+            };
+            node.child = None;
+            exited.push(format!("n{} exited ({status})", node.id));
+            self.start(i)?;
+        }
+        Ok(exited)
+    }
+
     /// SIGTERM every node (after SIGCONT), waits, SIGKILLs stragglers.
     pub fn stop_all(&mut self) {
         let _ = self.resume_all();
@@ -248,8 +312,52 @@ impl Drop for Cluster {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+            if node.own_disk {
+                // The loop device detaches with the unmount (autoclear).
+                if let Err(e) = run_cmd("umount", &[&node.data_dir().to_string_lossy()]) {
+                    eprintln!("geowallet-jepsen: teardown: {e:#}");
+                }
+                node.own_disk = false;
+            }
         }
     }
+}
+
+/// Bytes of each node's own disk: room for a run's data, small enough to
+/// fill at once.
+const DISK_BYTES: u64 = 256 << 20;
+
+/// Makes `node`'s data dir an ext4 file system on a loop device backed by
+/// a sparse file in its dir.
+fn mount_disk(node: &Node) -> anyhow::Result<()> {
+    let image = node.dir.join("disk.img");
+    let file = File::create(&image).with_context(|| format!("create {}", image.display()))?;
+    file.set_len(DISK_BYTES)?;
+    drop(file);
+    let image_s = image.to_string_lossy();
+    run_cmd("mkfs.ext4", &["-q", "-F", &image_s])?;
+    let data = node.data_dir();
+    std::fs::create_dir_all(&data)?;
+    run_cmd("mount", &["-o", "loop", &image_s, &data.to_string_lossy()])?;
+    Ok(())
+}
+
+fn free_bytes(path: &Path) -> anyhow::Result<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    // SAFETY: statvfs fills the struct we own from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        bail!(
+            "statvfs {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(st.f_bavail * st.f_frsize)
+}
+
+fn run_cmd(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    crate::net::run(program, args)
 }
 
 fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {

@@ -26,6 +26,10 @@ pub enum Kind {
     Loss,
     /// Throttle what one node sends to 64-512 kbit/s (a slow, queueing link).
     Slow,
+    /// Fill one node's disk (its data dir is a 256 MiB ext4 of its own)
+    /// and restart the node on it; freed at heal, and the node restarted
+    /// if it stopped.
+    Disk,
 }
 
 impl Kind {
@@ -37,6 +41,7 @@ impl Kind {
             Kind::Clock => "clock",
             Kind::Loss => "loss",
             Kind::Slow => "slow",
+            Kind::Disk => "disk",
         }
     }
 }
@@ -184,6 +189,21 @@ impl Nemesis {
                 net.loss(i, percent)?;
                 format!("{} loses {percent}% of its packets", name(i))
             }
+            Kind::Disk => {
+                // Filled, then the node restarted on it: RocksDB's
+                // preallocated write-ahead log would otherwise absorb a
+                // few seconds of writes without touching the full disk;
+                // opening it must write (a new log, flushed memtables).
+                let i = self.pick(n);
+                let free = cluster.fill_disk(i)?;
+                cluster.kill(i)?;
+                cluster.start(i)?;
+                format!(
+                    "{}'s disk filled ({} MiB were free), the node restarted on it",
+                    name(i),
+                    free >> 20
+                )
+            }
             Kind::Slow => {
                 let i = self.pick(n);
                 let kbit = 64 << self.pick(4);
@@ -218,6 +238,10 @@ impl Nemesis {
         }
         cluster.resume_all()?;
         net.heal()?;
+        cluster.free_disks()?;
+        for exited in cluster.restart_exited()? {
+            println!("geowallet-jepsen:           heal: {exited}; restarted");
+        }
         cluster.reset_clocks()
     }
 }

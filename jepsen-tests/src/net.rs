@@ -60,6 +60,9 @@ impl Net {
         if prefix.len() > 8 {
             bail!("run prefix {prefix:?} is longer than 8 characters");
         }
+        // Choosing a subnet and taking it is one step for concurrent runs
+        // (two bridges with one subnet would confuse the host's routes).
+        let _lock = NetLock::take()?;
         let subnet = free_subnet()?;
         let bridge = format!("{prefix}br");
         let mut net = Net {
@@ -222,6 +225,34 @@ impl Net {
 impl Drop for Net {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+/// An exclusive lock on choosing test subnets, held until dropped.
+struct NetLock {
+    /// The lock lives as long as the open descriptor.
+    _file: std::fs::File,
+}
+
+impl NetLock {
+    fn take() -> anyhow::Result<NetLock> {
+        let path = std::env::temp_dir().join("geowallet-jepsen-net.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("open {}", path.display()))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; released when it closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "lock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(NetLock { _file: file })
     }
 }
 

@@ -112,6 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         &dir,
         &net,
         kinds.contains(&Kind::Clock),
+        kinds.contains(&Kind::Disk),
         args.plant_bug
             .iter()
             .map(|b| (geowallet_storage::PLANT_BUG_ENV.to_string(), b.clone()))

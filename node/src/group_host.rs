@@ -126,13 +126,14 @@ impl<E: Engine> GroupHost<E> {
             ..(*config.raft).clone()
         });
         let registry = Arc::new(GroupRegistry::default());
+        let channels = PeerChannels::default();
         let interval = Duration::from_millis(config.raft.heartbeat_interval.max(1));
-        let heartbeats = tokio::spawn(beat(Arc::downgrade(&registry), interval));
+        let heartbeats = tokio::spawn(beat(Arc::downgrade(&registry), channels.clone(), interval));
         Arc::new(GroupHost {
             config,
             group_raft,
             db,
-            channels: PeerChannels::default(),
+            channels,
             registry,
             groups: RwLock::new(BTreeMap::new()),
             heartbeats,
@@ -365,7 +366,11 @@ impl<E: Engine> Drop for GroupHost<E> {
 /// Every `interval`, triggers the heartbeat of every group this node leads,
 /// all at once, so the transport sends them to each peer in one call
 /// (openraft's per-group heartbeat timers are off). Ends with the host.
-async fn beat<E: Engine>(registry: std::sync::Weak<GroupRegistry<E>>, interval: Duration) {
+async fn beat<E: Engine>(
+    registry: std::sync::Weak<GroupRegistry<E>>,
+    channels: PeerChannels,
+    interval: Duration,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -373,6 +378,7 @@ async fn beat<E: Engine>(registry: std::sync::Weak<GroupRegistry<E>>, interval: 
         let Some(registry) = registry.upgrade() else {
             return;
         };
+        channels.mark_beat();
         for raft in registry.rafts() {
             if raft.is_leader() {
                 // Only fails once that group's Raft has stopped.

@@ -78,7 +78,7 @@ fn a_run_under_every_nemesis_passes_every_checker() {
     let d = dir.path().to_str().expect("utf-8 path");
     let child = jepsen(&[
         "--nemesis",
-        "kill,pause,partition,clock,loss,slow",
+        "kill,pause,partition,clock,loss,slow,disk",
         "--time-limit-s",
         "25",
         "--seed",
