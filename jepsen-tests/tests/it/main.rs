@@ -127,6 +127,11 @@ fn a_run_under_every_nemesis_passes_every_checker() {
         &edn[..80.min(edn.len())]
     );
     assert_eq!(leftovers(&prefix_of(&stdout)), Vec::<String>::new());
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
+    assert!(
+        !mounts.contains(d),
+        "the nodes' disks are unmounted: {mounts}"
+    );
 }
 
 // Proves the harness can fail: nodes whose disk lies about fsync (unsynced
