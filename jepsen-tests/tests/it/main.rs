@@ -68,6 +68,20 @@ fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Runs geowallet-jepsen with `args` to its end (within 4 minutes):
+/// its exit, stdout and stderr.
+fn run_to_end(args: &[&str]) -> (Output, String, String) {
+    let child = jepsen(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start geowallet-jepsen");
+    let out = wait_with_deadline(child, Duration::from_secs(240));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
 // Proves a run under kills, pauses, partitions, clock jumps, packet loss
 // and a slow link completes with every checker passing, reports the faults
 // it struck, writes the history as JSON lines and EDN, and leaves no
@@ -76,7 +90,7 @@ fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
 fn a_run_under_every_nemesis_passes_every_checker() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path().to_str().expect("utf-8 path");
-    let child = jepsen(&[
+    let (out, stdout, stderr) = run_to_end(&[
         "--nemesis",
         "kill,pause,partition,clock,loss,slow,disk",
         "--time-limit-s",
@@ -85,14 +99,7 @@ fn a_run_under_every_nemesis_passes_every_checker() {
         "11",
         "--dir",
         d,
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start geowallet-jepsen");
-    let out = wait_with_deadline(child, Duration::from_secs(240));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    ]);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("valid: true"), "{stdout}");
     for checker in [
@@ -141,7 +148,7 @@ fn a_run_under_every_nemesis_passes_every_checker() {
 fn a_planted_lying_fsync_is_caught() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path().to_str().expect("utf-8 path");
-    let child = jepsen(&[
+    let (out, stdout, stderr) = run_to_end(&[
         "--nemesis",
         "kill",
         "--time-limit-s",
@@ -152,14 +159,7 @@ fn a_planted_lying_fsync_is_caught() {
         "lying-fsync",
         "--dir",
         d,
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start geowallet-jepsen");
-    let out = wait_with_deadline(child, Duration::from_secs(240));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    ]);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("valid: false"), "{stdout}");
     assert!(

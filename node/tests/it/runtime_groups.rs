@@ -61,6 +61,25 @@ async fn host(
     host
 }
 
+/// Three hosts on loopback (eu/a, eu/b, eu/a), serving Raft, no group yet.
+async fn three_hosts(dir: &std::path::Path) -> Vec<Arc<GroupHost<geowallet_storage::RocksEngine>>> {
+    let nodes: BTreeMap<u64, NodeInfo> = (1..=3)
+        .map(|id| {
+            let info = NodeInfo {
+                addr: format!("127.0.0.1:{}", free_port()),
+                region: "eu".into(),
+                dc: if id == 2 { "b" } else { "a" }.into(),
+            };
+            (id, info)
+        })
+        .collect();
+    let mut hosts = Vec::new();
+    for id in 1..=3 {
+        hosts.push(host(id, &nodes, dir).await);
+    }
+    hosts
+}
+
 fn spec() -> GroupSpec {
     spec_of(GROUP)
 }
@@ -126,20 +145,7 @@ fn applied(h: &GroupHost<geowallet_storage::RocksEngine>) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_are_added_and_removed_at_runtime() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes: BTreeMap<u64, NodeInfo> = (1..=3)
-        .map(|id| {
-            let info = NodeInfo {
-                addr: format!("127.0.0.1:{}", free_port()),
-                region: "eu".into(),
-                dc: if id == 2 { "b" } else { "a" }.into(),
-            };
-            (id, info)
-        })
-        .collect();
-    let mut hosts = Vec::new();
-    for id in 1..=3 {
-        hosts.push(host(id, &nodes, dir.path()).await);
-    }
+    let hosts = three_hosts(dir.path()).await;
     for h in &hosts {
         assert!(h.groups().is_empty());
         h.add_group(spec()).await.unwrap();
@@ -186,20 +192,7 @@ fn terms(h: &GroupHost<geowallet_storage::RocksEngine>) -> Vec<(u64, Option<u64>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_of_all_groups_share_one_call_per_peer() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes: BTreeMap<u64, NodeInfo> = (1..=3)
-        .map(|id| {
-            let info = NodeInfo {
-                addr: format!("127.0.0.1:{}", free_port()),
-                region: "eu".into(),
-                dc: if id == 2 { "b" } else { "a" }.into(),
-            };
-            (id, info)
-        })
-        .collect();
-    let mut hosts = Vec::new();
-    for id in 1..=3 {
-        hosts.push(host(id, &nodes, dir.path()).await);
-    }
+    let hosts = three_hosts(dir.path()).await;
     let groups: Vec<GroupId> = (1..=GROUP.0).map(GroupId).collect();
     for h in &hosts {
         for g in &groups {
