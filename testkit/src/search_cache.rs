@@ -34,30 +34,55 @@ type Bucket<S> = Vec<(Box<[u64]>, S)>;
 
 /// Configurations seen so far. Two configurations with the same linearized
 /// set and the same state have the same future, so the second is pruned.
+/// Bytes the memo may hold (counting each entry's bitset and the state's
+/// inline size; heap parts of states come on top) before it is emptied.
+pub const CACHE_BYTES_MAX: usize = 1 << 30;
+
 pub struct SearchCache<S> {
     buckets: HashMap<u64, Bucket<S>, BuildHasherDefault<IdentityHasher>>,
+    bytes: usize,
+    bytes_max: usize,
 }
 
 impl<S: Eq + Hash + Clone> SearchCache<S> {
     pub fn new() -> Self {
+        Self::with_limit(CACHE_BYTES_MAX)
+    }
+
+    pub fn with_limit(bytes_max: usize) -> Self {
         SearchCache {
             buckets: HashMap::default(),
+            bytes: 0,
+            bytes_max,
         }
     }
 
-    /// Records (`bits`, `state`); false if it was already recorded.
+    /// Records (`bits`, `state`); false if it was already recorded. The
+    /// memo only prunes repeated configurations, so emptying it when it
+    /// outgrows `CACHE_BYTES_MAX` keeps every verdict sound: the search
+    /// re-explores, within its step budget, instead of exhausting memory
+    /// (a 120 s jepsen history took 22 GB and the OOM killer).
     pub fn insert(&mut self, bits: &Bitset, state: &S) -> bool {
         let mut hasher = MixHasher::default();
         bits.words().hash(&mut hasher);
         state.hash(&mut hasher);
-        let bucket = self.buckets.entry(hasher.finish()).or_default();
-        let seen = bucket
-            .iter()
-            .any(|(words, seen_state)| words[..] == *bits.words() && seen_state == state);
+        let key = hasher.finish();
+        let seen = self.buckets.get(&key).is_some_and(|bucket| {
+            bucket
+                .iter()
+                .any(|(words, seen_state)| words[..] == *bits.words() && seen_state == state)
+        });
         if seen {
             return false;
         }
+        let entry_bytes = bits.words().len() * 8 + std::mem::size_of::<S>() + 64;
+        if self.bytes + entry_bytes > self.bytes_max {
+            self.buckets.clear();
+            self.bytes = 0;
+        }
+        let bucket = self.buckets.entry(key).or_default();
         bucket.push((bits.words().into(), state.clone()));
+        self.bytes += entry_bytes;
         true
     }
 }
@@ -135,5 +160,24 @@ mod tests {
         assert!(cache.insert(&bits, &8u32));
         bits.clear(65);
         assert!(cache.insert(&bits, &7u32));
+    }
+
+    // Proves the memo stays within its byte limit: past it, it forgets
+    // (a configuration seen before counts as new again) instead of growing.
+    #[test]
+    fn outgrown_cache_forgets_instead_of_growing() {
+        let entry = 8 + std::mem::size_of::<u32>() + 64;
+        let mut cache = SearchCache::with_limit(3 * entry);
+        let bits = Bitset::new(10);
+        for state in 0..3u32 {
+            assert!(cache.insert(&bits, &state));
+        }
+        assert!(!cache.insert(&bits, &0u32), "still remembered");
+        assert!(
+            cache.insert(&bits, &3u32),
+            "a fourth entry empties the memo"
+        );
+        assert!(cache.bytes <= 3 * entry);
+        assert!(cache.insert(&bits, &0u32), "forgotten");
     }
 }
