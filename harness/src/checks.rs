@@ -94,7 +94,7 @@ pub fn check_all(path: &Path, final_state: &FinalState) -> Result<Checked, Strin
         "no-double-apply",
         if double.is_ok() {
             Ok(format!(
-                "{} journal lines",
+                "{} (tx, account) journal entries, each once",
                 final_state.journal_tx_counts.len()
             ))
         } else {

@@ -206,7 +206,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if !worker_errors.is_empty() {
         bail!("client hosts failed: {worker_errors:?}");
     }
-    let universe = worker::universe(&worker::workload_config(6));
+    let universe = worker::universe(&worker::workload_config(worker::PLAYERS));
     let final_state = geowallet_harness::final_state(&probe, &universe)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;

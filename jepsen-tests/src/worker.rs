@@ -18,6 +18,8 @@ use tokio::io::AsyncBufReadExt;
 /// What a worker prints when its workload is over; it then waits for a
 /// line on stdin saying the cluster is healed.
 pub const WORKLOAD_DONE: &str = "workload done";
+/// Players of the workload (x 2 currencies = the accounts every host uses).
+pub const PLAYERS: u64 = 6;
 /// Process ids of the re-asked writes, above the host's workload ids.
 const RESOLVE_PROCESS_OFFSET: u64 = 500_000_000;
 
@@ -40,7 +42,7 @@ pub struct WorkerArgs {
     pub processes: u64,
     #[arg(long)]
     pub time_limit_s: u64,
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = PLAYERS)]
     pub players: u64,
     /// Each call's retry budget: shorter than most faults, so calls end
     /// indeterminate and the checkers must cope.
