@@ -2,8 +2,9 @@
 # Installs what building and testing geowallet needs on Debian beyond the
 # Rust toolchain: protoc (gRPC code generation), libclang (RocksDB bindings),
 # libfaketime (the clock-skew test and jepsen-tests' clock nemesis run nodes
-# under it), iproute2 and iptables (jepsen-tests' namespaced network and
-# partitions) and cargo-nextest. Does nothing when they are already there.
+# under it), iproute2, iptables, e2fsprogs and procps (jepsen-tests'
+# namespaced network, partitions, disks and its tests' process checks) and
+# cargo-nextest. Does nothing when they are already there.
 set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
@@ -12,6 +13,7 @@ dpkg -s faketime >/dev/null 2>&1 || need_apt+=(faketime)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
