@@ -93,6 +93,13 @@ const PLACEMENTS_CACHED_MAX: usize = 1 << 20;
 /// Redirects (`wrong_group`) a command follows at most.
 const WRONG_GROUP_HOPS_MAX: u32 = 3;
 
+/// Why one routed audit did not finish.
+enum AuditError {
+    /// A group refused the accounts at these indexes: it does not hold one.
+    WrongGroup(Vec<usize>),
+    Other(Error),
+}
+
 struct Inner {
     seeds: Vec<String>,
     config: ClientConfig,
@@ -423,6 +430,15 @@ impl Client {
         })
     }
 
+    /// Drops `player`'s cached route: the next call asks the directory.
+    fn forget(&self, player: u64) {
+        self.inner
+            .placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&player);
+    }
+
     fn remember(&self, player: u64, route: Route) {
         let mut placements = self
             .inner
@@ -708,6 +724,27 @@ impl Client {
         if cfg.group != 0 || accounts.is_empty() {
             return self.audit_group(cfg.group, accounts).await;
         }
+        // A route can be stale, or a player placed nowhere when routed can
+        // be placed by the time its group is asked: forget the routes of
+        // the refused part and route again.
+        for _ in 0..WRONG_GROUP_HOPS_MAX {
+            match self.audit_routed(accounts).await {
+                Err(AuditError::WrongGroup(part)) => {
+                    for i in part {
+                        self.forget(accounts[i].player);
+                    }
+                }
+                Err(AuditError::Other(e)) => return Err(e),
+                Ok(audit) => return Ok(audit),
+            }
+        }
+        Err(Error::Unavailable {
+            message: "the audited players' placements kept changing; retry".into(),
+        })
+    }
+
+    /// One audit, routed with the placements as known now.
+    async fn audit_routed(&self, accounts: &[Account]) -> Result<Audit, AuditError> {
         let mut by_group: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for (i, a) in accounts.iter().enumerate() {
             let group = match self.route(a.player, false).await {
@@ -715,7 +752,7 @@ impl Client {
                 // Placed nowhere: ask the first account's group, which
                 // answers it has no such account.
                 Err(Error::UnknownAccount { .. }) => u64::MAX,
-                Err(e) => return Err(e),
+                Err(e) => return Err(AuditError::Other(e)),
             };
             by_group.entry(group).or_default().push(i);
         }
@@ -728,7 +765,10 @@ impl Client {
         let mut read_index = 0;
         for (group, idx) in by_group {
             let part: Vec<Account> = idx.iter().map(|i| accounts[*i].clone()).collect();
-            let audit = self.audit_group(group, &part).await?;
+            let audit = match self.audit_group(group, &part).await {
+                Err(Error::WrongGroup { .. }) => return Err(AuditError::WrongGroup(idx)),
+                other => other.map_err(AuditError::Other)?,
+            };
             for (i, b) in idx.iter().zip(audit.balances) {
                 balances[*i] = Some(b);
             }

@@ -64,6 +64,10 @@ pub enum Error {
     WrongGroup { group: u64, epoch: u64 },
     #[error("no shard group is homed in the caller's region: {message}")]
     NoGroupInRegion { message: String },
+    /// A transfer between players of different shard groups: refused,
+    /// nothing changed (such transfers are not supported yet).
+    #[error("transfer across shard groups refused: {message}")]
+    CrossGroup { message: String },
     #[error(
         "the server's answer breaks the protocol ({message}); check that client and server versions match"
     )]
@@ -99,6 +103,7 @@ impl Error {
             Error::Unsupported { .. } => "unsupported",
             Error::WrongGroup { .. } => "wrong_group",
             Error::NoGroupInRegion { .. } => "no_group_in_region",
+            Error::CrossGroup { .. } => "cross_group",
         }
     }
 
@@ -155,6 +160,7 @@ impl Error {
                 epoch: r.epoch,
             },
             "no_group_in_region" => Error::NoGroupInRegion { message: r.message },
+            "cross_group" => Error::CrossGroup { message: r.message },
             "not_placed" => Error::UnknownAccount { message: r.message },
             _ => Error::Refused {
                 code: r.code,

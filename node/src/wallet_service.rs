@@ -152,8 +152,10 @@ impl<E: Engine> WalletService<E> {
     }
 
     /// Refusals for the commands whose players `group` does not hold: a
-    /// `wrong_group` naming the group that does (and its epoch), or
-    /// `not_placed`. `None` for a command that may go ahead.
+    /// `wrong_group` naming the group that holds the command's (first)
+    /// player, with its epoch; `cross_group` for a transfer to a player of
+    /// another group; or `not_placed`. `None` for a command that may go
+    /// ahead.
     async fn check_placements(
         &self,
         group: &Group<E>,
@@ -165,11 +167,24 @@ impl<E: Engine> WalletService<E> {
         let mut out = Vec::with_capacity(commands.len());
         for (epoch, r) in commands {
             let mut refusal = None;
-            for player in players(&r.command) {
+            for (nth, player) in players(&r.command).into_iter().enumerate() {
                 let placement = dir.placement(player, *epoch).await.map_err(|e| {
                     unavailable(format!("cannot read player {player}'s placement: {e}"))
                 })?;
                 refusal = match placement {
+                    // A transfer's target elsewhere is no redirect: the
+                    // client routes by the source, and a `wrong_group`
+                    // naming the target's group would send it (and its
+                    // cached route of the source) there.
+                    Some(p) if nth > 0 && p.group != group.id.0 => Some(pb::Refusal {
+                        code: "cross_group".into(),
+                        message: format!(
+                            "player {player} is in group {}, not group {} with the payer: \
+                             transfers between shard groups are not supported yet",
+                            p.group, group.id.0
+                        ),
+                        ..Default::default()
+                    }),
                     None => Some(pb::Refusal {
                         code: "not_placed".into(),
                         message: format!(

@@ -84,6 +84,49 @@ fn placement_of(eps: &str, player: u64) -> u64 {
     v["group"].as_u64().unwrap()
 }
 
+// Proves a transfer to a player of another group is refused `cross_group`
+// with nothing changed, and leaves the payer's route alone: an audit of
+// both players and the payer's next debit go straight to their groups.
+// (The refusal used to be a `wrong_group` naming the payee's group, which
+// the client took for the payer's new route.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_across_groups_is_refused_and_leaves_routes_alone() {
+    let (cluster, _dir) = start_topology("geowallet-cross-", &topology());
+    wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
+    let eu = client(cluster.endpoints(), 0, "eu");
+    let us = client(cluster.endpoints(), 0, "us");
+    let (payer, payee) = (Account::new(7, "EUR"), Account::new(8, "EUR"));
+    eu.open(&Tx::new("open-7"), &payer).await.expect("open 7");
+    us.open(&Tx::new("open-8"), &payee).await.expect("open 8");
+    assert_eq!(credit(&eu, 7, "dep-7", 100).await, 100);
+    let refused = eu
+        .transfer(&Tx::new("x-7-8"), &payer, &payee, 40)
+        .await
+        .expect_err("a transfer across groups");
+    assert_eq!(refused.code(), "cross_group", "{refused}");
+    assert!(refused.is_refusal(), "{refused:?} changed nothing");
+    let audit = eu
+        .audit(&[payer.clone(), payee.clone()])
+        .await
+        .expect("audit");
+    let available: Vec<Option<u64>> = audit
+        .balances
+        .iter()
+        .map(|(_, b)| b.map(|b| b.available))
+        .collect();
+    assert_eq!(available, vec![Some(100), Some(0)]);
+    let debited = eu
+        .debit(
+            &Tx::new("bet-7"),
+            &payer,
+            30,
+            geowallet_client::DebitKind::Bet,
+        )
+        .await
+        .expect("debit");
+    assert_eq!(debited.balance.available, 70);
+}
+
 // Three shard groups and the directory over three node processes: opening
 // a wallet places the player in a group homed in the caller's region
 // (spread over that region's groups), every later command is routed to it;
