@@ -3,14 +3,44 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use geowallet_client::{Account, Client, JournalCursor};
-use geowallet_testkit::{Balance, FinalState};
+use geowallet_testkit::{Balance, FinalState, HistoryEvent, account_currency};
 
 /// Attempts of each final read (500 ms apart) before the run fails: a
 /// healed cluster may still be electing, or handing leadership back.
 const FINAL_READ_ATTEMPTS: u32 = 20;
 /// Journal entries per page when dumping the final state.
 const JOURNAL_PAGE: u32 = 500;
+
+/// Every account a history names (as a call's account, a transfer's
+/// target or in a read's balances), in order: the universe of the final
+/// state when players rotate. Accounts never opened are harmless there (the
+/// audit reports them absent).
+pub fn history_accounts(history: &[HistoryEvent]) -> Result<Vec<Account>, String> {
+    let mut named: BTreeSet<&str> = BTreeSet::new();
+    for e in history {
+        named.extend(e.account.as_deref());
+        named.extend(e.value.to.as_deref());
+        named.extend(
+            e.value
+                .balances
+                .iter()
+                .flat_map(|b| b.keys().map(String::as_str)),
+        );
+    }
+    named
+        .into_iter()
+        .map(|id| {
+            let player = id.rsplit_once('/').and_then(|(p, _)| p.parse::<u64>().ok());
+            let player = player.ok_or_else(|| {
+                format!("the history names account {id:?}, not <player>/<currency>")
+            })?;
+            Ok(Account::new(player, account_currency(id).to_string()))
+        })
+        .collect()
+}
 
 /// Every account's balance and journal. Set `SIM_DUMP_JOURNAL=1` to print
 /// the journals (it changes nothing).

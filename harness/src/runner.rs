@@ -30,6 +30,28 @@ pub struct Runner {
     pub surprises: Arc<Mutex<Vec<String>>>,
     /// Writes that ended indeterminate, for [`Runner::resolve_indeterminate`].
     pub unresolved: Arc<Mutex<Vec<PlannedOp>>>,
+    /// Moves the workload to fresh players as the recorder's clock runs;
+    /// `None` keeps one generation (and audits `universe`).
+    pub rotation: Option<Rotation>,
+}
+
+/// Player generations by the recorder's clock: generation `g` runs from
+/// `base_ns + g * period_ns`. Every host of a run passes the same values
+/// over the same clock, so all move to the next players together, give or
+/// take one call. Each account then takes calls for about one period, which
+/// bounds the calls per account (and the linearizability search) however
+/// long the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub base_ns: u64,
+    pub period_ns: u64,
+}
+
+impl Rotation {
+    pub fn generation(&self, now_ns: u64) -> u64 {
+        assert!(self.period_ns > 0, "a rotation period of 0");
+        now_ns.saturating_sub(self.base_ns) / self.period_ns
+    }
 }
 
 /// Attempts to learn the outcome of one indeterminate write after healing.
@@ -86,7 +108,13 @@ impl Runner {
         mut more: impl FnMut() -> bool,
     ) -> Result<(), String> {
         while more() {
-            let op = Self::lock(&self.workload).next_op(process);
+            let op = {
+                let mut workload = Self::lock(&self.workload);
+                if let Some(rotation) = self.rotation {
+                    workload.enter_generation(rotation.generation(self.recorder.now_ns()));
+                }
+                workload.next_op(process)
+            };
             if self.step(process, &op).await? {
                 if op.is_write() {
                     Self::lock(&self.unresolved).push(op);
@@ -154,10 +182,27 @@ impl Runner {
     fn invoke_value(&self, op: &PlannedOp) -> OpValue {
         let mut value = op.invoke_value();
         if op.f == OpKind::ReadAll {
-            let currencies = self.universe.iter().map(|a| (a.currency.clone(), 0));
+            let workload = Self::lock(&self.workload);
+            let currencies = workload.config().currencies.iter().map(|c| (c.clone(), 0));
             value.expected_totals = Some(currencies.collect());
         }
         value
+    }
+
+    /// What an audit reads, each with whether the history lists it one by
+    /// one (the rest is summed as `retired`): the universe, or with a
+    /// rotation every generation up to the next one (a host may be a call
+    /// ahead), listing only the current generation and the one before.
+    fn audit_scope(&self) -> Vec<(Account, bool)> {
+        let Some(rotation) = self.rotation else {
+            return self.universe.iter().map(|a| (a.clone(), true)).collect();
+        };
+        let config = Self::lock(&self.workload).config().clone();
+        let now = rotation.generation(self.recorder.now_ns());
+        (0..=now + 1)
+            .flat_map(|g| config.generation_accounts(g))
+            .map(|a| (account(&a), config.generation_of(a.0) + 1 >= now))
+            .collect()
     }
 
     async fn call(&self, op: &PlannedOp) -> Completion {
@@ -216,17 +261,26 @@ impl Runner {
     }
 
     /// `read_all`: one audit of every account the workload may touch, with
-    /// the system accounts' position, so players + system must be 0.
+    /// the system accounts' position, so players (listed and retired) +
+    /// system must be 0.
     async fn audit(&self) -> Completion {
-        match self.client.audit(&self.universe).await {
+        let scope = self.audit_scope();
+        let accounts: Vec<Account> = scope.iter().map(|(a, _)| a.clone()).collect();
+        match self.client.audit(&accounts).await {
             Ok(audit) => {
-                let balances: BTreeMap<String, Balance> = audit
-                    .balances
-                    .iter()
-                    .filter_map(|(a, b)| b.map(|b| (a.to_string(), balance(b))))
-                    .collect();
+                let mut balances: BTreeMap<String, Balance> = BTreeMap::new();
+                let mut retired: BTreeMap<String, i128> = BTreeMap::new();
+                for ((a, b), (_, listed)) in audit.balances.iter().zip(&scope) {
+                    let Some(b) = b else { continue };
+                    if *listed {
+                        balances.insert(a.to_string(), balance(*b));
+                    } else {
+                        *retired.entry(a.currency.clone()).or_default() += balance(*b).total();
+                    }
+                }
                 Completion::Ok(OpValue {
                     balances: Some(balances),
+                    retired: self.rotation.map(|_| retired),
                     totals: Some(
                         audit
                             .totals

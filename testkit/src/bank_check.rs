@@ -91,16 +91,19 @@ pub fn check_bank(history: &[HistoryEvent]) -> BankReport {
     report
 }
 
-/// The players' balances of `currency` summed in `sums`, plus the system
-/// accounts' net position in that currency (0 when not reported).
+/// The players' balances of `currency` summed in `sums`, plus the retired
+/// accounts' sum and the system accounts' net position in that currency
+/// (each 0 when not reported).
 fn balances_total(value: &OpValue, sums: &BTreeMap<&str, i128>, currency: &str) -> i128 {
     let players = sums.get(currency).copied().unwrap_or(0);
-    let system = value
-        .system
-        .as_ref()
-        .and_then(|system| system.get(currency))
-        .copied()
-        .unwrap_or(0);
+    let entry = |map: &Option<BTreeMap<String, i128>>| {
+        map.as_ref()
+            .and_then(|map| map.get(currency))
+            .copied()
+            .unwrap_or(0)
+    };
     // Saturating: an absurd observation must be reported, not panic.
-    players.saturating_add(system)
+    players
+        .saturating_add(entry(&value.retired))
+        .saturating_add(entry(&value.system))
 }

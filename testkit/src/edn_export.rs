@@ -8,7 +8,7 @@ use crate::history::{EventType, HistoryEvent};
 
 /// One `{:type .., :f .., :value {..}, :process .., :time .., :account ..}`
 /// per line. JSON field names become kebab-case keywords; account ids and
-/// currencies (keys of `balances`, `totals`, `system`, `expected_totals`)
+/// currencies (keys of `balances`, `totals`, `system`, `retired`, `expected_totals`)
 /// stay strings.
 pub fn to_edn(history: &[HistoryEvent]) -> String {
     let mut out = String::new();
@@ -58,7 +58,7 @@ fn edn_of(value: &Value, data_keys: bool) -> String {
                 .map(|(key, value)| {
                     let nested_data = matches!(
                         key.as_str(),
-                        "balances" | "totals" | "system" | "expected_totals"
+                        "balances" | "totals" | "system" | "retired" | "expected_totals"
                     );
                     let key = if data_keys {
                         edn_string(key)

@@ -82,6 +82,11 @@ pub struct OpValue {
     /// negative of what players hold in total.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<BTreeMap<String, i128>>,
+    /// On ok read_all: per currency, available + held summed over accounts
+    /// the read covered but does not list (players of generations the
+    /// workload retired), so the bank check still counts every account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired: Option<BTreeMap<String, i128>>,
     /// On invoke read_all: per-currency total the workload expects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_totals: Option<BTreeMap<String, u64>>,

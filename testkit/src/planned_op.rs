@@ -18,8 +18,9 @@ pub struct PlannedOp {
     /// Hold id of hold, capture and release.
     pub hold_id: Option<String>,
     pub expect: Expect,
-    /// For `read_all`: every account opened by planned ops so far, ordered by
-    /// player then currency position in the config; empty otherwise.
+    /// For `read_all`: every account of the current generation opened by
+    /// planned ops so far, ordered by player then currency position in the
+    /// config; empty otherwise.
     pub accounts: Vec<(u64, String)>,
 }
 

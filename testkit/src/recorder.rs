@@ -64,6 +64,12 @@ impl Recorder {
         })
     }
 
+    /// The recorder's clock now (recorded times may sit above it: they are
+    /// made strictly increasing).
+    pub fn now_ns(&self) -> u64 {
+        (self.clock)()
+    }
+
     /// Records the start of a call. `account` is `None` only for `read_all`.
     pub fn invoke(
         &self,

@@ -41,6 +41,9 @@ pub struct Workload {
     holds: Vec<RememberedHold>,
     recent_writes: VecDeque<PlannedOp>,
     sequence: u64,
+    /// Player ids of generation `g` are `2 * players * g + 0..players`; a
+    /// new generation retires every account of the ones before it.
+    generation: u64,
 }
 
 impl Workload {
@@ -64,7 +67,30 @@ impl Workload {
             holds: Vec::new(),
             recent_writes: VecDeque::new(),
             sequence: 0,
+            generation: 0,
         }
+    }
+
+    /// The generation of players calls go to (0 until [`Workload::enter_generation`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Moves every later call to fresh players: generation `generation`'s
+    /// accounts (see [`WorkloadConfig::generation_accounts`]), none opened
+    /// yet. Remembered holds and recent writes of earlier generations are
+    /// forgotten, so no account is named again after its generation ended
+    /// (bar calls already planned). It bounds the calls per account, and
+    /// with them the linearizability search of a long run. A generation not
+    /// above the current one changes nothing.
+    pub fn enter_generation(&mut self, generation: u64) {
+        if generation <= self.generation {
+            return;
+        }
+        self.generation = generation;
+        self.accounts = OpenedAccounts::new(self.config.players, self.config.currencies.len());
+        self.holds.clear();
+        self.recent_writes.clear();
     }
 
     pub fn config(&self) -> &WorkloadConfig {
@@ -286,10 +312,13 @@ impl Workload {
         })
     }
 
-    /// Player ids in `players..2 * players` are never opened.
+    /// Player ids in `players..2 * players` above the generation's first
+    /// are never opened.
     fn refuse_unknown_account(&mut self, tx_id: String) -> PlannedOp {
         let players = self.config.players;
-        let player = players + self.rng.below(players);
+        let player = self.config.generation_first_player(self.generation)
+            + players
+            + self.rng.below(players);
         let currency = self.rng.index(self.config.currencies.len());
         let f = [OpKind::Credit, OpKind::Debit, OpKind::Read][self.rng.index(3)];
         let amount = match f {
@@ -299,7 +328,7 @@ impl Workload {
         PlannedOp {
             amount,
             expect: Expect::Refused(UNKNOWN_ACCOUNT),
-            ..PlannedOp::new(tx_id, f, self.account((player, currency)))
+            ..PlannedOp::new(tx_id, f, (player, self.config.currencies[currency].clone()))
         }
     }
 
@@ -315,7 +344,9 @@ impl Workload {
         (player, self.rng.index(self.config.currencies.len()))
     }
 
+    /// The account of a slot in the current generation.
     fn account(&self, (player, currency): Slot) -> (u64, String) {
+        let player = self.config.generation_first_player(self.generation) + player;
         (player, self.config.currencies[currency].clone())
     }
 }
@@ -465,6 +496,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    // Proves a new generation names only its own fresh accounts, opening each before use.
+    #[test]
+    fn a_generation_uses_only_its_own_accounts() {
+        let config = WorkloadConfig::default();
+        let mut workload = Workload::new(config.clone(), 9);
+        let before: BTreeSet<String> = (0..2_000)
+            .map(|n| workload.next_op(n % PROCESSES).tx_id)
+            .collect();
+        workload.enter_generation(3);
+        workload.enter_generation(2);
+        assert_eq!(workload.generation(), 3);
+        let own: BTreeSet<(u64, String)> = config.generation_accounts(3).into_iter().collect();
+        let mut opened = BTreeSet::new();
+        for n in 0..OPS as u64 {
+            let op = workload.next_op(n % PROCESSES);
+            assert!(
+                !before.contains(&op.tx_id),
+                "{op:?} repeats a tx id of generation 0"
+            );
+            let named: Vec<&(u64, String)> = std::iter::once(&op.account)
+                .chain(&op.to)
+                .chain(&op.accounts)
+                .collect();
+            if op.expect == Expect::Refused(UNKNOWN_ACCOUNT) {
+                assert_eq!(config.generation_of(op.account.0), 3);
+                assert!(!own.contains(&op.account), "{op:?} names a real account");
+                continue;
+            }
+            for account in named {
+                assert!(own.contains(account), "{op:?} leaves generation 3");
+                assert!(
+                    op.f == OpKind::Open || opened.contains(account),
+                    "{op:?} before an open of {account:?}"
+                );
+            }
+            if op.f == OpKind::Open {
+                opened.insert(op.account.clone());
+            }
+        }
+        assert_eq!(opened, own, "every account of the generation gets opened");
     }
 
     // Proves planned calls become invoke values the history format accepts.

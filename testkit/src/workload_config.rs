@@ -35,6 +35,28 @@ impl WorkloadConfig {
     /// `duplicate_tx_pct + refusal_pct` may not exceed this.
     pub const SPECIAL_PCT_MAX: u32 = 50;
 
+    /// The first player id of workload generation `generation` (see
+    /// [`crate::Workload::enter_generation`]); ids `players..2 * players`
+    /// above it are never opened.
+    pub fn generation_first_player(&self, generation: u64) -> u64 {
+        generation
+            .checked_mul(2 * self.players)
+            .expect("a generation far beyond any run")
+    }
+
+    /// Every account of generation `generation`, by player, then currency.
+    pub fn generation_accounts(&self, generation: u64) -> Vec<(u64, String)> {
+        let first = self.generation_first_player(generation);
+        (first..first + self.players)
+            .flat_map(|p| self.currencies.iter().map(move |c| (p, c.clone())))
+            .collect()
+    }
+
+    /// The generation player id `player` belongs to.
+    pub fn generation_of(&self, player: u64) -> u64 {
+        player / (2 * self.players)
+    }
+
     /// Checks every field against its bound.
     pub fn validate(&self) -> Result<(), TestkitError> {
         let invalid =

@@ -61,6 +61,28 @@ fn bank_check_counts_system_position() {
     assert!(!line.contains("system"), "{line}");
 }
 
+// Proves money of accounts a read sums as retired counts like listed money, and must be there.
+#[test]
+fn bank_check_counts_retired_accounts() {
+    let with_retired = |retired: i64| {
+        let mut events = read_all_with_system(Some(-1_000));
+        let mut sums = std::collections::BTreeMap::new();
+        sums.insert("EUR".to_string(), i128::from(retired));
+        events[1].value.retired = Some(sums);
+        events
+    };
+    let report = check_bank(&with_retired(300));
+    assert!(report.is_ok(), "{report:?}");
+    let report = check_bank(&with_retired(250));
+    assert_eq!(report.violations.len(), 1, "{report:?}");
+    assert_eq!(report.violations[0].observed, -50);
+    // Without the retired sum the listed accounts alone fall short.
+    let report = check_bank(&read_all_with_system(Some(-1_000)));
+    assert_eq!(report.violations[0].observed, -300);
+    let line = serde_json::to_string(&with_retired(300)[1]).expect("serialize");
+    assert!(line.contains(r#""retired":{"EUR":300}"#), "{line}");
+}
+
 fn writes() -> Vec<HistoryEvent> {
     history(&[
         r#"{"process":1,"type":"invoke","f":"credit","account":"1/EUR","value":{"amount":5,"tx":"a"},"time_ns":1}"#,
