@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::net::{NODE_PORT, Net};
+use crate::topology::Layout;
 
 /// How long a node may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,12 +65,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Writes each node's config under `dir/n<i>`: one shard group
-    /// replicated on every node, election timeouts for a local network.
+    /// Writes each node's config under `dir/n<i>`: the places and groups of
+    /// `layout`, election timeouts for a local network.
     pub fn prepare(
         binary: &Path,
         dir: &Path,
         net: &Net,
+        layout: &Layout,
         clock: bool,
         disk: bool,
         env: Vec<(String, String)>,
@@ -84,18 +86,7 @@ impl Cluster {
         } else {
             None
         };
-        let peers: String = net
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                format!(
-                    "[[peers]]\nid = {}\nendpoint = \"{}:{NODE_PORT}\"\n\n",
-                    i + 1,
-                    h.ip
-                )
-            })
-            .collect();
+        let peers = layout.config_toml(|i| format!("{}:{NODE_PORT}", net.nodes[i].ip));
         let mut nodes = Vec::new();
         for (i, host) in net.nodes.iter().enumerate() {
             let id = i as u64 + 1;

@@ -11,6 +11,7 @@ mod nemesis;
 mod net;
 mod run;
 mod summary;
+mod topology;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -75,7 +76,9 @@ fn main() {
             }
         }
     });
-    drop(runtime);
+    // Not a plain drop: that would wait for a checker still running on a
+    // blocking thread after Ctrl-C.
+    runtime.shutdown_background();
     std::process::exit(code);
 }
 

@@ -9,6 +9,7 @@ use geowallet_testkit::SplitMix64;
 
 use crate::cluster::Cluster;
 use crate::net::Net;
+use crate::topology::{Layout, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Kind {
@@ -30,6 +31,13 @@ pub enum Kind {
     /// and restart the node on it; freed at heal, and the node restarted
     /// if it stopped.
     Disk,
+    /// Lose a whole datacenter: SIGKILL every node in it (a home
+    /// datacenter of eu or us three times in four, else another), restart
+    /// them at heal. Geo topology only.
+    Dc,
+    /// Cut one region's nodes off from every other region's, both ways
+    /// (clients still reach every node). Geo topology only.
+    Region,
 }
 
 impl Kind {
@@ -42,7 +50,15 @@ impl Kind {
             Kind::Loss => "loss",
             Kind::Slow => "slow",
             Kind::Disk => "disk",
+            Kind::Dc => "dc",
+            Kind::Region => "region",
         }
+    }
+
+    /// Whether this fault needs the geo topology (places in regions and
+    /// datacenters).
+    pub fn needs_geo(self) -> bool {
+        matches!(self, Kind::Dc | Kind::Region)
     }
 }
 
@@ -58,15 +74,21 @@ pub struct Fault {
 
 pub struct Nemesis {
     kinds: Vec<Kind>,
+    layout: Layout,
     dice: SplitMix64,
     /// Nodes killed by the fault being held.
     killed: Vec<usize>,
 }
 
 impl Nemesis {
-    pub fn new(kinds: Vec<Kind>, seed: u64) -> Nemesis {
+    pub fn new(kinds: Vec<Kind>, layout: Layout, seed: u64) -> Nemesis {
+        assert!(
+            layout.topology == Topology::Geo || !kinds.iter().any(|k| k.needs_geo()),
+            "datacenter and region faults need the geo topology"
+        );
         Nemesis {
             kinds,
+            layout,
             dice: SplitMix64::new(seed),
             killed: Vec::new(),
         }
@@ -209,6 +231,37 @@ impl Nemesis {
                 let kbit = 64 << self.pick(4);
                 net.slow(i, kbit)?;
                 format!("{} sends at {kbit} kbit/s", name(i))
+            }
+            Kind::Dc => {
+                let dcs = self.layout.datacenters();
+                let homes: Vec<usize> = (0..dcs.len())
+                    .filter(|d| {
+                        let region = dcs[*d].0.0;
+                        self.layout.groups.iter().any(|g| g.home_region == region)
+                    })
+                    .collect();
+                let d = if self.pick(4) > 0 && !homes.is_empty() {
+                    homes[self.pick(homes.len())]
+                } else {
+                    self.pick(dcs.len())
+                };
+                let ((region, dc), victims) = dcs[d].clone();
+                for &i in &victims {
+                    cluster.kill(i)?;
+                }
+                self.killed = victims.clone();
+                format!("datacenter {region}/{dc} lost: SIGKILL {}", names(&victims))
+            }
+            Kind::Region => {
+                let regions = self.layout.regions();
+                let (region, inside) = regions[self.pick(regions.len())].clone();
+                let outside: Vec<usize> = (0..n).filter(|i| !inside.contains(i)).collect();
+                net.partition(&[inside.clone(), outside.clone()])?;
+                format!(
+                    "region {region} ({}) cut off from {}",
+                    names(&inside),
+                    names(&outside)
+                )
             }
         })
     }

@@ -11,9 +11,10 @@ use geowallet_testkit::{HistoryEvent, read_history, to_edn};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::cluster::Cluster;
-use crate::nemesis::{self, Kind, Nemesis};
+use crate::nemesis::{Kind, Nemesis};
 use crate::net::Net;
 use crate::summary::Summary;
+use crate::topology::{GEO_NODES, Layout, Topology};
 use crate::worker;
 
 /// How long the cluster may take to elect its first leader.
@@ -34,15 +35,25 @@ pub struct RunArgs {
     /// Seed of every choice the harness makes (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Nodes (one shard group replicated on all of them).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(3..=9))]
-    pub nodes: u64,
+    /// The cluster's shape: `single` (one group on every node) or `geo`
+    /// (five nodes in eu, us and ap, a group homed in each of eu and us;
+    /// needed by the `dc` and `region` faults).
+    #[arg(long, value_enum, default_value_t = Topology::Single)]
+    pub topology: Topology,
+    /// Nodes of the single topology (default 3; geo has 5).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(3..=9))]
+    pub nodes: Option<u64>,
     /// Client hosts, each in its own namespace with its own processes.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=8))]
     pub client_hosts: u64,
     /// Concurrent client processes per client host.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub processes: u64,
+    /// Every this many seconds the workload moves to fresh players (0:
+    /// never). Each account then takes calls for one period only, which
+    /// keeps the linearizability search of a long run small.
+    #[arg(long, default_value_t = 10)]
+    pub rotate_s: u64,
     /// The geowallet binary (default: next to this executable).
     #[arg(long)]
     pub geowallet: Option<PathBuf>,
@@ -83,21 +94,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         k.dedup();
         k
     };
+    let nodes = match (args.topology, args.nodes) {
+        (Topology::Single, n) => n.unwrap_or(3),
+        (Topology::Geo, None | Some(GEO_NODES)) => GEO_NODES,
+        (Topology::Geo, Some(n)) => {
+            bail!("--topology geo has {GEO_NODES} nodes; drop --nodes {n}")
+        }
+    };
+    if args.topology != Topology::Geo
+        && let Some(k) = kinds.iter().find(|k| k.needs_geo())
+    {
+        bail!(
+            "the {} fault needs regions and datacenters: add --topology geo",
+            k.name()
+        );
+    }
+    let layout = Layout::new(args.topology, nodes);
     println!(
-        "geowallet-jepsen: seed {seed}, {} s, nemesis {}, {} nodes, {} client hosts x {} processes, run dir {}",
+        "geowallet-jepsen: seed {seed}, {} s, nemesis {}, {:?} topology, {} nodes, {} client hosts x {} processes, run dir {}",
         args.time_limit_s,
         if kinds.is_empty() {
             "none".to_string()
         } else {
             kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
         },
-        args.nodes,
+        args.topology,
+        nodes,
         args.client_hosts,
         args.processes,
         dir.display()
     );
     let prefix = format!("gj{:04x}", std::process::id() & 0xffff);
-    let net = Net::create(&prefix, args.nodes as usize, args.client_hosts as usize)?;
+    let net = Net::create(&prefix, nodes as usize, args.client_hosts as usize)?;
     println!(
         "geowallet-jepsen: network {prefix}*: bridge {}, nodes {}",
         net.bridge_ip(),
@@ -111,6 +139,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         &binary,
         &dir,
         &net,
+        &layout,
         kinds.contains(&Kind::Clock),
         kinds.contains(&Kind::Disk),
         args.plant_bug
@@ -128,15 +157,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             ..ClientConfig::default()
         },
     )?;
-    wait_leader(&net, &probe, READY_TIMEOUT).await?;
+    wait_leaders(&net, &probe, &layout, READY_TIMEOUT).await?;
 
     let started = Instant::now();
+    let rotate_base_ns = worker::monotonic_ns();
     let until = started + Duration::from_secs(args.time_limit_s);
     let mut workers = Vec::new();
     for (j, host) in net.clients.iter().enumerate() {
         let history = dir.join(format!("history-c{}.jsonl", j + 1));
         let surprises = dir.join(format!("surprises-c{}.json", j + 1));
-        let child = tokio::process::Command::new("ip")
+        let mut command = tokio::process::Command::new("ip");
+        command
             .args(["netns", "exec", &host.ns])
             .arg(std::env::current_exe().context("find this executable")?)
             .arg("worker")
@@ -154,6 +185,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .arg(args.processes.to_string())
             .arg("--time-limit-s")
             .arg(args.time_limit_s.to_string())
+            .arg("--rotate-s")
+            .arg(args.rotate_s.to_string())
+            .arg("--rotate-base-ns")
+            .arg(rotate_base_ns.to_string());
+        if let Some(region) = layout.client_region(j) {
+            command.arg("--region").arg(region);
+        }
+        let child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -166,7 +205,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         let out = child.stdout.take().context("a client host's stdout")?;
         said.push(tokio::io::BufReader::new(out).lines());
     }
-    let mut nemesis = Nemesis::new(kinds.clone(), seed);
+    let mut nemesis = Nemesis::new(kinds.clone(), layout.clone(), seed);
     let faults = nemesis
         .run(&mut cluster, &net, &probe, started, until)
         .await?;
@@ -189,7 +228,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     println!("geowallet-jepsen: workload done; healing and converging");
     nemesis.heal(&mut cluster, &net)?;
     cluster.start_all()?;
-    wait_leader(&net, &probe, CONVERGE_TIMEOUT).await?;
+    wait_leaders(&net, &probe, &layout, CONVERGE_TIMEOUT).await?;
     println!("geowallet-jepsen: asking again every write that ended indeterminate");
     let mut worker_errors = Vec::new();
     for (child, _, _) in &mut workers {
@@ -206,11 +245,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if !worker_errors.is_empty() {
         bail!("client hosts failed: {worker_errors:?}");
     }
-    let universe = worker::universe(&worker::workload_config(worker::PLAYERS));
-    let final_state = geowallet_harness::final_state(&probe, &universe)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-
     let history_path = dir.join("history.jsonl");
     merge_histories(
         &workers
@@ -219,17 +253,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .collect::<Vec<_>>(),
         &history_path,
     )?;
+    let history = read_history(&history_path)?;
+    let universe = geowallet_harness::history_accounts(&history).map_err(|e| anyhow::anyhow!(e))?;
+    let final_state = geowallet_harness::final_state(&probe, &universe)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let mut surprises = Vec::new();
     for (_, _, s) in &workers {
         let text = std::fs::read_to_string(s).with_context(|| format!("read {}", s.display()))?;
         let list: Vec<String> = serde_json::from_str(&text)?;
         surprises.extend(list);
     }
-    let checked = geowallet_harness::check_all(&history_path, &final_state)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "geowallet-jepsen: checking {} events over {} accounts",
+        history.len(),
+        universe.len()
+    );
+    // On a blocking thread, so Ctrl-C during a long check still tears the
+    // run down at once (the check is abandoned with the process).
+    let checked = {
+        let (path, state) = (history_path.clone(), final_state.clone());
+        tokio::task::spawn_blocking(move || geowallet_harness::check_all(&path, &state))
+            .await
+            .context("the checker thread died")?
+            .map_err(|e| anyhow::anyhow!(e))?
+    };
     cluster.stop_all();
-    let replicas = compare_replicas(&cluster);
-    let history = read_history(&history_path)?;
+    let replicas = compare_replicas(&cluster, &layout);
     let edn_path = dir.join("history.edn");
     std::fs::write(&edn_path, to_edn(&history))
         .with_context(|| format!("write {}", edn_path.display()))?;
@@ -263,14 +313,36 @@ fn locate_geowallet(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-async fn wait_leader(net: &Net, probe: &Client, timeout: Duration) -> anyhow::Result<usize> {
+/// Waits until some node names a leader of every group of `layout` (and,
+/// in the geo shape, of the directory).
+async fn wait_leaders(
+    net: &Net,
+    probe: &Client,
+    layout: &Layout,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
+    let mut wanted: Vec<u64> = layout.groups.iter().map(|g| g.id).collect();
+    if layout.topology == Topology::Geo {
+        wanted.push(0);
+    }
     loop {
-        if let Some(l) = nemesis::leader(net, probe).await {
-            return Ok(l);
+        let mut led = std::collections::BTreeSet::new();
+        for i in 0..net.nodes.len() {
+            if let Ok(s) = probe.status_of(&net.node_endpoint(i)).await {
+                if s.groups.is_empty() && s.leader_id > 0 {
+                    led.insert(1);
+                }
+                led.extend(s.groups.iter().filter(|g| g.leader_id > 0).map(|g| g.id));
+            }
+        }
+        if wanted.iter().all(|g| led.contains(g)) {
+            return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("no leader within {timeout:?}; see the node.log files");
+            bail!(
+                "groups {wanted:?} not all led within {timeout:?} (led: {led:?}); see the node.log files"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -295,16 +367,42 @@ fn merge_histories(parts: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     std::fs::write(out, text).with_context(|| format!("write {}", out.display()))
 }
 
-/// Every stopped node's ledger rows: identical accounts, holds, tx records
-/// and system positions, and books that balance per currency.
-fn compare_replicas(cluster: &Cluster) -> Result<String, String> {
+/// Every group's replicas, read from the stopped nodes' RocksDB: identical
+/// accounts, holds, tx records and system positions, and books that
+/// balance per currency.
+fn compare_replicas(cluster: &Cluster, layout: &Layout) -> Result<String, String> {
+    let dbs = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let path = node.data_dir().join("db");
+            Db::open(&path).map_err(|e| format!("n{}: open {}: {e}", node.id, path.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut said = Vec::new();
+    for group in &layout.groups {
+        let replicas: Vec<(&crate::cluster::Node, &Db)> = group
+            .replicas
+            .iter()
+            .map(|&i| (&cluster.nodes[i], &dbs[i]))
+            .collect();
+        said.push(format!(
+            "group {}: {}",
+            group.id,
+            compare_group(GroupId(group.id), &replicas)?
+        ));
+    }
+    Ok(said.join("; "))
+}
+
+fn compare_group(
+    group: GroupId,
+    replicas: &[(&crate::cluster::Node, &Db)],
+) -> Result<String, String> {
     let mut states = Vec::new();
-    for node in &cluster.nodes {
-        let path = node.data_dir().join("db");
-        let db =
-            Db::open(&path).map_err(|e| format!("n{}: open {}: {e}", node.id, path.display()))?;
+    for (node, db) in replicas {
         let rows = db
-            .state_store(GroupId(1))
+            .state_store(group)
             .dump()
             .map_err(|e| format!("n{}: read its ledger rows: {e}", node.id))?;
         let unbalanced: Vec<_> = rows

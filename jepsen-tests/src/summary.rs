@@ -47,6 +47,17 @@ impl Summary<'_> {
             "  {:<10} {:>7} {:>7} {:>7}   ({} calls)",
             "total", c.ok, c.failed, c.indeterminate, c.calls
         );
+        let mut per_account: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in self.history.iter().filter(|e| e.kind == EventType::Invoke) {
+            for a in e.account.iter().chain(&e.value.to) {
+                *per_account.entry(a.as_str()).or_default() += 1;
+            }
+        }
+        println!(
+            "  {} accounts; calls per account at most {} (reads within audits not counted)",
+            per_account.len(),
+            per_account.values().max().copied().unwrap_or(0)
+        );
         println!();
         let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
         for f in self.faults {

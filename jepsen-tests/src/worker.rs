@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use geowallet_client::{Account, Client, ClientConfig};
-use geowallet_harness::{HOLD_TTL_NS, Runner};
+use geowallet_harness::{HOLD_TTL_NS, Rotation, Runner};
 use geowallet_testkit::{KeyChoice, Recorder, Workload, WorkloadConfig};
 use tokio::io::AsyncBufReadExt;
 
@@ -44,6 +44,17 @@ pub struct WorkerArgs {
     pub time_limit_s: u64,
     #[arg(long, default_value_t = PLAYERS)]
     pub players: u64,
+    /// Moves the workload to fresh players every this many seconds of the
+    /// monotonic clock from `--rotate-base-ns` (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub rotate_s: u64,
+    /// CLOCK_MONOTONIC of the run's start, the same for every host.
+    #[arg(long, default_value_t = 0)]
+    pub rotate_base_ns: u64,
+    /// The region this host calls from: wallets it opens are homed there
+    /// (geo topology).
+    #[arg(long)]
+    pub region: Option<String>,
     /// Each call's retry budget: shorter than most faults, so calls end
     /// indeterminate and the checkers must cope.
     #[arg(long, default_value_t = 2_000)]
@@ -92,6 +103,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         ClientConfig {
             rpc_timeout: Duration::from_millis(1_000),
             retry_budget: Duration::from_millis(args.retry_budget_ms),
+            region: args.region.clone().unwrap_or_default(),
             ..ClientConfig::default()
         },
     )?;
@@ -103,6 +115,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         created_at: Arc::new(Mutex::new(HashMap::new())),
         surprises: Arc::new(Mutex::new(Vec::new())),
         unresolved: Arc::new(Mutex::new(Vec::new())),
+        rotation: (args.rotate_s > 0).then(|| Rotation {
+            base_ns: args.rotate_base_ns,
+            period_ns: args.rotate_s * 1_000_000_000,
+        }),
     });
     let deadline = Instant::now() + Duration::from_secs(args.time_limit_s);
     let tasks: Vec<_> = (0..args.processes)

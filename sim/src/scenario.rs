@@ -161,6 +161,7 @@ async fn run(
         created_at: Arc::new(Mutex::new(HashMap::new())),
         surprises: Arc::new(Mutex::new(Vec::new())),
         unresolved: Arc::new(Mutex::new(Vec::new())),
+        rotation: None,
     });
     let done = Arc::new(AtomicBool::new(false));
     let host = cluster.client_host();

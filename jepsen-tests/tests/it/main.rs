@@ -84,8 +84,9 @@ fn run_to_end(args: &[&str]) -> (Output, String, String) {
 
 // Proves a run under kills, pauses, partitions, clock jumps, packet loss
 // and a slow link completes with every checker passing, reports the faults
-// it struck, writes the history as JSON lines and EDN, and leaves no
-// namespace, link or node behind.
+// it struck, moves its calls to fresh players every 5 s (the final state
+// and the audits still cover the retired ones), writes the history as JSON
+// lines and EDN, and leaves no namespace, link or node behind.
 #[test]
 fn a_run_under_every_nemesis_passes_every_checker() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -97,6 +98,8 @@ fn a_run_under_every_nemesis_passes_every_checker() {
         "25",
         "--seed",
         "11",
+        "--rotate-s",
+        "5",
         "--dir",
         d,
     ]);
@@ -126,6 +129,22 @@ fn a_run_under_every_nemesis_passes_every_checker() {
     assert!(struck >= 2, "a 25 s run strikes faults: {stdout}");
     let history = std::fs::read_to_string(dir.path().join("history.jsonl")).expect("history");
     assert!(history.lines().count() > 100, "calls recorded");
+    // Generation g's players start at 2 x 6 x g (six players per generation).
+    let generations: std::collections::BTreeSet<u64> = history
+        .lines()
+        .filter(|l| l.contains(r#""type":"ok""#))
+        .filter_map(|l| l.split(r#""account":""#).nth(1))
+        .filter_map(|rest| rest.split('/').next()?.parse::<u64>().ok())
+        .map(|player| player / 12)
+        .collect();
+    assert!(
+        generations.len() >= 3 && generations.iter().all(|g| *g <= 6),
+        "calls moved through generations {generations:?}"
+    );
+    assert!(
+        history.contains(r#""retired":{"EUR":"#),
+        "audits sum the retired players"
+    );
     let edn = std::fs::read_to_string(dir.path().join("history.edn")).expect("EDN");
     assert_eq!(edn.lines().count(), history.lines().count());
     assert!(
