@@ -76,18 +76,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             "geowallet-jepsen needs root: it makes network namespaces, veth pairs and iptables rules"
         );
     }
-    let seed = args
-        .seed
-        .unwrap_or_else(|| worker::monotonic_ns() ^ u64::from(std::process::id()));
-    let binary = locate_geowallet(args.geowallet.as_deref())?;
-    let dir = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
-            d.clone()
-        }
-        None => std::env::temp_dir().join(format!("geowallet-jepsen-{seed:016x}")),
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let kinds = {
         let mut k = args.nemesis.clone();
         k.sort();
@@ -110,6 +98,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         );
     }
     let layout = Layout::new(args.topology, nodes);
+    let seed = args
+        .seed
+        .unwrap_or_else(|| worker::monotonic_ns() ^ u64::from(std::process::id()));
+    let binary = locate_geowallet(args.geowallet.as_deref())?;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+            d.clone()
+        }
+        None => std::env::temp_dir().join(format!("geowallet-jepsen-{seed:016x}")),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     println!(
         "geowallet-jepsen: seed {seed}, {} s, nemesis {}, {:?} topology, {} nodes, {} client hosts x {} processes, run dir {}",
         args.time_limit_s,

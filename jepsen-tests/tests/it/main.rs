@@ -268,3 +268,63 @@ fn missing_geowallet_binary_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/geowallet"), "{stderr}");
 }
+
+// Proves the geo shape runs under datacenter loss and region partitions
+// with every checker passing: both home groups' replicas are compared,
+// wallets open in both regions, and no audit is refused for a stale route
+// (a cross-group transfer's refusal once poisoned the payer's route).
+#[test]
+fn a_geo_run_under_datacenter_loss_and_region_cuts_passes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (out, stdout, stderr) = run_to_end(&[
+        "--topology",
+        "geo",
+        "--nemesis",
+        "dc,region",
+        "--time-limit-s",
+        "25",
+        "--seed",
+        "4",
+        "--dir",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("valid: true"), "{stdout}");
+    let replicas = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("replicas"))
+        .expect("a replicas line");
+    assert!(
+        replicas.contains("group 1: 3 nodes identical")
+            && replicas.contains("group 2: 3 nodes identical"),
+        "{replicas}"
+    );
+    assert!(
+        stdout.contains("datacenter ") || stdout.contains("region "),
+        "a geo fault struck: {stdout}"
+    );
+    let history = std::fs::read_to_string(dir.path().join("history.jsonl")).expect("history");
+    assert!(
+        !history
+            .lines()
+            .any(|l| l.contains(r#""f":"read_all""#) && l.contains("wrong_group")),
+        "an audit was refused wrong_group"
+    );
+    assert!(
+        history.contains(r#""reason":"cross_group""#),
+        "transfers across the two groups are tried and refused"
+    );
+    assert_eq!(leftovers(&prefix_of(&stdout)), Vec::<String>::new());
+}
+
+// Proves a datacenter fault without the geo shape is a clear error before anything is made.
+#[test]
+fn a_datacenter_fault_needs_the_geo_topology() {
+    let out = jepsen(&["--nemesis", "dc", "--time-limit-s", "5"])
+        .output()
+        .expect("run geowallet-jepsen");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--topology geo"), "{stderr}");
+}
