@@ -80,6 +80,12 @@ impl RocksEngine {
         opts.set_bytes_per_sync(1 << 20);
         // The vector memtable takes no concurrent inserts; there is one writer per batch anyway.
         opts.set_allow_concurrent_memtable_write(false);
+        // Damage inside the write-ahead log fails the open. RocksDB's
+        // default (point in time) replays up to the damaged record and
+        // silently drops the rest: Raft entries and votes this node already
+        // acknowledged. Only a torn last record (a crash while writing one
+        // that was never synced, so never acknowledged) is tolerated.
+        opts.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
         let lying_fsync = std::env::var(PLANT_BUG_ENV).is_ok_and(|v| v == "lying-fsync");
         if lying_fsync {
             // Memtables of all column families reach disk together, so what

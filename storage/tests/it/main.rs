@@ -11,6 +11,7 @@ use geowallet_storage::{
 };
 
 mod mem_faults;
+mod wal_damage;
 
 const T0: u64 = 1_800_000_000_000_000_000;
 
