@@ -62,6 +62,8 @@ pub struct Cluster {
     /// Environment for every node (a planted bug, when the run tests
     /// itself).
     env: Vec<(String, String)>,
+    /// Bits flipped in each node's files (by node index).
+    flipped: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
 impl Cluster {
@@ -123,6 +125,7 @@ impl Cluster {
             nodes,
             faketime,
             env,
+            flipped: Default::default(),
         })
     }
 
@@ -234,6 +237,67 @@ impl Cluster {
             while f.write_all(&block).is_ok() {}
         }
         Ok(free)
+    }
+
+    /// Flips bit `bit` of the byte at `offset_per_mille` thousandths into
+    /// one of node `i`'s RocksDB files: a table (`*.sst`) or a write-ahead
+    /// log (`*.log`); `pick` chooses which, by index into them sorted by
+    /// name. The node must be stopped. Returns what was flipped, or `None`
+    /// when the node has no such file with data yet.
+    pub fn flip_bit(
+        &self,
+        i: usize,
+        pick: impl FnOnce(usize) -> usize,
+        offset_per_mille: u64,
+        bit: u8,
+    ) -> anyhow::Result<Option<String>> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let node = &self.nodes[i];
+        assert!(
+            node.child.is_none(),
+            "bit flips go into a stopped node's files"
+        );
+        let db = node.data_dir().join("db");
+        let mut tables: Vec<PathBuf> = std::fs::read_dir(&db)
+            .with_context(|| format!("list {}", db.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sst" || x == "log"))
+            .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+            .collect();
+        if tables.is_empty() {
+            return Ok(None);
+        }
+        tables.sort();
+        let path = &tables[pick(tables.len())];
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("open {}", path.display()))?;
+        let len = file.metadata()?.len();
+        let offset = len * offset_per_mille.min(999) / 1000;
+        let mut byte = [0u8; 1];
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut byte)?;
+        byte[0] ^= 1 << (bit % 8);
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(&byte)?;
+        file.sync_all()?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        Ok(Some(format!(
+            "bit {} of byte {offset} of {name} ({len} bytes)",
+            bit % 8
+        )))
+    }
+
+    /// Records a bit flipped in node `i`'s files.
+    pub fn taint(&mut self, i: usize, what: &str) {
+        self.flipped.entry(i).or_default().push(what.to_string());
+    }
+
+    /// The bits flipped in node `i`'s files, if any.
+    pub fn flipped(&self, i: usize) -> &[String] {
+        self.flipped.get(&i).map_or(&[], Vec::as_slice)
     }
 
     /// Frees every filled disk.

@@ -38,6 +38,12 @@ pub enum Kind {
     /// Cut one region's nodes off from every other region's, both ways
     /// (clients still reach every node). Geo topology only.
     Region,
+    /// SIGKILL one node, flip one bit in one of its RocksDB files (a table
+    /// or the write-ahead log), restart it at heal. The node must detect the damage when it reads
+    /// it (block checksums) and never serve or replicate what it lost;
+    /// the replica comparison accepts a detected corruption on that node,
+    /// never a silent difference.
+    Bitflip,
 }
 
 impl Kind {
@@ -52,6 +58,7 @@ impl Kind {
             Kind::Disk => "disk",
             Kind::Dc => "dc",
             Kind::Region => "region",
+            Kind::Bitflip => "bitflip",
         }
     }
 
@@ -78,6 +85,8 @@ pub struct Nemesis {
     dice: SplitMix64,
     /// Nodes killed by the fault being held.
     killed: Vec<usize>,
+    /// The node bits are flipped in, once chosen.
+    flipped: Option<usize>,
 }
 
 impl Nemesis {
@@ -91,6 +100,7 @@ impl Nemesis {
             layout,
             dice: SplitMix64::new(seed),
             killed: Vec::new(),
+            flipped: None,
         }
     }
 
@@ -251,6 +261,32 @@ impl Nemesis {
                 }
                 self.killed = victims.clone();
                 format!("datacenter {region}/{dc} lost: SIGKILL {}", names(&victims))
+            }
+            Kind::Bitflip => {
+                // One damaged node per run: a node that detects damage may
+                // stop serving for good, and two of them would be a lost
+                // majority, not a test.
+                let i = match self.flipped {
+                    Some(i) => i,
+                    None => self.pick(n),
+                };
+                self.flipped = Some(i);
+                cluster.kill(i)?;
+                self.killed = vec![i];
+                let (file, offset, bit) =
+                    (self.dice.next_u64(), self.dice.below(1000), self.pick(8));
+                match cluster.flip_bit(
+                    i,
+                    |files| (file % files as u64) as usize,
+                    offset,
+                    bit as u8,
+                )? {
+                    Some(what) => {
+                        cluster.taint(i, &what);
+                        format!("{} stopped, {what} flipped", name(i))
+                    }
+                    None => format!("{} stopped, no file with data to flip yet", name(i)),
+                }
             }
             Kind::Region => {
                 let regions = self.layout.regions();

@@ -369,56 +369,60 @@ fn merge_histories(parts: &[PathBuf], out: &Path) -> anyhow::Result<()> {
 
 /// Every group's replicas, read from the stopped nodes' RocksDB: identical
 /// accounts, holds, tx records and system positions, and books that
-/// balance per currency.
+/// balance per currency. A node with a flipped bit may instead report the
+/// damage (a checksum or corruption error); it may never differ silently.
 fn compare_replicas(cluster: &Cluster, layout: &Layout) -> Result<String, String> {
-    let dbs = cluster
+    let dbs: Vec<Result<Db, String>> = cluster
         .nodes
         .iter()
         .map(|node| {
             let path = node.data_dir().join("db");
-            Db::open(&path).map_err(|e| format!("n{}: open {}: {e}", node.id, path.display()))
+            Db::open(&path).map_err(|e| format!("open {}: {e}", path.display()))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     let mut said = Vec::new();
     for group in &layout.groups {
-        let replicas: Vec<(&crate::cluster::Node, &Db)> = group
-            .replicas
-            .iter()
-            .map(|&i| (&cluster.nodes[i], &dbs[i]))
-            .collect();
-        said.push(format!(
-            "group {}: {}",
-            group.id,
-            compare_group(GroupId(group.id), &replicas)?
-        ));
+        let mut states = Vec::new();
+        for &i in &group.replicas {
+            let node = &cluster.nodes[i];
+            let rows = dbs[i].as_ref().map_err(Clone::clone).and_then(|db| {
+                db.state_store(GroupId(group.id))
+                    .dump()
+                    .map_err(|e| format!("read its ledger rows: {e}"))
+            });
+            match rows {
+                Ok(rows) => states.push((node.id, rows)),
+                Err(e) if !cluster.flipped(i).is_empty() && reports_damage(&e) => {
+                    said.push(format!("n{}: damage detected ({e})", node.id));
+                }
+                Err(e) => return Err(format!("n{}: {e}", node.id)),
+            }
+        }
+        said.push(format!("group {}: {}", group.id, compare_group(&states)?));
     }
     Ok(said.join("; "))
 }
 
-fn compare_group(
-    group: GroupId,
-    replicas: &[(&crate::cluster::Node, &Db)],
-) -> Result<String, String> {
-    let mut states = Vec::new();
-    for (node, db) in replicas {
-        let rows = db
-            .state_store(group)
-            .dump()
-            .map_err(|e| format!("n{}: read its ledger rows: {e}", node.id))?;
+/// Whether a storage error says stored bytes are damaged.
+fn reports_damage(error: &str) -> bool {
+    let error = error.to_lowercase();
+    error.contains("corrupt") || error.contains("checksum")
+}
+
+fn compare_group(states: &[(u64, geowallet_ledger::MemRows)]) -> Result<String, String> {
+    let Some((first_id, first)) = states.first() else {
+        return Err("no replica could be read".into());
+    };
+    for (id, rows) in states {
         let unbalanced: Vec<_> = rows
             .currency_totals()
             .into_iter()
             .filter(|(_, t)| *t != 0)
             .collect();
         if !unbalanced.is_empty() {
-            return Err(format!(
-                "n{}: books do not balance: {unbalanced:?}",
-                node.id
-            ));
+            return Err(format!("n{id}: books do not balance: {unbalanced:?}"));
         }
-        states.push((node.id, rows));
     }
-    let first = &states[0].1;
     for (id, rows) in &states[1..] {
         let same = rows.accounts == first.accounts
             && rows.holds == first.holds
@@ -426,8 +430,7 @@ fn compare_group(
             && rows.system == first.system;
         if !same {
             return Err(format!(
-                "n{id} differs from n{}: {} vs {} accounts, {} vs {} tx records",
-                states[0].0,
+                "n{id} differs from n{first_id}: {} vs {} accounts, {} vs {} tx records",
                 rows.accounts.len(),
                 first.accounts.len(),
                 rows.tx_records.len(),
