@@ -35,8 +35,10 @@ pub enum Kind {
     /// datacenter of eu or us three times in four, else another), restart
     /// them at heal. Geo topology only.
     Dc,
-    /// Cut one region's nodes off from every other region's, both ways
-    /// (clients still reach every node). Geo topology only.
+    /// Cut one region's nodes off from every other region's, both ways;
+    /// a third of the time instead cut the two datacenters of one region
+    /// apart (each still reaches the other regions). Clients still reach
+    /// every node. Geo topology only.
     Region,
     /// SIGKILL one node, flip one bit in one of its RocksDB files (a table
     /// or the write-ahead log), restart it at heal. The node must detect the damage when it reads
@@ -289,6 +291,29 @@ impl Nemesis {
                 }
             }
             Kind::Region => {
+                let dcs = self.layout.datacenters();
+                let split: Vec<(&str, Vec<usize>, Vec<usize>)> = self
+                    .layout
+                    .regions()
+                    .into_iter()
+                    .filter_map(|(region, _)| {
+                        let nodes = |dc: &str| {
+                            dcs.iter()
+                                .find(|((r, d), _)| *r == region && *d == dc)
+                                .map(|(_, n)| n.clone())
+                        };
+                        Some((region, nodes("a")?, nodes("b")?))
+                    })
+                    .collect();
+                if self.pick(3) == 0 && !split.is_empty() {
+                    let (region, a, b) = split[self.pick(split.len())].clone();
+                    net.partition(&[a.clone(), b.clone()])?;
+                    return Ok(format!(
+                        "datacenters {region}/a ({}) and {region}/b ({}) cut apart",
+                        names(&a),
+                        names(&b)
+                    ));
+                }
                 let regions = self.layout.regions();
                 let (region, inside) = regions[self.pick(regions.len())].clone();
                 let outside: Vec<usize> = (0..n).filter(|i| !inside.contains(i)).collect();
