@@ -13,6 +13,10 @@ use geowallet_testkit::{Balance, FinalState, HistoryEvent, account_currency};
 const FINAL_READ_ATTEMPTS: u32 = 20;
 /// Journal entries per page when dumping the final state.
 const JOURNAL_PAGE: u32 = 500;
+/// Accounts per final audit call: a long run names thousands, and one call
+/// for all of them would outlast the client's RPC timeout (the server looks
+/// up every player's placement).
+const AUDIT_ACCOUNTS_PER_CALL: usize = 200;
 
 /// Every account a history names (as a call's account, a transfer's
 /// target or in a read's balances), in order: the universe of the final
@@ -47,19 +51,23 @@ pub fn history_accounts(history: &[HistoryEvent]) -> Result<Vec<Account>, String
 pub async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState, String> {
     // After healing, groups may still be electing (the directory too, in
     // the geo shape): the final read waits for them, within a bound.
-    let mut attempts = 0;
-    let audit = loop {
-        match client.audit(universe).await {
-            Ok(a) => break a,
-            Err(e) if attempts == FINAL_READ_ATTEMPTS => {
-                return Err(format!("final audit after {attempts} attempts: {e}"));
-            }
-            Err(_) => attempts += 1,
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
     let mut state = FinalState::default();
-    for (account, balance) in &audit.balances {
+    let mut balances = Vec::with_capacity(universe.len());
+    for part in universe.chunks(AUDIT_ACCOUNTS_PER_CALL) {
+        let mut attempts = 0;
+        let audit = loop {
+            match client.audit(part).await {
+                Ok(a) => break a,
+                Err(e) if attempts == FINAL_READ_ATTEMPTS => {
+                    return Err(format!("final audit after {attempts} attempts: {e}"));
+                }
+                Err(_) => attempts += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        balances.extend(audit.balances);
+    }
+    for (account, balance) in &balances {
         let Some(b) = balance else { continue };
         state
             .balances

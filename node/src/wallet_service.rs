@@ -24,6 +24,10 @@ pub const COMMANDS_PER_CALL_MAX: usize = 10_000;
 pub const ACCOUNTS_PER_AUDIT_MAX: usize = 10_000;
 /// How long a requested leadership transfer may take.
 const LEADER_TRANSFER_WAIT: Duration = Duration::from_secs(5);
+/// Placement lookups an audit runs at once: an audit names up to
+/// [`ACCOUNTS_PER_AUDIT_MAX`] accounts, and a player placed nowhere is not
+/// cached, so one at a time it took a directory round trip per player.
+const AUDIT_PLACEMENT_LOOKUPS_MAX: usize = 64;
 /// How long a new leader may take to be confirmed by a quorum before a read gives up.
 const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
@@ -424,8 +428,14 @@ impl<E: Engine> Wallet for WalletService<E> {
                 .map_err(|e| Status::invalid_argument(e.0))?;
             accounts.push((id, r));
         }
-        for (id, _) in &accounts {
-            self.check_read(&group, id.player.0).await?;
+        let players: std::collections::BTreeSet<u64> =
+            accounts.iter().map(|(id, _)| id.player.0).collect();
+        {
+            use futures::{StreamExt, TryStreamExt};
+            futures::stream::iter(players.into_iter().map(|p| self.check_read(&group, p)))
+                .buffer_unordered(AUDIT_PLACEMENT_LOOKUPS_MAX)
+                .try_collect::<Vec<()>>()
+                .await?;
         }
         self.linearize(&group).await?;
         let ids = accounts.iter().map(|(id, _)| *id).collect();
