@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Account, AccountId, Currency, Hold, HoldId, JournalEntry, SystemAccount, TimeIndex, TimeKey,
-    TxId, TxRecord,
+    Account, AccountId, Currency, Hold, HoldId, JournalEntry, PlayerId, PlayerMove, SystemAccount,
+    TimeIndex, TimeKey, TxId, TxRecord,
 };
 
 /// Ledger-wide values that are not per account.
@@ -36,7 +36,8 @@ impl Meta {
 /// was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
-    pub accounts: BTreeMap<AccountId, Account>,
+    /// `None` = removed (the wallet moved to another group).
+    pub accounts: BTreeMap<AccountId, Option<Account>>,
     pub holds: BTreeMap<(AccountId, HoldId), Option<Hold>>,
     /// By (wallet, tx id); `None` = purged.
     pub tx_records: BTreeMap<(AccountId, TxId), Option<TxRecord>>,
@@ -46,6 +47,8 @@ pub struct Changes {
     /// Time index keys: `true` = present, `false` = removed.
     pub time_index: BTreeMap<TimeKey, bool>,
     pub journal: Vec<JournalEntry>,
+    /// Players' move markers; `None` = removed.
+    pub players: BTreeMap<PlayerId, Option<PlayerMove>>,
     /// `Some` if `apply` ran.
     pub meta: Option<Meta>,
 }
@@ -59,6 +62,7 @@ impl Changes {
             && self.players_total.is_empty()
             && self.time_index.is_empty()
             && self.journal.is_empty()
+            && self.players.is_empty()
             && self.meta.is_none()
     }
 
@@ -71,6 +75,7 @@ impl Changes {
         self.players_total.extend(later.players_total);
         self.time_index.extend(later.time_index);
         self.journal.extend(later.journal);
+        self.players.extend(later.players);
         if later.meta.is_some() {
             self.meta = later.meta;
         }

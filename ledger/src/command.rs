@@ -106,6 +106,17 @@ impl Command {
         }
     }
 
+    /// The players whose wallets the command touches: its account's, and a
+    /// transfer's target's when another player's.
+    pub fn players(&self) -> Vec<crate::PlayerId> {
+        match self {
+            Command::Transfer { from, to, .. } if from.player != to.player => {
+                vec![from.player, to.player]
+            }
+            other => vec![other.account().player],
+        }
+    }
+
     /// Short stable name, for logs and metrics labels.
     pub fn name(&self) -> &'static str {
         match self {

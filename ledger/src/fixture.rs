@@ -36,9 +36,12 @@ pub(crate) fn bal(available: u64, held: u64) -> Balance {
 /// A state plus the log position and leader time of the next entry.
 pub(crate) struct Ledger {
     pub(crate) state: State,
+    /// The shard group the entries are of (1 unless set).
+    pub(crate) group: u64,
     pub(crate) index: u64,
     pub(crate) now_ns: u64,
-    tx_seq: u64,
+    /// The last fresh transaction id's number (`t<n>`).
+    pub(crate) tx_seq: u64,
 }
 
 impl Ledger {
@@ -49,6 +52,7 @@ impl Ledger {
     pub(crate) fn with_config(config: LedgerConfig) -> Ledger {
         Ledger {
             state: State::new(config),
+            group: 1,
             index: 0,
             now_ns: START_NS,
             tx_seq: 0,
@@ -82,13 +86,23 @@ impl Ledger {
 
     /// Applies one entry at the current leader time.
     pub(crate) fn entry(&mut self, requests: &[Request]) -> Vec<Outcome> {
+        let ctx = self.next_ctx();
+        self.state.apply(ctx, requests)
+    }
+
+    /// Applies one move step as the next entry.
+    pub(crate) fn step(&mut self, command: &crate::MoveCommand) -> crate::MoveOutcome {
+        let ctx = self.next_ctx();
+        self.state.apply_move(ctx, command)
+    }
+
+    fn next_ctx(&mut self) -> EntryContext {
         self.index += 1;
-        let ctx = EntryContext {
-            group: 1,
+        EntryContext {
+            group: self.group,
             log_index: LogIndex(self.index),
             leader_time_ns: self.now_ns,
-        };
-        self.state.apply(ctx, requests)
+        }
     }
 
     /// Runs one command alone in an entry, under a fresh transaction id.

@@ -16,6 +16,13 @@ pub enum JournalKind {
     Expire,
     Freeze,
     Unfreeze,
+    /// The wallet left this group for another (its whole balance went to
+    /// transit; the line's balance is zero).
+    MoveOut,
+    /// The wallet arrived from another group (its balance came from transit).
+    MoveIn,
+    /// The move was refused by the target: the wallet came back from transit.
+    MoveBack,
 }
 
 /// One line of a wallet's audit trail: one per account a successful command

@@ -33,6 +33,7 @@ mod rows;
 mod state;
 mod system_account;
 mod tx_record;
+mod wallet_move;
 
 #[cfg(test)]
 mod fixture;
@@ -52,7 +53,8 @@ pub use mem_rows::MemRows;
 pub use receipt::{Balance, Outcome, Receipt};
 pub use refusal::Refusal;
 pub use request::{EntryContext, Request};
-pub use rows::{LedgerRows, TimeIndex, TimeKey};
+pub use rows::{LedgerRows, TimeIndex, TimeKey, WalletRows};
 pub use state::{State, apply};
 pub use system_account::SystemAccount;
 pub use tx_record::TxRecord;
+pub use wallet_move::{MoveCommand, MoveId, MoveOutcome, MoveRefusal, PlayerMove, apply_move};

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    Account, AccountId, Changes, Currency, Hold, HoldId, LedgerRows, Meta, SystemAccount,
-    TimeIndex, TimeKey, TxId, TxRecord,
+    Account, AccountId, Changes, Currency, Hold, HoldId, LedgerRows, Meta, PlayerId, PlayerMove,
+    SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
 };
 
 /// Every row of one group's ledger, in ordered maps.
@@ -19,6 +19,8 @@ pub struct MemRows {
     pub players_total: BTreeMap<Currency, i128>,
     /// The time indexes, each its own ordered set.
     pub time_index: BTreeMap<TimeIndex, BTreeSet<TimeKey>>,
+    /// Move markers of the players a move touched.
+    pub players: BTreeMap<PlayerId, PlayerMove>,
     pub meta: Meta,
 }
 
@@ -26,7 +28,16 @@ impl MemRows {
     /// Writes what an apply changed.
     pub fn commit(&mut self, changes: &Changes) {
         for (id, a) in &changes.accounts {
-            self.accounts.insert(*id, a.clone());
+            match a {
+                Some(a) => self.accounts.insert(*id, a.clone()),
+                None => self.accounts.remove(id),
+            };
+        }
+        for (player, m) in &changes.players {
+            match m {
+                Some(m) => self.players.insert(*player, m.clone()),
+                None => self.players.remove(player),
+            };
         }
         for (key, h) in &changes.holds {
             match h {
@@ -131,6 +142,14 @@ impl MemRows {
             };
             assert!(self.indexed(&key), "tx {tx} of {wallet} unindexed");
         }
+        for (player, m) in &self.players {
+            if matches!(m, PlayerMove::Leaving { .. } | PlayerMove::Moved { .. }) {
+                assert!(
+                    self.wallet_rows(*player).is_empty(),
+                    "player {player} left this group but still has rows here"
+                );
+            }
+        }
         assert_eq!(
             self.time_index.values().map(BTreeSet::len).sum::<usize>(),
             self.holds.len() + self.tx_records.len(),
@@ -175,6 +194,28 @@ impl LedgerRows for MemRows {
 
     fn meta(&self) -> Meta {
         self.meta
+    }
+
+    fn player_move(&self, player: PlayerId) -> Option<PlayerMove> {
+        self.players.get(&player).cloned()
+    }
+
+    fn wallet_rows(&self, player: PlayerId) -> WalletRows {
+        let mine = |id: &AccountId| id.player == player;
+        WalletRows {
+            accounts: (self.accounts.iter())
+                .filter(|(id, _)| mine(id))
+                .map(|(id, a)| (*id, a.clone()))
+                .collect(),
+            holds: (self.holds.iter())
+                .filter(|((id, _), _)| mine(id))
+                .map(|((id, hold), h)| (*id, hold.clone(), h.clone()))
+                .collect(),
+            tx_records: (self.tx_records.iter())
+                .filter(|((id, _), _)| mine(id))
+                .map(|((id, tx), r)| (*id, tx.clone(), r.clone()))
+                .collect(),
+        }
     }
 
     fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey> {

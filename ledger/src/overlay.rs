@@ -5,7 +5,7 @@
 use crate::entry::Entry;
 use crate::{
     Account, AccountId, Changes, Currency, Hold, HoldId, JournalKind, LedgerConfig, LedgerRows,
-    Meta, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord,
+    Meta, PlayerId, PlayerMove, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
 };
 
 pub(crate) struct Overlay<'a, R: LedgerRows + ?Sized> {
@@ -43,7 +43,62 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
         next.journal_seq = before.map_or(0, |a| a.journal_seq) + 1;
         let (tx, kind, amount) = line;
         e.journal(id, next.journal_seq, tx, kind, amount, next.balance());
-        self.changes.accounts.insert(id, next);
+        self.changes.accounts.insert(id, Some(next));
+    }
+
+    /// Removes an account whose wallet leaves the group, journaling the
+    /// line `kind` (its last here) with the money it took along; returns
+    /// the account as it leaves (journal sequence at that line).
+    pub(crate) fn remove_account(
+        &mut self,
+        e: &mut Entry,
+        id: AccountId,
+        kind: JournalKind,
+    ) -> Option<Account> {
+        let mut leaving = self.account(&id)?;
+        let total = i128::from(leaving.available) + i128::from(leaving.held);
+        e.record_net(id.currency, -total);
+        let players = self.players_total(id.currency).wrapping_sub(total);
+        self.changes.players_total.insert(id.currency, players);
+        leaving.journal_seq += 1;
+        let moved = u64::try_from(total).expect("available + held fits a u64");
+        let zero = crate::Balance {
+            available: 0,
+            held: 0,
+        };
+        e.journal(id, leaving.journal_seq, None, kind, moved, zero);
+        self.changes.accounts.insert(id, None);
+        Some(leaving)
+    }
+
+    /// Adds an account arriving from another group with its journal
+    /// sequence, journaling the line `kind` after it.
+    pub(crate) fn insert_account(
+        &mut self,
+        e: &mut Entry,
+        id: AccountId,
+        mut arriving: Account,
+        kind: JournalKind,
+    ) {
+        let total = i128::from(arriving.available) + i128::from(arriving.held);
+        e.record_net(id.currency, total);
+        let players = self.players_total(id.currency).wrapping_add(total);
+        self.changes.players_total.insert(id.currency, players);
+        arriving.journal_seq += 1;
+        let moved = u64::try_from(total).expect("available + held fits a u64");
+        e.journal(
+            id,
+            arriving.journal_seq,
+            None,
+            kind,
+            moved,
+            arriving.balance(),
+        );
+        self.changes.accounts.insert(id, Some(arriving));
+    }
+
+    pub(crate) fn put_player_move(&mut self, player: PlayerId, m: Option<PlayerMove>) {
+        self.changes.players.insert(player, m);
     }
 
     pub(crate) fn put_system(
@@ -111,8 +166,15 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
 impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
     fn account(&self, id: &AccountId) -> Option<Account> {
         match self.changes.accounts.get(id) {
-            Some(a) => Some(a.clone()),
+            Some(a) => a.clone(),
             None => self.base.account(id),
+        }
+    }
+
+    fn player_move(&self, player: PlayerId) -> Option<PlayerMove> {
+        match self.changes.players.get(&player) {
+            Some(m) => m.clone(),
+            None => self.base.player_move(player),
         }
     }
 
@@ -161,6 +223,58 @@ impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
         match (self.base.first_after(index, after_ns), mine) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The base's rows with this entry's writes on top, in key order.
+    fn wallet_rows(&self, player: PlayerId) -> WalletRows {
+        let base = self.base.wallet_rows(player);
+        let mine = |id: &AccountId| id.player == player;
+        let mut accounts: std::collections::BTreeMap<AccountId, Account> =
+            base.accounts.into_iter().collect();
+        for (id, a) in self.changes.accounts.iter().filter(|(id, _)| mine(id)) {
+            match a {
+                Some(a) => accounts.insert(*id, a.clone()),
+                None => accounts.remove(id),
+            };
+        }
+        let mut holds: std::collections::BTreeMap<(AccountId, HoldId), Hold> = base
+            .holds
+            .into_iter()
+            .map(|(id, hold, h)| ((id, hold), h))
+            .collect();
+        for ((id, hold), h) in self.changes.holds.iter().filter(|((id, _), _)| mine(id)) {
+            match h {
+                Some(h) => holds.insert((*id, hold.clone()), h.clone()),
+                None => holds.remove(&(*id, hold.clone())),
+            };
+        }
+        let mut records: std::collections::BTreeMap<(AccountId, TxId), TxRecord> = base
+            .tx_records
+            .into_iter()
+            .map(|(id, tx, r)| ((id, tx), r))
+            .collect();
+        for ((id, tx), r) in self
+            .changes
+            .tx_records
+            .iter()
+            .filter(|((id, _), _)| mine(id))
+        {
+            match r {
+                Some(r) => records.insert((*id, tx.clone()), r.clone()),
+                None => records.remove(&(*id, tx.clone())),
+            };
+        }
+        WalletRows {
+            accounts: accounts.into_iter().collect(),
+            holds: holds
+                .into_iter()
+                .map(|((id, hold), h)| (id, hold, h))
+                .collect(),
+            tx_records: records
+                .into_iter()
+                .map(|((id, tx), r)| (id, tx, r))
+                .collect(),
         }
     }
 

@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Currency, HoldId, TxId};
+use crate::{AccountId, Currency, HoldId, PlayerId, TxId};
 
 /// Why a request was not applied. A refusal changes no balance.
 ///
@@ -73,6 +73,18 @@ pub enum Refusal {
     TxIdConflict {
         tx: TxId,
     },
+    /// The player's wallet is moving to another group: retry shortly (with
+    /// the same tx id); it will be served there.
+    Moving {
+        player: PlayerId,
+    },
+    /// The player's wallet moved to `group`, placed there at `epoch`: send
+    /// the command there (with the same tx id).
+    Moved {
+        player: PlayerId,
+        group: u64,
+        epoch: u64,
+    },
 }
 
 impl Refusal {
@@ -95,6 +107,8 @@ impl Refusal {
             Refusal::TxIdExpired { .. } => "tx_id_expired",
             Refusal::TxIdFromFuture { .. } => "tx_id_from_future",
             Refusal::TxIdConflict { .. } => "tx_id_conflict",
+            Refusal::Moving { .. } => "moving",
+            Refusal::Moved { .. } => "moved",
         }
     }
 }
@@ -190,6 +204,20 @@ impl fmt::Display for Refusal {
                 f,
                 "transaction id {tx} was already used for another command; use a new id"
             ),
+            Refusal::Moving { player } => write!(
+                f,
+                "player {player}'s wallet is moving to another group; retry with the same \
+                 transaction id"
+            ),
+            Refusal::Moved {
+                player,
+                group,
+                epoch,
+            } => write!(
+                f,
+                "player {player}'s wallet moved to group {group} (placement epoch {epoch}); \
+                 send the command there with the same transaction id"
+            ),
         }
     }
 }
@@ -257,6 +285,14 @@ mod tests {
                 leader_time_ns: 2,
             },
             Refusal::TxIdConflict { tx },
+            Refusal::Moving {
+                player: account.player,
+            },
+            Refusal::Moved {
+                player: account.player,
+                group: 2,
+                epoch: 3,
+            },
         ]
     }
 

@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Account, AccountId, Currency, Hold, HoldId, Meta, SystemAccount, TxId, TxRecord};
+use crate::{
+    Account, AccountId, Currency, Hold, HoldId, Meta, PlayerId, PlayerMove, SystemAccount, TxId,
+    TxRecord,
+};
 
 /// One key of the ledger's time indexes. Ordered by index kind, then time,
 /// then wallet and id, which is the order expiry and purging walk them in.
@@ -84,6 +87,22 @@ impl TimeKey {
     }
 }
 
+/// Every row of one player's wallets in a group, each list in key order:
+/// what moves when the player's wallet moves to another group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletRows {
+    pub accounts: Vec<(AccountId, Account)>,
+    pub holds: Vec<(AccountId, HoldId, Hold)>,
+    /// By wallet (a command's primary account) and tx id.
+    pub tx_records: Vec<(AccountId, TxId, TxRecord)>,
+}
+
+impl WalletRows {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.holds.is_empty() && self.tx_records.is_empty()
+    }
+}
+
 /// Read access to one group's ledger rows, as of the last applied entry.
 ///
 /// Reads cannot fail here: an implementation over a disk remembers the first
@@ -104,4 +123,9 @@ pub trait LedgerRows {
     /// The time of the first key of `index` after `after_ns`, if any (a
     /// time at or before it is also acceptable: it is used as a bound).
     fn first_after(&self, index: TimeIndex, after_ns: u64) -> Option<u64>;
+    /// Every account, hold and tx record of `player` (a range read: the
+    /// player's rows are contiguous in every store).
+    fn wallet_rows(&self, player: PlayerId) -> WalletRows;
+    /// Where `player` stands in this group's moves, if a move touched it.
+    fn player_move(&self, player: PlayerId) -> Option<PlayerMove>;
 }

@@ -20,37 +20,56 @@ pub fn apply<R: LedgerRows + ?Sized>(
     requests: &[Request],
 ) -> (Vec<Outcome>, Changes) {
     let mut o = Overlay::new(rows, config);
-    let meta = o.meta();
-    let now_ns = meta.leader_time_ns.max(ctx.leader_time_ns);
-    o.put_meta(Meta {
-        leader_time_ns: now_ns,
-        ..meta
-    });
-    let mut entry = Entry::new(ctx.group, ctx.log_index, now_ns);
-    // Budgets grow with the entry: each request adds at most one record, one
-    // hold and closes at most one hold, and each expiry closes one, so
-    // expiry and purging keep pace with any write rate.
-    let extra = requests.len();
-    let expired = o.expire_holds(
-        &mut entry,
-        config.expiries_per_entry_max.saturating_add(extra),
-    );
-    o.purge_tx_records(now_ns, config.purges_per_entry_max.saturating_add(extra));
-    let closed = expired.saturating_add(extra);
-    o.purge_closed_holds(now_ns, config.purges_per_entry_max.saturating_add(closed));
+    let mut entry = o.begin_entry(ctx, requests.len());
     let outcomes = requests
         .iter()
         .map(|r| o.apply_request(&mut entry, r))
         .collect();
-    entry.assert_balanced();
-    o.assert_books_balance(&entry);
-    let mut changes = o.changes;
-    changes.journal = entry.journal;
+    let changes = o.end_entry(entry);
     (outcomes, changes)
 }
 
 impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
+    /// Starts an entry of `requests` requests: leader time moves on, due
+    /// holds expire and old records and closed holds are purged.
+    pub(crate) fn begin_entry(&mut self, ctx: EntryContext, requests: usize) -> Entry {
+        let config = self.config;
+        let meta = self.meta();
+        let now_ns = meta.leader_time_ns.max(ctx.leader_time_ns);
+        self.put_meta(Meta {
+            leader_time_ns: now_ns,
+            ..meta
+        });
+        let mut entry = Entry::new(ctx.group, ctx.log_index, now_ns);
+        // Budgets grow with the entry: each request adds at most one record, one
+        // hold and closes at most one hold, and each expiry closes one, so
+        // expiry and purging keep pace with any write rate.
+        let expired = self.expire_holds(
+            &mut entry,
+            config.expiries_per_entry_max.saturating_add(requests),
+        );
+        self.purge_tx_records(now_ns, config.purges_per_entry_max.saturating_add(requests));
+        let closed = expired.saturating_add(requests);
+        self.purge_closed_holds(now_ns, config.purges_per_entry_max.saturating_add(closed));
+        entry
+    }
+
+    /// Ends an entry: checks conservation and returns everything it wrote.
+    pub(crate) fn end_entry(self, entry: Entry) -> Changes {
+        entry.assert_balanced();
+        self.assert_books_balance(&entry);
+        let mut changes = self.changes;
+        changes.journal = entry.journal;
+        changes
+    }
+}
+
+impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     fn apply_request(&mut self, entry: &mut Entry, request: &Request) -> Outcome {
+        // Before the record: a moving or moved player's records are in
+        // flight or elsewhere, and the answer must send the caller there.
+        // Not recorded, like every refusal that says "not here".
+        self.check_players(&request.command)?;
         let wallet = request.command.account();
         let fingerprint = fingerprint(&request.command);
         // The record first: a transaction that applied is answered as
@@ -72,6 +91,26 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         };
         self.put_tx_record(wallet, request.tx.clone(), Some(record));
         outcome
+    }
+
+    /// Refuses a command of a player whose wallet is moving away or moved.
+    fn check_players(&self, command: &crate::Command) -> Result<(), Refusal> {
+        for player in command.players() {
+            match self.player_move(player) {
+                Some(crate::PlayerMove::Leaving { .. }) => {
+                    return Err(Refusal::Moving { player });
+                }
+                Some(crate::PlayerMove::Moved { group, epoch, .. }) => {
+                    return Err(Refusal::Moved {
+                        player,
+                        group,
+                        epoch,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Refuses requests created outside the idempotency window or too far
@@ -97,19 +136,21 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     }
 
     /// The books of every currency the entry touched balance: players'
-    /// total plus the house and gateway accounts is zero. O(currencies
-    /// touched), so it runs on every entry in release builds too.
+    /// total plus the system accounts (house, gateway, transit) is zero.
+    /// O(currencies touched), so it runs on every entry in release builds
+    /// too.
     fn assert_books_balance(&self, entry: &Entry) {
         for currency in entry.currencies() {
             let players = self.players_total(currency);
-            let house = self.system_balance(currency, crate::SystemAccount::House);
-            let gateway = self.system_balance(currency, crate::SystemAccount::Gateway);
-            let total = players.wrapping_add(house).wrapping_add(gateway);
+            let system = crate::SystemAccount::ALL.map(|s| self.system_balance(currency, s));
+            let total = system
+                .iter()
+                .fold(players, |sum, balance| sum.wrapping_add(*balance));
             assert_eq!(
                 total, 0,
                 "entry {}: books of {currency} do not balance (players {players}, house \
-                 {house}, gateway {gateway})",
-                entry.log_index
+                 {}, gateway {}, transit {})",
+                entry.log_index, system[0], system[1], system[2]
             );
         }
     }
@@ -143,6 +184,20 @@ impl State {
         #[cfg(any(test, debug_assertions))]
         self.rows.check_invariants();
         outcomes
+    }
+
+    /// Applies one move step as an entry (see [`crate::apply_move`]).
+    pub fn apply_move(
+        &mut self,
+        ctx: EntryContext,
+        command: &crate::MoveCommand,
+    ) -> crate::MoveOutcome {
+        let (outcome, changes) = crate::apply_move(&self.rows, &self.config, ctx, command);
+        self.rows.commit(&changes);
+        self.pending.merge(changes);
+        #[cfg(any(test, debug_assertions))]
+        self.rows.check_invariants();
+        outcome
     }
 
     /// Everything changed since the last call.
@@ -364,7 +419,10 @@ mod tests {
         let ids: Vec<_> = changes
             .accounts
             .iter()
-            .map(|(id, a)| (*id, a.available, a.journal_seq))
+            .map(|(id, a)| {
+                let a = a.as_ref().expect("no account removed");
+                (*id, a.available, a.journal_seq)
+            })
             .collect();
         assert_eq!(ids, [(eur(1), 30, 3), (eur(2), 0, 1)]);
         let system: Vec<_> = changes.system.into_iter().collect();
@@ -474,6 +532,43 @@ mod tests {
         assert!(o.due(TimeIndex::TxCreated, 0, u64::MAX, 10).is_empty());
     }
 
+    // Proves a player's rows read as one range: only that player's accounts,
+    // holds and records, the entry's own writes and deletions on top.
+    #[test]
+    fn wallet_rows_merge_overlay_and_base() {
+        let mut l = Ledger::funded(eur(1), 100);
+        l.run(Command::OpenAccount { account: eur(2) }).unwrap();
+        l.run(Command::OpenAccount {
+            account: crate::fixture::usd(1),
+        })
+        .unwrap();
+        let hold = |h: &str| Command::Hold {
+            account: eur(1),
+            hold: hid(h),
+            amount: Amount(10),
+            expires_at_ns: START_NS + 1_000,
+        };
+        l.run(hold("a")).unwrap();
+        l.run(hold("b")).unwrap();
+        let rows = l.state.rows.clone();
+        let base = rows.wallet_rows(eur(1).player);
+        let ids: Vec<_> = base.accounts.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [eur(1), crate::fixture::usd(1)]);
+        assert_eq!(base.holds.len(), 2);
+        // open, deposit, open USD, two holds: every record is the player's.
+        assert_eq!(base.tx_records.len(), 5);
+        assert!(rows.wallet_rows(eur(3).player).is_empty());
+        let config = LedgerConfig::default();
+        let mut o = Overlay::new(&rows, &config);
+        o.put_hold(eur(1), hid("a"), None);
+        o.put_tx_record(base.tx_records[0].0, base.tx_records[0].1.clone(), None);
+        let moved = o.wallet_rows(eur(1).player);
+        let holds: Vec<_> = moved.holds.iter().map(|(_, h, _)| h.clone()).collect();
+        assert_eq!(holds, [hid("b")]);
+        assert_eq!(moved.tx_records.len(), 4);
+        assert_eq!(moved.accounts, base.accounts);
+    }
+
     // Proves check_invariants catches money created out of nothing.
     #[test]
     #[should_panic(expected = "not conserved")]
@@ -485,6 +580,38 @@ mod tests {
         };
         rows.accounts.insert(eur(1), a);
         rows.check_invariants();
+    }
+
+    // Proves money a wallet brought in through transit counts in the books:
+    // a group whose players hold what its transit account owes balances.
+    #[test]
+    fn transit_money_balances_the_books() {
+        let mut rows = MemRows::default();
+        let account = Account {
+            available: 100,
+            journal_seq: 1,
+            ..Account::default()
+        };
+        rows.accounts.insert(eur(1), account);
+        rows.players_total.insert(eur(1).currency, 100);
+        rows.system
+            .insert((eur(1).currency, SystemAccount::Transit), -100);
+        rows.check_invariants();
+        let bet = Request {
+            tx: TxId::new("bet-after-move-in").unwrap(),
+            created_at_ns: START_NS,
+            command: bet(30),
+        };
+        let ctx = EntryContext {
+            group: 2,
+            log_index: LogIndex(7),
+            leader_time_ns: START_NS,
+        };
+        let (outcomes, changes) = apply(&rows, &LedgerConfig::default(), ctx, &[bet]);
+        assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+        rows.commit(&changes);
+        rows.check_invariants();
+        assert_eq!(rows.accounts[&eur(1)].available, 70);
     }
 
     // Proves check_invariants catches held money no hold accounts for.

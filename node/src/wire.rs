@@ -167,6 +167,10 @@ pub fn refusal(r: &Refusal) -> pb::Refusal {
             oldest_allowed_ns, ..
         } => out.time_ns = *oldest_allowed_ns,
         Refusal::TxIdFromFuture { leader_time_ns, .. } => out.time_ns = *leader_time_ns,
+        Refusal::Moved { group, epoch, .. } => {
+            out.group_id = *group;
+            out.epoch = *epoch;
+        }
         _ => {}
     }
     out
@@ -202,6 +206,9 @@ pub fn journal_kind(k: &JournalKind) -> String {
         JournalKind::Expire => "expire".into(),
         JournalKind::Freeze => "freeze".into(),
         JournalKind::Unfreeze => "unfreeze".into(),
+        JournalKind::MoveOut => "move_out".into(),
+        JournalKind::MoveIn => "move_in".into(),
+        JournalKind::MoveBack => "move_back".into(),
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) enum StateKind {
     TimeIndex = 7,
     /// The directory's own rows (group 0): opaque to storage.
     Directory = 8,
+    /// A player's move marker (`geowallet_ledger::PlayerMove`).
+    Player = 9,
 }
 
 impl StateKind {
@@ -56,6 +58,7 @@ impl StateKind {
             6 => StateKind::PlayersTotal,
             7 => StateKind::TimeIndex,
             8 => StateKind::Directory,
+            9 => StateKind::Player,
             _ => return None,
         })
     }
@@ -121,6 +124,27 @@ pub(crate) fn hold_key(group: GroupId, account: &AccountId, hold: &HoldId) -> Ve
     let mut k = state_key(group, StateKind::Hold, 16 + hold.as_str().len());
     push_account(&mut k, account);
     k.extend_from_slice(hold.as_str().as_bytes());
+    k
+}
+
+/// The key range `[lower, upper)` of `player`'s rows of `kind` (accounts,
+/// holds or tx records: each starts with the player).
+pub(crate) fn player_range(group: GroupId, kind: StateKind, player: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut lower = state_key(group, kind, 8);
+    let mut upper = lower.clone();
+    lower.extend_from_slice(&player.to_be_bytes());
+    match player.checked_add(1) {
+        Some(next) => upper.extend_from_slice(&next.to_be_bytes()),
+        // The kind's last player: every key after the kind byte.
+        None => *upper.last_mut().expect("a kind byte") += 1,
+    }
+    (lower, upper)
+}
+
+/// A player's move marker.
+pub(crate) fn player_key(group: GroupId, player: u64) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Player, 8);
+    k.extend_from_slice(&player.to_be_bytes());
     k
 }
 
@@ -210,11 +234,17 @@ pub(crate) fn decode_time_key(rest: &[u8]) -> Option<TimeKey> {
 pub(crate) fn system_key(group: GroupId, currency: Currency, which: SystemAccount) -> Vec<u8> {
     let mut k = state_key(group, StateKind::System, 9);
     k.extend_from_slice(&currency_bytes(currency));
-    k.push(match which {
+    k.push(system_byte(which));
+    k
+}
+
+/// The key byte of a system account; stored, so never renumbered.
+fn system_byte(which: SystemAccount) -> u8 {
+    match which {
         SystemAccount::House => 1,
         SystemAccount::Gateway => 2,
-    });
-    k
+        SystemAccount::Transit => 3,
+    }
 }
 
 /// A row of the directory: which one, as the directory names it.
@@ -275,10 +305,9 @@ pub(crate) fn decode_system(rest: &[u8]) -> Option<(Currency, SystemAccount)> {
     let raw = rest.get(..8)?;
     let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
     let currency = Currency::parse(std::str::from_utf8(&raw[..len]).ok()?).ok()?;
-    let which = match rest.get(8)? {
-        1 => SystemAccount::House,
-        2 => SystemAccount::Gateway,
-        _ => return None,
-    };
+    let byte = *rest.get(8)?;
+    let which = SystemAccount::ALL
+        .into_iter()
+        .find(|s| system_byte(*s) == byte)?;
     Some((currency, which))
 }

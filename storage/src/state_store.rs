@@ -3,7 +3,7 @@ use std::path::Path;
 
 use geowallet_ledger::{
     Account, AccountId, Changes, Currency, Hold, HoldId, JournalEntry, LogIndex, MemRows, Meta,
-    TimeKey, TxId, TxRecord,
+    PlayerId, PlayerMove, TimeKey, TxId, TxRecord,
 };
 
 use crate::DefaultEngine;
@@ -11,7 +11,7 @@ use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{
     DirKey, MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key,
     directory_key, group_end, group_prefix, hold_key, journal_account_prefix, journal_key,
-    ledger_meta_key, players_total_key, system_key, time_key, tx_key,
+    ledger_meta_key, player_key, players_total_key, system_key, time_key, tx_key,
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
@@ -116,7 +116,20 @@ impl<E: Engine> StateStore<E> {
         let mut batch = Batch::default();
         let g = self.group;
         for (id, account) in &changes.accounts {
-            batch.put(Cf::State, account_key(g, id), encode("account", account)?);
+            match account {
+                Some(a) => batch.put(Cf::State, account_key(g, id), encode("account", a)?),
+                None => batch.delete(Cf::State, account_key(g, id)),
+            }
+        }
+        for (player, m) in &changes.players {
+            match m {
+                Some(m) => batch.put(
+                    Cf::State,
+                    player_key(g, player.0),
+                    encode("player move", m)?,
+                ),
+                None => batch.delete(Cf::State, player_key(g, player.0)),
+            }
         }
         for ((id, hold_id), hold) in &changes.holds {
             match hold {
@@ -356,7 +369,7 @@ fn decode_currency(raw: &[u8]) -> Option<Currency> {
     Currency::parse(std::str::from_utf8(&raw[..len]).ok()?).ok()
 }
 
-fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+pub(crate) fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
     let kind = key
         .get(8)
         .and_then(|b| StateKind::from_byte(*b))
@@ -401,6 +414,12 @@ fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(), StorageE
             rows.time_index.entry(t.index()).or_default().insert(t);
         }
         StateKind::LedgerMeta => rows.meta = decode::<Meta>("ledger meta", key, value)?,
+        StateKind::Player => {
+            let bytes: [u8; 8] = rest.try_into().map_err(|_| bad_key(key))?;
+            let player = PlayerId(u64::from_be_bytes(bytes));
+            rows.players
+                .insert(player, decode::<PlayerMove>("player move", key, value)?);
+        }
         // Not ledger rows: checked for damage only.
         StateKind::Directory => {
             unseal(value, "directory row", key)?;

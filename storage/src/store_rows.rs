@@ -8,18 +8,18 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use geowallet_ledger::{
-    Account, AccountId, Command, Currency, Hold, HoldId, LedgerRows, Meta, Request, SystemAccount,
-    TimeIndex, TimeKey, TxId, TxRecord,
+    Account, AccountId, Command, Currency, Hold, HoldId, LedgerRows, MemRows, Meta, PlayerId,
+    PlayerMove, Request, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
 };
 use serde::de::DeserializeOwned;
 
 use crate::engine::{Cf, Direction, Engine};
 use crate::keys::{
-    account_key, decode_time_key, hold_key, ledger_meta_key, players_total_key, system_key,
-    time_range, tx_key,
+    StateKind, account_key, decode_time_key, hold_key, ledger_meta_key, player_key, player_range,
+    players_total_key, system_key, time_range, tx_key,
 };
 use crate::seal::decode;
-use crate::state_store::decode_i128;
+use crate::state_store::{decode_i128, dump_row};
 use crate::{StateStore, StorageError};
 
 /// Read access to one group's rows for `geowallet_ledger::apply`. Valid for
@@ -41,7 +41,8 @@ impl<'a, E: Engine> StoreRows<'a, E> {
     }
 
     /// Reads every row `requests` name (accounts, records, holds, the
-    /// currencies' totals, the ledger meta) in one batched read.
+    /// players' move markers, the currencies' totals, the ledger meta) in
+    /// one batched read.
     pub fn prefetch(&self, requests: &[Request]) {
         let g = self.store.group;
         let mut keys = vec![ledger_meta_key(g)];
@@ -50,6 +51,7 @@ impl<'a, E: Engine> StoreRows<'a, E> {
             let wallet = r.command.account();
             keys.push(account_key(g, &wallet));
             keys.push(tx_key(g, &wallet, &r.tx));
+            keys.extend(r.command.players().into_iter().map(|p| player_key(g, p.0)));
             currencies.push(wallet.currency);
             match &r.command {
                 Command::Transfer { to, .. } => keys.push(account_key(g, to)),
@@ -63,8 +65,9 @@ impl<'a, E: Engine> StoreRows<'a, E> {
         currencies.dedup();
         for c in currencies {
             keys.push(players_total_key(g, c));
-            keys.push(system_key(g, c, SystemAccount::House));
-            keys.push(system_key(g, c, SystemAccount::Gateway));
+            for which in SystemAccount::ALL {
+                keys.push(system_key(g, c, which));
+            }
         }
         keys.sort();
         keys.dedup();
@@ -166,6 +169,31 @@ impl<E: Engine> LedgerRows for StoreRows<'_, E> {
         let from_ns = after_ns.checked_add(1)?;
         let first = self.due(index, from_ns, u64::MAX, 1);
         first.first().map(TimeKey::time_ns)
+    }
+
+    fn player_move(&self, player: PlayerId) -> Option<PlayerMove> {
+        self.row("player move", player_key(self.store.group, player.0))
+    }
+
+    /// Three range scans (accounts, holds, tx records), each row decoded
+    /// and checked as a dump decodes it.
+    fn wallet_rows(&self, player: PlayerId) -> WalletRows {
+        let mut rows = MemRows::default();
+        let engine = self.store.db.engine();
+        for kind in [StateKind::Account, StateKind::Hold, StateKind::Tx] {
+            let (lower, upper) = player_range(self.store.group, kind, player.0);
+            let scanned = engine.scan(
+                Cf::State,
+                &lower,
+                &upper,
+                Direction::Forward,
+                &mut |k, v| dump_row(&mut rows, k, v).map(|()| true),
+            );
+            if let Err(e) = scanned {
+                self.fail(e);
+            }
+        }
+        rows.wallet_rows(player)
     }
 
     fn due(&self, index: TimeIndex, from_ns: u64, until_ns: u64, limit: usize) -> Vec<TimeKey> {

@@ -3,7 +3,8 @@
 
 use geowallet_ledger::{
     AccountId, Amount, Command, CreditKind, Currency, DebitKind, EntryContext, HoldId,
-    LedgerConfig, LogIndex, PlayerId, Request, State, TxId,
+    LedgerConfig, LedgerRows, LogIndex, MoveCommand, MoveId, MoveOutcome, PlayerId, Request, State,
+    SystemAccount, TxId,
 };
 use geowallet_storage::{
     Cf, CrashFaults, Db, Engine, GroupId, JournalFrom, MemEngine, SnapshotChunkReader,
@@ -95,6 +96,7 @@ fn same_state<E: Engine>(expected: &State, store: &StateStore<E>) {
     assert_eq!(rows.system, e.system);
     assert_eq!(rows.players_total, e.players_total);
     assert_eq!(rows.time_index, e.time_index);
+    assert_eq!(rows.players, e.players);
     assert_eq!(rows.meta, e.meta);
 }
 
@@ -120,6 +122,168 @@ fn persisted_state_reloads_identically() {
     let other = db.state_store(GroupId(2));
     assert!(other.dump().unwrap().accounts.is_empty());
     assert!(other.open_applied().unwrap().is_none());
+}
+
+// Proves a player's rows read from RocksDB as one range (accounts, holds,
+// tx records) equal the in-memory ledger's, with no other player's rows
+// mixed in, for the highest player id too; and that a transit position
+// (money of wallets moving between groups) persists like the others.
+#[test]
+fn wallet_rows_and_transit_round_trip_through_rocksdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::new(LedgerConfig::default());
+    let db = Db::open(dir.path()).unwrap();
+    let store = db.state_store(GroupId(1));
+    drive(&mut state, &store, 12);
+    // drive persisted these through the store already.
+    state.take_changes();
+    let last = AccountId {
+        player: PlayerId(u64::MAX),
+        currency: eur(1).currency,
+    };
+    let requests = [
+        req("open-last", Command::OpenAccount { account: last }),
+        req(
+            "dep-last",
+            Command::Credit {
+                account: last,
+                amount: Amount(7),
+                kind: CreditKind::Deposit,
+            },
+        ),
+    ];
+    let ctx = EntryContext {
+        group: 1,
+        log_index: LogIndex(13),
+        leader_time_ns: T0 + 13,
+    };
+    state.apply(ctx, &requests);
+    let mut changes = state.take_changes();
+    // As a move-in would leave it: the transit account owes what arrived.
+    changes
+        .system
+        .insert((eur(1).currency, SystemAccount::Transit), -5);
+    store.persist(&changes, b"applied-13").unwrap();
+    let rows = store.rows();
+    for p in [1, 2, 5, 6, u64::MAX] {
+        let player = PlayerId(p);
+        assert_eq!(
+            rows.wallet_rows(player),
+            state.rows.wallet_rows(player),
+            "player {p}"
+        );
+    }
+    assert!(!rows.wallet_rows(PlayerId(1)).holds.is_empty());
+    assert!(rows.wallet_rows(PlayerId(6)).is_empty());
+    assert_eq!(rows.wallet_rows(PlayerId(u64::MAX)).accounts.len(), 1);
+    assert_eq!(
+        rows.system_balance(eur(1).currency, SystemAccount::Transit),
+        -5
+    );
+    rows.finish().unwrap();
+    let dumped = store.dump().unwrap();
+    assert_eq!(
+        dumped
+            .system
+            .get(&(eur(1).currency, SystemAccount::Transit)),
+        Some(&-5)
+    );
+}
+
+/// Applies one move step to the in-memory ledger and, through RocksDB
+/// rows, to the store: the outcomes must match.
+fn step<E: Engine>(
+    state: &mut State,
+    store: &StateStore<E>,
+    index: u64,
+    command: &MoveCommand,
+) -> MoveOutcome {
+    let ctx = EntryContext {
+        group: store.group().0,
+        log_index: LogIndex(index),
+        leader_time_ns: T0 + index,
+    };
+    let expected = state.apply_move(ctx, command);
+    state.take_changes();
+    let rows = store.rows();
+    let (outcome, changes) = geowallet_ledger::apply_move(&rows, state.config(), ctx, command);
+    rows.finish().unwrap();
+    assert_eq!(outcome, expected, "entry {index}");
+    store
+        .persist(&changes, format!("applied-{index}").as_bytes())
+        .unwrap();
+    outcome
+}
+
+// Proves a wallet's move steps apply over RocksDB rows exactly as in
+// memory: the source's rows are deleted (accounts included) and its marker
+// stored, the target's rows written with the transit money, the tombstone
+// refuses the player's commands `moved`, and both stores dump identically
+// to the in-memory ledgers.
+#[test]
+fn a_wallet_move_applies_over_rocksdb_as_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let (source, target) = (db.state_store(GroupId(1)), db.state_store(GroupId(2)));
+    let mut here = State::new(LedgerConfig::default());
+    let mut there = State::new(LedgerConfig::default());
+    drive(&mut here, &source, 8);
+    here.take_changes();
+    let player = PlayerId(1);
+    let id = MoveId {
+        from_epoch: 1,
+        attempt: 0,
+        from_group: 1,
+    };
+    let leave = MoveCommand::Leave {
+        player,
+        id,
+        to_group: 2,
+    };
+    let MoveOutcome::Left { wallet } = step(&mut here, &source, 9, &leave) else {
+        panic!("leave refused")
+    };
+    assert!(!wallet.holds.is_empty() && !wallet.tx_records.is_empty());
+    assert!(source.rows().wallet_rows(player).is_empty());
+    let arrive = MoveCommand::Arrive { player, id, wallet };
+    assert_eq!(step(&mut there, &target, 1, &arrive), MoveOutcome::Arrived);
+    let finish = MoveCommand::Finish {
+        player,
+        id,
+        epoch: 2,
+    };
+    assert_eq!(step(&mut here, &source, 10, &finish), MoveOutcome::Finished);
+    // Reopened: what the steps wrote is on disk.
+    drop((source, target, db));
+    let db = Db::open(dir.path()).unwrap();
+    let (source, target) = (db.state_store(GroupId(1)), db.state_store(GroupId(2)));
+    same_state(&here, &source);
+    same_state(&there, &target);
+    let rows = source.rows();
+    let bet = req(
+        "dep-0",
+        Command::Debit {
+            account: eur(1),
+            amount: Amount(1),
+            kind: DebitKind::Bet,
+        },
+    );
+    rows.prefetch(std::slice::from_ref(&bet));
+    let ctx = EntryContext {
+        group: 1,
+        log_index: LogIndex(11),
+        leader_time_ns: T0 + 11,
+    };
+    let (outcomes, _) = geowallet_ledger::apply(&rows, here.config(), ctx, &[bet]);
+    rows.finish().unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap_err().code(), "moved");
+    let money = |store: &StateStore<_>| {
+        store
+            .rows()
+            .system_balance(eur(1).currency, SystemAccount::Transit)
+    };
+    assert!(money(&source) > 0);
+    assert_eq!(money(&source) + money(&target), 0);
 }
 
 // Journal pages cover every line exactly once, in order.

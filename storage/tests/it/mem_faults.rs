@@ -144,7 +144,7 @@ fn impossible_account_row_is_an_error_not_a_panic() {
         journal_seq: 1,
     };
     let changes = geowallet_ledger::Changes {
-        accounts: [(crate::eur(1), account)].into(),
+        accounts: [(crate::eur(1), Some(account))].into(),
         ..Default::default()
     };
     store.persist(&changes, b"applied").unwrap();
