@@ -93,11 +93,7 @@ pub async fn propose<E: Engine>(
         openraft::error::ClientWriteError<geowallet_raft::TypeConfig>,
     >,
 > {
-    let proposal = Proposal {
-        leader_time_ns: 0,
-        requests: Vec::new(),
-        directory: vec![cmd],
-    };
+    let proposal = Proposal::directory(vec![cmd]);
     let resp = raft.client_write(proposal).await?;
     let reply = resp
         .data

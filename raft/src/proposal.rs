@@ -1,4 +1,4 @@
-use geowallet_ledger::{Outcome, Request};
+use geowallet_ledger::{MoveCommand, MoveOutcome, Outcome, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{DirCommand, DirReply};
@@ -12,6 +12,9 @@ pub struct Proposal {
     pub requests: Vec<Request>,
     /// Directory commands (the directory group's entries only).
     pub directory: Vec<DirCommand>,
+    /// A step of a wallet moving between groups (a shard group's entry
+    /// that carries nothing else).
+    pub wallet_move: Option<MoveCommand>,
 }
 
 impl Proposal {
@@ -21,16 +24,39 @@ impl Proposal {
             leader_time_ns,
             requests,
             directory: Vec::new(),
+            wallet_move: None,
+        }
+    }
+
+    /// Directory commands (no ledger time: the directory reads none).
+    pub fn directory(commands: Vec<DirCommand>) -> Proposal {
+        Proposal {
+            leader_time_ns: 0,
+            requests: Vec::new(),
+            directory: commands,
+            wallet_move: None,
+        }
+    }
+
+    /// One step of a wallet move, stamped with `leader_time_ns` (arrivals
+    /// settle what came due in flight by it).
+    pub fn wallet_move(leader_time_ns: u64, step: MoveCommand) -> Proposal {
+        Proposal {
+            leader_time_ns,
+            requests: Vec::new(),
+            directory: Vec::new(),
+            wallet_move: Some(step),
         }
     }
 }
 
-/// What applying one entry answered: an outcome per ledger request and a
-/// reply per directory command, in order.
+/// What applying one entry answered: an outcome per ledger request, a
+/// reply per directory command, in order, and a wallet move step's outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     pub outcomes: Vec<Outcome>,
     pub directory: Vec<DirReply>,
+    pub wallet_move: Option<MoveOutcome>,
 }
 
 impl std::fmt::Display for Proposal {

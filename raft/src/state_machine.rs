@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
-use geowallet_ledger::{EntryContext, LedgerConfig, LogIndex, Outcome, Request};
+use geowallet_ledger::{
+    EntryContext, LedgerConfig, LogIndex, MoveCommand, MoveOutcome, Outcome, Request,
+};
 use geowallet_storage::{DefaultEngine, Engine, StateStore, remove_snapshot};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftStateMachine};
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode, storage_io};
 use crate::directory::{DirCommand, DirReply, DirRows, Overlay};
-use crate::{Applied, TypeConfig};
+use crate::{Applied, Proposal, TypeConfig};
 
 /// Entries applied per state write at most (one RocksDB batch each).
 const ENTRIES_PER_WRITE_MAX: usize = 256;
@@ -109,6 +111,24 @@ impl<E: Engine> LedgerStateMachine<E> {
         Ok(outcomes)
     }
 
+    /// Applies a wallet move step over the stored rows and writes its
+    /// changes with the new applied position in one batch.
+    fn apply_move(
+        &self,
+        ctx: EntryContext,
+        step: &MoveCommand,
+        applied: &AppliedState,
+    ) -> Result<MoveOutcome, io::Error> {
+        let rows = self.store.rows();
+        let (outcome, changes) = geowallet_ledger::apply_move(&rows, &self.config, ctx, step);
+        // A failed read makes the outcome meaningless: nothing is written.
+        rows.finish().map_err(storage_io)?;
+        self.store
+            .persist(&changes, &encode(applied)?)
+            .map_err(storage_io)?;
+        Ok(outcome)
+    }
+
     /// Applies an entry of directory commands (the directory group's) and
     /// writes the rows they changed with the new applied position.
     fn apply_directory(
@@ -155,9 +175,24 @@ impl<E: Engine> LedgerStateMachine<E> {
                     Applied::default()
                 }
                 EntryPayload::Normal(proposal) if !proposal.directory.is_empty() => Applied {
-                    outcomes: Vec::new(),
                     directory: self.apply_directory(&proposal.directory, &applied)?,
+                    ..Applied::default()
                 },
+                EntryPayload::Normal(Proposal {
+                    wallet_move: Some(step),
+                    leader_time_ns,
+                    ..
+                }) => {
+                    let ctx = EntryContext {
+                        group,
+                        log_index: LogIndex(entry.log_id.index),
+                        leader_time_ns,
+                    };
+                    Applied {
+                        wallet_move: Some(self.apply_move(ctx, &step, &applied)?),
+                        ..Applied::default()
+                    }
+                }
                 EntryPayload::Normal(proposal) => {
                     let ctx = EntryContext {
                         group,
@@ -166,7 +201,7 @@ impl<E: Engine> LedgerStateMachine<E> {
                     };
                     Applied {
                         outcomes: self.apply_requests(ctx, &proposal.requests, &applied)?,
-                        directory: Vec::new(),
+                        ..Applied::default()
                     }
                 }
                 EntryPayload::Membership(m) => {

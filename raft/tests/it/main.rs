@@ -6,6 +6,7 @@ use openraft_rt::testing::Suite;
 
 mod openraft_suite;
 mod snapshot_race;
+mod wallet_move;
 
 // MadsimRuntime meets openraft-rt's runtime contract (spawn, time, timeouts, channels, mutex,
 // watch) on real tokio; the same file is openraft's runtime under `--cfg madsim`.
