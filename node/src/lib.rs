@@ -18,6 +18,7 @@ pub mod geo_demo;
 pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
+pub mod move_policy;
 pub mod placement;
 pub mod proposer;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
