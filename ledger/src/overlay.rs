@@ -61,7 +61,9 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
         let players = self.players_total(id.currency).wrapping_sub(total);
         self.changes.players_total.insert(id.currency, players);
         leaving.journal_seq += 1;
-        let moved = u64::try_from(total).expect("available + held fits a u64");
+        // A stored row beyond u64 is damage the store already reported
+        // (`StoreRows::finish`), which discards this apply: no panic here.
+        let moved = u64::try_from(total).unwrap_or(u64::MAX);
         let zero = crate::Balance {
             available: 0,
             held: 0,
@@ -85,6 +87,7 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
         let players = self.players_total(id.currency).wrapping_add(total);
         self.changes.players_total.insert(id.currency, players);
         arriving.journal_seq += 1;
+        // Checked before booking (`check_wallet`).
         let moved = u64::try_from(total).expect("available + held fits a u64");
         e.journal(
             id,

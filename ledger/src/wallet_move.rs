@@ -139,6 +139,10 @@ pub enum MoveRefusal {
     AlreadyRefused,
     /// `Finish` or `Return` of a move that is not leaving from here.
     NotLeaving,
+    /// The arriving rows break the ledger's invariants (another player's
+    /// rows, a row twice, held money no hold accounts for, a balance
+    /// beyond `u64`): refused rather than booked.
+    Malformed { what: String },
 }
 
 /// Applies one move step as one log entry of `ctx.group`, with the same
@@ -237,6 +241,9 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
             }
             Some(PlayerMove::Leaving { .. }) => return refused(self, MoveRefusal::LeavingHere),
             _ => {}
+        }
+        if let Err(what) = check_wallet(player, wallet) {
+            return refused(self, MoveRefusal::Malformed { what });
         }
         if !self.wallet_rows(player).is_empty() {
             return refused(self, MoveRefusal::HasRows);
@@ -358,6 +365,58 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
             transit.wrapping_add(amount),
         );
     }
+}
+
+/// Checks arriving rows against the invariants booking them relies on:
+/// only `player`'s rows, each once, every balance within `u64`, held
+/// money matching the active holds, closed holds empty. The rows come from
+/// another group's log, so a bug or damage there must be refused here,
+/// not panic every replica.
+fn check_wallet(player: PlayerId, wallet: &WalletRows) -> Result<(), String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut held: BTreeMap<AccountId, u128> = BTreeMap::new();
+    for (id, a) in &wallet.accounts {
+        if id.player != player {
+            return Err(format!("account {id} of another player"));
+        }
+        if held.insert(*id, 0).is_some() {
+            return Err(format!("account {id} twice"));
+        }
+        if a.total().is_none() {
+            return Err(format!("account {id} holds more than u64::MAX"));
+        }
+    }
+    let mut holds = BTreeSet::new();
+    for (id, hold, h) in &wallet.holds {
+        let Some(sum) = held.get_mut(id) else {
+            return Err(format!("hold {hold} on {id}, which does not arrive"));
+        };
+        if !holds.insert((*id, hold.clone())) {
+            return Err(format!("hold {hold} on {id} twice"));
+        }
+        let consistent = h.remaining <= h.amount && h.is_active() == (h.remaining > 0);
+        if !consistent {
+            return Err(format!("hold {hold} on {id} is inconsistent"));
+        }
+        if h.is_active() {
+            *sum += u128::from(h.remaining);
+        }
+    }
+    for (id, a) in &wallet.accounts {
+        if u128::from(a.held) != held[id] {
+            return Err(format!("held of {id} differs from its holds"));
+        }
+    }
+    let mut records = BTreeSet::new();
+    for (id, tx, _) in &wallet.tx_records {
+        if id.player != player {
+            return Err(format!("tx record {tx} of another player"));
+        }
+        if !records.insert((*id, tx.clone())) {
+            return Err(format!("tx record {tx} of {id} twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Available + held of an account.
@@ -594,6 +653,51 @@ mod tests {
             stale,
             "a returned move never leaves again"
         );
+    }
+
+    // Proves arriving rows that break the invariants (another player's
+    // account, an account twice, held money without a hold) are refused
+    // and nothing is booked, where booking them would create money or
+    // panic every replica.
+    #[test]
+    fn a_malformed_wallet_is_refused_not_booked() {
+        let mut source = Ledger::funded(eur(1), 100);
+        let mut target = in_group(2);
+        let leave = MoveCommand::Leave {
+            player: player(),
+            id: id(1, 1),
+            to_group: 2,
+        };
+        let MoveOutcome::Left { wallet } = source.step(&leave) else {
+            panic!("leave refused")
+        };
+        let twice = WalletRows {
+            accounts: [wallet.accounts.clone(), wallet.accounts.clone()].concat(),
+            ..wallet.clone()
+        };
+        let mut stranger = wallet.clone();
+        stranger.accounts[0].0 = eur(2);
+        let mut unheld = wallet.clone();
+        unheld.accounts[0].1.held = 5;
+        for (n, bad) in [twice, stranger, unheld].into_iter().enumerate() {
+            let arrive = MoveCommand::Arrive {
+                player: player(),
+                id: id(1 + n as u64, 1),
+                wallet: bad,
+            };
+            let outcome = target.step(&arrive);
+            assert!(
+                matches!(
+                    outcome,
+                    MoveOutcome::Refused {
+                        why: MoveRefusal::Malformed { .. }
+                    }
+                ),
+                "{outcome:?}"
+            );
+            assert!(target.state.account(&eur(1)).is_none());
+            assert!(target.state.account(&eur(2)).is_none());
+        }
     }
 
     // Proves an arrival settles what came due in flight as the target's own
