@@ -83,6 +83,9 @@ pub struct AuditRead {
     pub totals: BTreeMap<Currency, CurrencyMoney>,
     /// The applied position (opaque Raft bytes) the read reflects.
     pub applied: Option<Vec<u8>>,
+    /// The move markers of the players of accounts that do not exist here
+    /// (a wallet moving away, or gone), from the same view.
+    pub moves: BTreeMap<PlayerId, PlayerMove>,
 }
 
 impl<E: Engine> StateStore<E> {
@@ -192,15 +195,68 @@ impl<E: Engine> StateStore<E> {
                 Totals::Read => read_totals(view, g)?,
                 Totals::Skip => BTreeMap::new(),
             };
+            let absent: std::collections::BTreeSet<PlayerId> = accounts
+                .iter()
+                .zip(&read)
+                .filter(|(_, a)| a.is_none())
+                .map(|(id, _)| id.player)
+                .collect();
+            let mut moves = BTreeMap::new();
+            let keys: Vec<Vec<u8>> = absent.iter().map(|p| player_key(g, p.0)).collect();
+            for ((player, key), value) in absent
+                .iter()
+                .zip(&keys)
+                .zip(view.multi_get(Cf::State, &keys)?)
+            {
+                if let Some(v) = value {
+                    moves.insert(*player, decode::<PlayerMove>("player move", key, &v)?);
+                }
+            }
             let applied = Db::<E>::meta_in(view, g, MetaTag::Applied)?;
             out = Some(AuditRead {
                 accounts: read,
                 totals,
                 applied,
+                moves,
             });
             Ok(())
         })?;
         Ok(out.expect("with_snapshot runs its closure"))
+    }
+
+    /// `player`'s move marker here, checksum verified.
+    pub fn player_move(&self, player: PlayerId) -> Result<Option<PlayerMove>, StorageError> {
+        let key = player_key(self.group, player.0);
+        self.db
+            .engine()
+            .get(Cf::State, &key)?
+            .map(|v| decode("player move", &key, &v))
+            .transpose()
+    }
+
+    /// Every player of this group whose wallet is leaving it (a `Leaving`
+    /// marker: a move the group's leader must drive on). Scans every move
+    /// marker of the group: O(players that ever moved here or away).
+    pub fn moves_leaving(&self) -> Result<Vec<(PlayerId, PlayerMove)>, StorageError> {
+        let lower = player_key(self.group, 0);
+        let mut upper = player_key(self.group, u64::MAX);
+        upper.push(0);
+        let mut out = Vec::new();
+        self.db.engine().scan(
+            Cf::State,
+            &lower,
+            &upper,
+            Direction::Forward,
+            &mut |k, v| {
+                let marker: PlayerMove = decode("player move", k, v)?;
+                if matches!(marker, PlayerMove::Leaving { .. }) {
+                    let raw: [u8; 8] = k[k.len() - 8..].try_into().expect("8-byte player id");
+                    out.push((PlayerId(u64::from_be_bytes(raw)), marker));
+                }
+                Ok(true)
+            },
+        )?;
+        Ok(out)
     }
 
     /// Journal entries of `account` from `from` on, oldest first.

@@ -3,12 +3,12 @@
 
 use geowallet_ledger::{
     AccountId, Amount, Command, CreditKind, Currency, DebitKind, EntryContext, HoldId,
-    LedgerConfig, LedgerRows, LogIndex, MoveCommand, MoveId, MoveOutcome, PlayerId, Request, State,
-    SystemAccount, TxId,
+    LedgerConfig, LedgerRows, LogIndex, MoveCommand, MoveId, MoveOutcome, PlayerId, PlayerMove,
+    Request, State, SystemAccount, TxId,
 };
 use geowallet_storage::{
     Cf, CrashFaults, Db, Engine, GroupId, JournalFrom, MemEngine, SnapshotChunkReader,
-    SnapshotChunkWriter, StateStore, SyncMode,
+    SnapshotChunkWriter, StateStore, SyncMode, Totals,
 };
 
 mod mem_faults;
@@ -245,6 +245,22 @@ fn a_wallet_move_applies_over_rocksdb_as_in_memory() {
     };
     assert!(!wallet.holds.is_empty() && !wallet.tx_records.is_empty());
     assert!(source.rows().wallet_rows(player).is_empty());
+    // The leader driving moves finds this one, and a read of the wallet
+    // sees why its account is gone.
+    let leaving = source.moves_leaving().unwrap();
+    assert_eq!(leaving.len(), 1);
+    assert_eq!(leaving[0].0, player);
+    assert!(matches!(
+        leaving[0].1,
+        PlayerMove::Leaving { to_group: 2, .. }
+    ));
+    let read = source.read_at(&[eur(1), eur(2)], Totals::Skip).unwrap();
+    assert!(read.accounts[0].is_none() && read.accounts[1].is_some());
+    assert!(matches!(
+        read.moves.get(&player),
+        Some(PlayerMove::Leaving { .. })
+    ));
+    assert!(!read.moves.contains_key(&PlayerId(2)));
     let arrive = MoveCommand::Arrive { player, id, wallet };
     assert_eq!(step(&mut there, &target, 1, &arrive), MoveOutcome::Arrived);
     let finish = MoveCommand::Finish {
@@ -277,6 +293,19 @@ fn a_wallet_move_applies_over_rocksdb_as_in_memory() {
     let (outcomes, _) = geowallet_ledger::apply(&rows, here.config(), ctx, &[bet]);
     rows.finish().unwrap();
     assert_eq!(outcomes[0].as_ref().unwrap_err().code(), "moved");
+    assert!(source.moves_leaving().unwrap().is_empty());
+    assert_eq!(
+        source.player_move(player).unwrap(),
+        Some(PlayerMove::Moved {
+            id,
+            group: 2,
+            epoch: 2
+        })
+    );
+    assert_eq!(
+        target.player_move(player).unwrap(),
+        Some(PlayerMove::Arrived { id })
+    );
     let money = |store: &StateStore<_>| {
         store
             .rows()
