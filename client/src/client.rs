@@ -11,7 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::batcher::{BatchLimits, Batcher, CallError, call_error};
 use crate::{
     Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, GroupStatus,
-    JournalCursor, JournalEntry, JournalPage, NodeRef, Receipt, Replica, Status, Tx,
+    JournalCursor, JournalEntry, JournalPage, Migration, NodeRef, Receipt, Replica, Status, Tx,
 };
 
 /// How the client talks to the cluster. Every bound is named.
@@ -367,6 +367,11 @@ impl Client {
         let open = matches!(op, Op::Open(_));
         let mut route = self.route(player, open).await?;
         let mut hops = 0;
+        // `moving` refusals are waited out within the retry budget: the
+        // wallet is between groups and the command changed nothing.
+        let deadline = Instant::now() + self.inner.config.retry_budget;
+        let key = jitter_key(&tx.id);
+        let mut waits = 0;
         loop {
             let command = pb::Command {
                 tx_id: tx.id.clone(),
@@ -385,15 +390,26 @@ impl Client {
             match result.result {
                 Some(pb::command_result::Result::Ok(r)) => return Ok(r.into()),
                 Some(pb::command_result::Result::Refused(r))
-                    if r.code == "wrong_group" && hops < WRONG_GROUP_HOPS_MAX =>
+                    if (r.code == "wrong_group" || r.code == "moved")
+                        && hops < WRONG_GROUP_HOPS_MAX =>
                 {
-                    // A stale route: the refusal names where the player is.
+                    // A stale route, or a wallet that moved: the refusal
+                    // names where the player is. The same tx id goes
+                    // there; its record moved with the wallet.
                     hops += 1;
                     route = Route {
                         group: r.group_id,
                         epoch: r.epoch,
                     };
                     self.remember(player, route);
+                }
+                Some(pb::command_result::Result::Refused(r)) if r.code == "moving" => {
+                    let pause = self.backoff(key, waits).max(self.inner.config.backoff_min);
+                    waits += 1;
+                    if Instant::now() + pause >= deadline {
+                        return Err(Error::from_refusal(r));
+                    }
+                    tokio::time::sleep(pause).await;
                 }
                 Some(pb::command_result::Result::Refused(r)) => {
                     return Err(Error::from_refusal(r));
@@ -524,6 +540,48 @@ impl Client {
         }
     }
 
+    /// Moves `player`'s wallet to a shard group homed in `region` (a game
+    /// server that saw the player log in there); returns once the move is
+    /// complete, or at once when the player is in such a group already.
+    /// During the move the player's commands wait (`moving`) and then
+    /// follow the wallet, with the same tx ids. A move cut short (a leader
+    /// crash) is finished by the next leader; calling again is safe.
+    pub async fn migrate(&self, player: u64, region: &str) -> Result<Migration, Error> {
+        let req = pb::MigrateRequest {
+            player,
+            region: region.to_string(),
+        };
+        // A move is several committed steps in up to three groups.
+        let timeout = self.inner.config.rpc_timeout.max(Duration::from_secs(40));
+        let resp = self
+            .routed(player, |group| {
+                let req = req.clone();
+                async move {
+                    self.with_retries(group, None, |endpoint| {
+                        let conn = self.conn(&endpoint);
+                        let req = req.clone();
+                        async move { unary(timeout, conn?.client.clone().migrate(req)).await }
+                    })
+                    .await
+                }
+            })
+            .await?;
+        if let Some(r) = resp.refused {
+            return Err(Error::from_refusal(r));
+        }
+        let route = Route {
+            group: resp.group_id,
+            epoch: resp.epoch,
+        };
+        self.remember(player, route);
+        Ok(Migration {
+            group: resp.group_id,
+            epoch: resp.epoch,
+            home_region: resp.home_region,
+            moved: resp.moved,
+        })
+    }
+
     /// Asks group `group`'s leader to hand leadership to `node`; returns the
     /// term `node` leads in.
     pub async fn transfer_leader(&self, group: u64, node: u64) -> Result<u64, Error> {
@@ -544,6 +602,12 @@ impl Client {
     /// `player`'s placement (group, epoch), or `None` if it is not placed
     /// (linearizable directory read).
     pub async fn placement(&self, player: u64) -> Result<Option<(u64, u64)>, Error> {
+        Ok(self.placement_of(player).await?.map(|p| (p.group, p.epoch)))
+    }
+
+    /// `player`'s placement with its group's home region, or `None` if it
+    /// is not placed (linearizable directory read).
+    pub async fn placement_of(&self, player: u64) -> Result<Option<Migration>, Error> {
         let req = pb::PlacementRequest { player };
         let timeout = self.inner.config.rpc_timeout;
         let resp = self
@@ -552,7 +616,12 @@ impl Client {
                 async move { unary(timeout, conn?.client.clone().placement(req)).await }
             })
             .await?;
-        Ok(resp.placed.then_some((resp.group_id, resp.epoch)))
+        Ok(resp.placed.then_some(Migration {
+            group: resp.group_id,
+            epoch: resp.epoch,
+            home_region: resp.home_region,
+            moved: false,
+        }))
     }
 
     pub async fn open(&self, tx: &Tx, account: &Account) -> Result<Receipt, Error> {

@@ -68,6 +68,16 @@ pub enum Error {
     /// nothing changed (such transfers are not supported yet).
     #[error("transfer across shard groups refused: {message}")]
     CrossGroup { message: String },
+    /// The player's wallet is moving between shard groups: the command
+    /// changed nothing. The client waits moves out within its retry
+    /// budget; this comes back only when one outlasts it. Retry with the
+    /// same tx.
+    #[error("the player's wallet is moving between groups: {message}")]
+    Moving { message: String },
+    /// `migrate`: the target group refused the wallet before anything
+    /// arrived; it stays where it was.
+    #[error("move refused: {message}")]
+    MoveRefused { message: String },
     #[error(
         "the server's answer breaks the protocol ({message}); check that client and server versions match"
     )]
@@ -104,6 +114,8 @@ impl Error {
             Error::WrongGroup { .. } => "wrong_group",
             Error::NoGroupInRegion { .. } => "no_group_in_region",
             Error::CrossGroup { .. } => "cross_group",
+            Error::Moving { .. } => "moving",
+            Error::MoveRefused { .. } => "move_refused",
         }
     }
 
@@ -161,6 +173,12 @@ impl Error {
             },
             "no_group_in_region" => Error::NoGroupInRegion { message: r.message },
             "cross_group" => Error::CrossGroup { message: r.message },
+            "moving" => Error::Moving { message: r.message },
+            "moved" => Error::WrongGroup {
+                group: r.group_id,
+                epoch: r.epoch,
+            },
+            "move_refused" => Error::MoveRefused { message: r.message },
             "not_placed" => Error::UnknownAccount { message: r.message },
             _ => Error::Refused {
                 code: r.code,

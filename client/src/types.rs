@@ -270,3 +270,15 @@ pub struct Replica {
     pub matched_index: u64,
     pub clock_offset_ns: i64,
 }
+
+/// Where a player's wallet is: its shard group, the group's home region
+/// and the placement epoch (+1 at every move).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub group: u64,
+    pub epoch: u64,
+    pub home_region: String,
+    /// `Client::migrate` only: false when the player was in such a group
+    /// already (nothing moved).
+    pub moved: bool,
+}

@@ -424,6 +424,35 @@ fn total(a: &crate::Account) -> i128 {
     i128::from(a.available) + i128::from(a.held)
 }
 
+impl std::fmt::Display for MoveId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "move from group {} at placement epoch {} (attempt {})",
+            self.from_group, self.from_epoch, self.attempt
+        )
+    }
+}
+
+impl std::fmt::Display for MoveRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MoveRefusal::Requested => write!(f, "the move was called off before it arrived"),
+            MoveRefusal::HasRows => write!(f, "the player already has accounts in the target"),
+            MoveRefusal::LeavingHere => write!(f, "the player is leaving the target itself"),
+            MoveRefusal::Stale { seen } => write!(f, "a later move was seen: {seen}"),
+            MoveRefusal::OtherMove { under_way } => {
+                write!(f, "another move is under way: {under_way}")
+            }
+            MoveRefusal::NotHere { group } => write!(f, "the player moved to group {group}"),
+            MoveRefusal::AlreadyArrived => write!(f, "the move arrived already"),
+            MoveRefusal::AlreadyRefused => write!(f, "the move was refused already"),
+            MoveRefusal::NotLeaving => write!(f, "the player is not leaving with this move"),
+            MoveRefusal::Malformed { what } => write!(f, "the wallet's rows are malformed: {what}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,6 +206,12 @@ pub enum Verb {
         #[arg(long)]
         player: u64,
     },
+    /// Move a player's wallet to a shard group homed in `--region R`;
+    /// returns once the move completed (exit 0) or says why not.
+    Migrate {
+        #[arg(long)]
+        player: u64,
+    },
     /// Hand leadership of `--group G` to `--node N` (a voter of the group).
     TransferLeader {
         #[arg(long)]
@@ -278,16 +284,55 @@ pub async fn run(args: CtlArgs) -> i32 {
                 .await
                 .map(journal_output)
         }
-        Verb::Placement { player } => client.placement(*player).await.map(|p| match p {
-            Some((group, epoch)) => (
-                json!({ "player": player, "placed": true, "group": group, "epoch": epoch }),
-                format!("player {player}: group {group}, placement epoch {epoch}"),
+        Verb::Placement { player } => client.placement_of(*player).await.map(|p| match p {
+            Some(p) => (
+                json!({
+                    "player": player,
+                    "placed": true,
+                    "group": p.group,
+                    "home_region": p.home_region,
+                    "epoch": p.epoch,
+                }),
+                format!(
+                    "player {player}: group {} (home region {}), placement epoch {}",
+                    p.group, p.home_region, p.epoch
+                ),
             ),
             None => (
                 json!({ "player": player, "placed": false }),
                 format!("player {player} is not placed (never opened)"),
             ),
         }),
+        Verb::Migrate { player } => {
+            if args.region.is_empty() {
+                return fail(&Error::InvalidArgument {
+                    message: "migrate needs --region: the region to move the wallet to".into(),
+                });
+            }
+            client.migrate(*player, &args.region).await.map(|m| {
+                let text = if m.moved {
+                    format!(
+                        "player {player} moved to group {} (home region {}), placement epoch {}",
+                        m.group, m.home_region, m.epoch
+                    )
+                } else {
+                    format!(
+                        "player {player} is already in group {} (home region {}), placement epoch {}",
+                        m.group, m.home_region, m.epoch
+                    )
+                };
+                (
+                    json!({
+                        "player": player,
+                        "group": m.group,
+                        "home_region": m.home_region,
+                        "epoch": m.epoch,
+                        "moved": m.moved,
+                    }),
+                    text,
+                )
+            })
+        }
         Verb::TransferLeader { node } => {
             let group = args.group;
             client.transfer_leader(group, *node).await.map(|term| {
@@ -349,7 +394,10 @@ fn fail(e: &Error) -> i32 {
     match e {
         Error::InvalidArgument { .. } => 2,
         // Outcome unknown: it may have applied (too old to tell, or lost answer).
-        Error::Indeterminate { .. } | Error::Unavailable { .. } | Error::TxIdExpired { .. } => 3,
+        Error::Indeterminate { .. }
+        | Error::Unavailable { .. }
+        | Error::TxIdExpired { .. }
+        | Error::Moving { .. } => 3,
         _ => 1,
     }
 }
@@ -370,6 +418,7 @@ fn verb_tx(verb: &Verb) -> Option<&TxArg> {
         | Verb::Audit { .. }
         | Verb::Status
         | Verb::Placement { .. }
+        | Verb::Migrate { .. }
         | Verb::TransferLeader { .. } => None,
     }
 }
@@ -430,6 +479,7 @@ async fn write(client: &Client, verb: &Verb, t: &Tx) -> Result<(serde_json::Valu
         | Verb::Audit { .. }
         | Verb::Status
         | Verb::Placement { .. }
+        | Verb::Migrate { .. }
         | Verb::TransferLeader { .. } => {
             unreachable!("reads are handled by run")
         }

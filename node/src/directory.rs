@@ -57,6 +57,11 @@ impl Directory {
         }
     }
 
+    /// Remembers a placement this node learned otherwise (a move it drove).
+    pub fn learned(&self, p: Placement) {
+        self.remember(p);
+    }
+
     /// `player`'s placement: from the cache unless the caller routed by a
     /// newer epoch than the cached one; else a linearizable directory read.
     /// `None`: not placed.

@@ -37,6 +37,9 @@ pub struct HostConfig {
     /// Replicas of every group of the cluster, hosted here or not (where to
     /// send a request for a group this node does not host).
     pub topology: BTreeMap<GroupId, Vec<u64>>,
+    /// The home region of every shard group of the cluster (where a wallet
+    /// moving to a region goes).
+    pub home_regions: BTreeMap<GroupId, String>,
     /// openraft settings of every group.
     pub raft: Arc<openraft::Config>,
     pub limits: MessageLimits,
@@ -163,6 +166,30 @@ impl<E: Engine> GroupHost<E> {
     /// Replicas of group `id` as the topology lists them.
     pub fn replicas_of(&self, id: GroupId) -> Option<&[u64]> {
         self.config.topology.get(&id).map(Vec::as_slice)
+    }
+
+    /// The shard group a wallet moving to `region` goes to: the lowest id
+    /// homed there.
+    pub fn group_in_region(&self, region: &str) -> Option<GroupId> {
+        self.config
+            .home_regions
+            .iter()
+            .find(|(_, r)| r.as_str() == region)
+            .map(|(g, _)| *g)
+    }
+
+    /// The home region of shard group `id`.
+    pub fn home_region_of(&self, id: GroupId) -> Option<&str> {
+        self.config.home_regions.get(&id).map(String::as_str)
+    }
+
+    /// Every region some shard group is homed in.
+    pub fn regions(&self) -> std::collections::BTreeSet<&str> {
+        self.config
+            .home_regions
+            .values()
+            .map(String::as_str)
+            .collect()
     }
 
     pub fn clocks(&self) -> &ClockQuorum {

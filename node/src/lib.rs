@@ -19,6 +19,7 @@ pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
 pub mod move_policy;
+pub mod mover;
 pub mod placement;
 pub mod proposer;
 #[cfg(all(feature = "rocksdb", not(madsim)))]

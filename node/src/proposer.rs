@@ -237,7 +237,7 @@ async fn propose_batch<E: Engine>(
     }
 }
 
-fn propose_error<E: Engine>(
+pub fn propose_error<E: Engine>(
     raft: &GroupRaft<E>,
     err: RaftError<geowallet_raft::TypeConfig, ClientWriteError<geowallet_raft::TypeConfig>>,
 ) -> ProposeError {

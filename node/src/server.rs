@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use geowallet_proto::raft::move_service_server::MoveServiceServer;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::{ClockQuorum, MessageLimits, WallClock};
@@ -12,6 +13,7 @@ use crate::config::{GroupConfig, NodeConfig};
 use crate::directory;
 use crate::dual_dc::DualDcPolicy;
 use crate::group_host::{GroupHost, GroupSpec, HostConfig};
+use crate::mover::MoveStepService;
 use crate::wallet_service::WalletService;
 use geowallet_raft::directory::GroupEntry;
 
@@ -77,6 +79,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             node_id: config.node_id,
             nodes: nodes.clone(),
             topology,
+            home_regions: config
+                .groups()
+                .into_iter()
+                .map(|g| (GroupId(g.id), g.home_region))
+                .collect(),
             raft: Arc::new(raft_config(&config)?),
             limits,
             clocks: clocks.clone(),
@@ -141,6 +148,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             RaftServiceServer::new(host.raft_service())
                 .max_decoding_message_size(limits.message_bytes_max()),
         )
+        .add_service(MoveServiceServer::new(MoveStepService {
+            host: host.clone(),
+        }))
         .add_service(
             WalletServer::new(
                 WalletService::new(host.clone()).context("connect to the directory")?,

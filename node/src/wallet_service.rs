@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::directory::{self, Directory};
 use crate::group_host::{Group, GroupHost};
+use crate::mover::{MoveError, Mover};
 use crate::proposer::ProposeError;
 use crate::wire;
 
@@ -39,6 +40,8 @@ pub struct WalletService<E: Engine = DefaultEngine> {
     /// group configured the older way): commands are not checked against
     /// placements then.
     pub directory: Option<Arc<Directory>>,
+    /// Drives wallets between groups (a cluster with a directory only).
+    pub mover: Option<Arc<Mover<E>>>,
 }
 
 pub fn not_leader(leader_id: Option<u64>, leader_endpoint: Option<String>) -> Status {
@@ -94,7 +97,8 @@ pub fn unavailable(reason: impl Into<String>) -> Status {
 
 impl<E: Engine> WalletService<E> {
     /// The service over `host`; with a directory when the topology has one
-    /// (group 0).
+    /// (group 0), and then the mover of wallets between its groups, whose
+    /// resumption of moves left unfinished starts here (within a runtime).
     pub fn new(host: Arc<GroupHost<E>>) -> Result<WalletService<E>, geowallet_client::Error> {
         let directory = match host.replicas_of(GroupId::DIRECTORY) {
             Some(replicas) => {
@@ -106,7 +110,16 @@ impl<E: Engine> WalletService<E> {
             }
             None => None,
         };
-        Ok(WalletService { host, directory })
+        let mover = directory.as_ref().map(|d| {
+            let mover = Mover::new(host.clone(), d.clone());
+            tokio::spawn(mover.clone().resume());
+            mover
+        });
+        Ok(WalletService {
+            host,
+            directory,
+            mover,
+        })
     }
 
     /// The hosted group `id` names (0: the default group). A group hosted
@@ -398,13 +411,16 @@ impl<E: Engine> Wallet for WalletService<E> {
                 read_index,
                 refused: None,
             },
-            None => pb::BalanceResponse {
-                read_index,
-                refused: Some(wire::refusal(&geowallet_ledger::Refusal::UnknownAccount {
-                    account,
-                })),
-                ..Default::default()
-            },
+            None => {
+                moved_away(account.player, &read.moves)?;
+                pb::BalanceResponse {
+                    read_index,
+                    refused: Some(wire::refusal(&geowallet_ledger::Refusal::UnknownAccount {
+                        account,
+                    })),
+                    ..Default::default()
+                }
+            }
         };
         Ok(Response::new(resp))
     }
@@ -440,6 +456,9 @@ impl<E: Engine> Wallet for WalletService<E> {
         self.linearize(&group).await?;
         let ids = accounts.iter().map(|(id, _)| *id).collect();
         let (read, read_index) = self.read(&group, ids, Totals::Read).await?;
+        for player in read.moves.keys() {
+            moved_away(*player, &read.moves)?;
+        }
         let resp = pb::AuditResponse {
             accounts: accounts
                 .into_iter()
@@ -526,7 +545,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             .wait_durable(&dir.raft, index)
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        Ok(Response::new(placement_response(reply)))
+        Ok(Response::new(placement_response(&self.host, reply)))
     }
 
     async fn placement(
@@ -548,7 +567,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             .transpose()
             .map_err(|e| Status::data_loss(format!("directory row does not decode: {e}")))?;
         Ok(Response::new(match placement {
-            Some(p) => placement_response(DirReply::Placed(p)),
+            Some(p) => placement_response(&self.host, DirReply::Placed(p)),
             None => pb::PlacementResponse::default(),
         }))
     }
@@ -605,11 +624,85 @@ impl<E: Engine> Wallet for WalletService<E> {
         }))
     }
 
+    async fn migrate(
+        &self,
+        req: Request<pb::MigrateRequest>,
+    ) -> Result<Response<pb::MigrateResponse>, Status> {
+        let req = req.into_inner();
+        let Some(mover) = &self.mover else {
+            return Err(Status::unimplemented(
+                "this cluster has no directory (one shard group configured without \
+                 [[groups]]): there is no other group to move a wallet to",
+            ));
+        };
+        if req.region.is_empty() {
+            return Err(Status::invalid_argument(
+                "name the region to move the wallet to (region)",
+            ));
+        }
+        let refused = |code: &str, e: MoveError| {
+            Ok(Response::new(pb::MigrateResponse {
+                refused: Some(pb::Refusal {
+                    code: code.into(),
+                    message: e.to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+        };
+        match mover.migrate(req.player, &req.region).await {
+            Ok(m) => Ok(Response::new(pb::MigrateResponse {
+                group_id: m.group,
+                epoch: m.epoch,
+                home_region: self
+                    .host
+                    .home_region_of(GroupId(m.group))
+                    .unwrap_or_default()
+                    .to_string(),
+                moved: m.moved,
+                refused: None,
+            })),
+            Err(MoveError::NotLeader {
+                leader_id,
+                leader_endpoint,
+                ..
+            }) => Err(not_leader(leader_id, leader_endpoint)),
+            Err(e @ MoveError::NotPlaced { .. }) => refused("not_placed", e),
+            Err(e @ MoveError::NoGroupInRegion { .. }) => refused("no_group_in_region", e),
+            Err(e @ MoveError::Refused { .. }) => refused("move_refused", e),
+            Err(e @ MoveError::Unavailable { .. }) => Err(unavailable(e.to_string())),
+            Err(e @ MoveError::Stuck { .. }) => Err(Status::aborted(e.to_string())),
+        }
+    }
+
     async fn status(
         &self,
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         Ok(Response::new(crate::status::status(&self.host)))
+    }
+}
+
+/// Refuses a read of `player`, whose accounts are not in the group read,
+/// when its wallet is moving away (retry: `unavailable`) or moved (a
+/// `wrong_group` redirect to where it went). The directory check before
+/// the read does not see these: it names this group until the move
+/// repoints the player, and a node's cached placement may lag.
+fn moved_away(
+    player: geowallet_ledger::PlayerId,
+    moves: &std::collections::BTreeMap<geowallet_ledger::PlayerId, geowallet_ledger::PlayerMove>,
+) -> Result<(), Status> {
+    use geowallet_ledger::PlayerMove;
+    match moves.get(&player) {
+        Some(PlayerMove::Leaving { to_group, .. }) => Err(unavailable(format!(
+            "player {player}'s wallet is moving to group {to_group}; retry shortly"
+        ))),
+        Some(PlayerMove::Moved { group, epoch, .. }) => Err(wrong_group(Placement {
+            player: player.0,
+            group: *group,
+            epoch: *epoch,
+        })),
+        _ => Ok(()),
     }
 }
 
@@ -625,13 +718,17 @@ fn players(c: &geowallet_ledger::Command) -> Vec<u64> {
     }
 }
 
-fn placement_response(reply: DirReply) -> pb::PlacementResponse {
+fn placement_response<E: Engine>(host: &GroupHost<E>, reply: DirReply) -> pb::PlacementResponse {
     match reply {
         DirReply::Placed(p) => pb::PlacementResponse {
             placed: true,
             group_id: p.group,
             epoch: p.epoch,
             refused: None,
+            home_region: host
+                .home_region_of(GroupId(p.group))
+                .unwrap_or_default()
+                .to_string(),
         },
         DirReply::Refused(r) => {
             let code = match &r {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::run_dir::RunDir;
 use geowallet_node::group_host::{GroupHost, GroupSpec, HostConfig};
+use geowallet_node::mover::MoveStepService;
 use geowallet_node::wallet_service::WalletService;
+use geowallet_proto::raft::move_service_server::MoveServiceServer;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
 use geowallet_raft::directory::GroupEntry;
@@ -180,6 +182,11 @@ async fn run_node(
         .collect();
     let mut topology: BTreeMap<GroupId, Vec<u64>> =
         shape.groups().into_iter().map(|(g, _, r)| (g, r)).collect();
+    let home_regions = shape
+        .groups()
+        .into_iter()
+        .map(|(g, home, _)| (g, home.to_string()))
+        .collect();
     if let Some(d) = shape.directory() {
         topology.insert(GroupId::DIRECTORY, d);
     }
@@ -188,6 +195,7 @@ async fn run_node(
             node_id: id,
             nodes,
             topology,
+            home_regions,
             raft: raft_config(disk),
             limits: MessageLimits::default(),
             clocks,
@@ -249,6 +257,9 @@ async fn run_node(
     }
     let server = tonic::transport::Server::builder()
         .add_service(RaftServiceServer::new(host.raft_service()))
+        .add_service(MoveServiceServer::new(MoveStepService {
+            host: host.clone(),
+        }))
         .add_service(WalletServer::new(
             WalletService::new(host).expect("the simulated node's service starts"),
         ));

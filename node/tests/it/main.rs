@@ -11,6 +11,7 @@ mod dual_dc;
 mod failover;
 mod geo;
 mod groups;
+mod migrate;
 mod placement;
 mod runtime_groups;
 mod wiped;

@@ -38,6 +38,9 @@ async fn host(
             node_id: id,
             nodes: nodes.clone(),
             topology: (1..=GROUP.0).map(|g| (GroupId(g), vec![1, 2, 3])).collect(),
+            home_regions: (1..=GROUP.0)
+                .map(|g| (GroupId(g), "local".into()))
+                .collect(),
             raft: Arc::new(config.validate().unwrap()),
             limits: MessageLimits::default(),
             clocks: ClockQuorum::new(id, WallClock::default(), Duration::from_secs(1)),
