@@ -217,6 +217,11 @@ impl State {
         self.rows.tx_records.get(&(*wallet, tx.clone()))
     }
 
+    /// `player`'s move marker, if a move touched it here.
+    pub fn player_move(&self, player: crate::PlayerId) -> Option<crate::PlayerMove> {
+        self.rows.player_move(player)
+    }
+
     pub fn system_balance(&self, currency: crate::Currency, which: crate::SystemAccount) -> i128 {
         self.rows.system_balance(currency, which)
     }

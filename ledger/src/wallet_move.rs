@@ -239,6 +239,12 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
                     why: MoveRefusal::Stale { seen: seen.id() },
                 };
             }
+            // An earlier move from here whose Finish has not applied yet:
+            // a later move can only start from the epoch that move's
+            // Repoint made (one placement per epoch, and an attempt only
+            // after the previous one returned), so it is over; its copy of
+            // the wallet is stale and this arrival replaces the marker.
+            Some(PlayerMove::Leaving { id: under_way, .. }) if under_way < id => {}
             Some(PlayerMove::Leaving { .. }) => return refused(self, MoveRefusal::LeavingHere),
             _ => {}
         }
@@ -775,6 +781,38 @@ mod tests {
             target.state.tx_record(&eur(1), &tx("t1")).is_none(),
             "created a window ago"
         );
+    }
+
+    // Proves a move back arrives over the source's unfinished Leaving
+    // marker of the move before (its leader crashed before Finish): the
+    // money is all there, transit cancels out, and the late Finish is
+    // rejected without changing anything.
+    #[test]
+    fn a_move_back_arrives_before_the_first_move_finished() {
+        let mut source = Ledger::funded(eur(1), 100);
+        let mut target = in_group(2);
+        target.now_ns = START_NS;
+        let first = id(1, 1);
+        move_wallet(&mut source, &mut target, first);
+        // (The directory repointed to group 2 at epoch 2; group 1's Finish
+        // is late: its leader crashed.) The player moves back at epoch 2.
+        let back = id(2, 2);
+        move_wallet(&mut target, &mut source, back);
+        assert_eq!(source.state.account(&eur(1)).unwrap().available, 100);
+        assert_eq!(
+            source.state.player_move(player()),
+            Some(PlayerMove::Arrived { id: back })
+        );
+        assert_eq!(transit(&source, eur(1).currency), 0);
+        assert_eq!(transit(&target, eur(1).currency), 0);
+        // The late Finish of the first move changes nothing now.
+        let late = MoveCommand::Finish {
+            player: player(),
+            id: first,
+            epoch: 2,
+        };
+        assert!(matches!(source.step(&late), MoveOutcome::Rejected { .. }));
+        assert!(source.run(bet(1)).is_ok());
     }
 
     // Proves a wallet moved back and forth 20 times with bets between the
