@@ -278,7 +278,8 @@ pub struct Migration {
     pub group: u64,
     pub epoch: u64,
     pub home_region: String,
-    /// `Client::migrate` only: false when the player was in such a group
-    /// already (nothing moved).
+    /// `Client::migrate` only: false when the call found the player in
+    /// such a group (already there, or moved by an earlier attempt of the
+    /// call that was retried); the epoch tells how many moves happened.
     pub moved: bool,
 }

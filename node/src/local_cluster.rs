@@ -266,6 +266,21 @@ impl LocalCluster {
         self.write_cluster_file()
     }
 
+    /// The nodes whose process exited by itself (a crash), reaped here:
+    /// `spawn` starts them again.
+    pub fn exited(&mut self) -> anyhow::Result<Vec<u64>> {
+        let mut gone = Vec::new();
+        for node in self.nodes.iter_mut() {
+            if let Some(child) = node.child.as_mut()
+                && child.try_wait()?.is_some()
+            {
+                node.child = None;
+                gone.push(node.id);
+            }
+        }
+        Ok(gone)
+    }
+
     /// Waits for node `id` to exit by itself and returns its exit status.
     pub fn wait_exit(
         &mut self,

@@ -39,6 +39,31 @@ use crate::group_host::{Group, GroupHost};
 use crate::proposer::{self, ProposeError};
 use crate::wallet_service::{not_leader, unavailable};
 
+/// Fault injection for tests on real processes: with this variable set to
+/// a directory, a file `<player>-<point>` there makes the node that passes
+/// that point of the player's move die at once (abort: no shutdown, as a
+/// SIGKILL), once: the file is removed first. Points: `leave`, `arrive`,
+/// `repoint` (the source leader, right after the step committed) and
+/// `arrived`, `repointed` (the target's or the directory's leader, after
+/// committing the step, before answering).
+pub const MOVE_CRASH_DIR_ENV: &str = "GEOWALLET_MOVE_CRASH_DIR";
+
+/// Dies here if the test asked for it (see [`MOVE_CRASH_DIR_ENV`]).
+fn crash_point(player: u64, point: &str) {
+    let Some(dir) = std::env::var_os(MOVE_CRASH_DIR_ENV) else {
+        return;
+    };
+    let file = std::path::Path::new(&dir).join(format!("{player}-{point}"));
+    if std::fs::remove_file(&file).is_ok() {
+        tracing::error!(
+            player,
+            point,
+            "fault injection: dying in the middle of a wallet move"
+        );
+        std::process::abort();
+    }
+}
+
 /// One step sent to another node: its deadline.
 const STEP_RPC_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one step keeps being retried (leader changes, an unreachable
@@ -141,6 +166,14 @@ struct Driving<'a> {
     player: u64,
 }
 
+/// Marks `player` in `set`; `None` if it already is.
+fn start_driving(set: &Mutex<HashSet<u64>>, player: u64) -> Option<Driving<'_>> {
+    let inserted = set.lock().unwrap_or_else(|p| p.into_inner()).insert(player);
+    // Made only once the lock is released: a guard dropped while the lock
+    // is held (`then_some` builds it eagerly) would deadlock.
+    inserted.then(|| Driving { set, player })
+}
+
 impl Drop for Driving<'_> {
     fn drop(&mut self) {
         self.set
@@ -219,11 +252,7 @@ impl<E: Engine> Mover<E> {
 
     /// Marks `player` as driven here; `None` if it already is.
     fn start_driving(&self, player: u64) -> Option<Driving<'_>> {
-        let mut set = self.driving.lock().unwrap_or_else(|p| p.into_inner());
-        set.insert(player).then_some(Driving {
-            set: &self.driving,
-            player,
-        })
+        start_driving(&self.driving, player)
     }
 
     /// `player`'s placement, read from the directory's leader (never from
@@ -333,25 +362,11 @@ impl<E: Engine> Mover<E> {
         };
         let wallet = match self.local_step(source, leave).await {
             Ok((MoveOutcome::Left { wallet }, _)) => wallet,
-            Ok((other, _)) => {
-                // Past the Leave already (the wallet left before): a later
-                // step of this move tells where it stands.
-                return match self.marker(source, p).await? {
-                    Some(PlayerMove::Moved {
-                        id: done,
-                        group,
-                        epoch,
-                    }) if done == id => Ok(Moved {
-                        group,
-                        epoch,
-                        moved: true,
-                    }),
-                    _ => Err(stuck("leave", format!("{other:?}"))),
-                };
-            }
+            Ok((other, _)) => return self.over(source, p, id, "leave", other).await,
             Err(e) => return Err(unavailable("leave", e)),
         };
         self.timed(&self.stats.leave_ns, started);
+        crash_point(p, "leave");
         // 2. Arrive in the target.
         let started = tokio::time::Instant::now();
         let arrive = MoveCommand::Arrive { player, id, wallet };
@@ -379,6 +394,7 @@ impl<E: Engine> Mover<E> {
             Err(e) => return Err(unavailable("arrive", e)),
         }
         self.timed(&self.stats.arrive_ns, started);
+        crash_point(p, "arrive");
         // 3. The directory places the player in the target. Only this move
         //    can change the placement from the epoch it left at, so a
         //    stale epoch means it did already.
@@ -399,12 +415,13 @@ impl<E: Engine> Mover<E> {
             Err(e) => return Err(unavailable("repoint", e)),
         }
         self.timed(&self.stats.repoint_ns, started);
+        crash_point(p, "repoint");
         // 4. The source leaves a forwarding tombstone.
         let started = tokio::time::Instant::now();
         let finish = MoveCommand::Finish { player, id, epoch };
         match self.local_step(source, finish).await {
             Ok((MoveOutcome::Finished, _)) => {}
-            Ok((other, _)) => return Err(stuck("finish", format!("{other:?}"))),
+            Ok((other, _)) => return self.over(source, p, id, "finish", other).await,
             Err(e) => return Err(unavailable("finish", e)),
         }
         self.timed(&self.stats.finish_ns, started);
@@ -413,6 +430,41 @@ impl<E: Engine> Mover<E> {
             epoch,
             moved: true,
         })
+    }
+
+    /// A source step of move `id` that did not fit: the move is over if
+    /// the marker shows it finished, or a later move replaced it (the
+    /// player moved back before this Finish applied: then the answer names
+    /// this group and the epoch the later move left at); else it is stuck.
+    async fn over(
+        &self,
+        source: &Group<E>,
+        player: u64,
+        id: MoveId,
+        step: &'static str,
+        answered: MoveOutcome,
+    ) -> Result<Moved, MoveError> {
+        match self.marker(source, player).await? {
+            Some(PlayerMove::Moved {
+                id: done,
+                group,
+                epoch,
+            }) if done == id => Ok(Moved {
+                group,
+                epoch,
+                moved: true,
+            }),
+            Some(later) if later.id() > id => Ok(Moved {
+                group: source.id.0,
+                epoch: later.id().from_epoch,
+                moved: true,
+            }),
+            _ => Err(MoveError::Stuck {
+                player,
+                step,
+                why: format!("{answered:?}"),
+            }),
+        }
     }
 
     fn timed(&self, sum: &AtomicU64, started: tokio::time::Instant) {
@@ -632,17 +684,29 @@ async fn step_here<E: Engine>(
                 "only a repoint is a move step of the directory".into(),
             ));
         }
+        let player = match &cmd {
+            DirCommand::Repoint { player, .. } => *player,
+            _ => 0,
+        };
         let (index, reply) = directory::propose(&group.raft, cmd)
             .await
             .map_err(|e| proposer::propose_error(&group.raft, e))?;
         group.dual_dc.wait_durable(&group.raft, index).await?;
+        crash_point(player, "repointed");
         return Ok(MoveStepReply {
             outcome: postcard::to_allocvec(&reply).expect("a directory reply encodes"),
             log_index: index,
         });
     }
     let cmd: MoveCommand = postcard::from_bytes(command).map_err(undecodable)?;
+    let arriving = match &cmd {
+        MoveCommand::Arrive { player, .. } => Some(player.0),
+        _ => None,
+    };
     let (outcome, index) = propose_move(group, clocks, cmd).await?;
+    if let Some(player) = arriving {
+        crash_point(player, "arrived");
+    }
     Ok(MoveStepReply {
         outcome: postcard::to_allocvec(&outcome).expect("a move outcome encodes"),
         log_index: index,
@@ -695,5 +759,26 @@ impl<E: Engine> MoveService for MoveStepService<E> {
             }
             Err(e) => Err(unavailable(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A second drive of the same player is refused while the first runs,
+    // and allowed once it ended: the refusal must not take the lock again
+    // while holding it (it deadlocked a node when a resumed move met a
+    // migrate call).
+    #[test]
+    fn a_player_is_driven_once_at_a_time() {
+        let set = Mutex::new(HashSet::new());
+        let start = |player| start_driving(&set, player);
+        let first = start(7);
+        assert!(first.is_some());
+        assert!(start(7).is_none());
+        assert!(start(8).is_some());
+        drop(first);
+        assert!(start(7).is_some());
     }
 }

@@ -238,10 +238,18 @@ impl<E: Engine> WalletService<E> {
         let Some(dir) = &self.directory else {
             return Ok(());
         };
-        let placement = dir
-            .placement(player, 0)
-            .await
-            .map_err(|e| unavailable(format!("cannot read player {player}'s placement: {e}")))?;
+        let lookup = |epoch| async move {
+            dir.placement(player, epoch)
+                .await
+                .map_err(|e| unavailable(format!("cannot read player {player}'s placement: {e}")))
+        };
+        let mut placement = lookup(0).await?;
+        // The cache can be older than a move another node drove (here to
+        // there and back): ask the directory before sending the reader
+        // away, or two nodes' stale caches send it back and forth.
+        if let Some(p) = placement.filter(|p| p.group != group.id.0) {
+            placement = lookup(p.epoch + 1).await?;
+        }
         match placement {
             Some(p) if p.group != group.id.0 => Err(wrong_group(p)),
             _ => Ok(()),

@@ -112,7 +112,6 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
             .await
             .unwrap_or_else(|e| panic!("move {n} to {region}: {e}"));
         took.push(started.elapsed());
-        assert!(m.moved, "move {n}");
         assert_eq!(m.home_region, region);
         assert_eq!(m.group, if region == "us" { 2 } else { 1 });
         assert_eq!(m.epoch, epoch + 1, "move {n}");
@@ -182,5 +181,125 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
     assert_eq!(players, i128::from(balance.available));
     let placement = eu.placement_of(player).await.unwrap().unwrap();
     assert_eq!((placement.group, placement.epoch), (1, epoch));
+    cluster.stop_all();
+}
+
+// The leader taking a step of a move dies right after it (abort, as a
+// SIGKILL): the source's leader after its Leave, after the target's
+// Arrive, after the directory's Repoint; the target's leader after
+// committing the Arrive; the directory's leader after committing the
+// Repoint. Each time the move completes (resumed by the next leader from
+// the log, or by asking again), exactly one group holds the wallet with
+// its money and its open hold, the player can move back, and every
+// group's books balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_dying_at_each_step_of_a_move_leaves_one_owner() {
+    let dir = tempfile::Builder::new()
+        .prefix("geowallet-move-crash-")
+        .tempdir()
+        .unwrap();
+    let crash = dir.path().join("crash");
+    std::fs::create_dir_all(&crash).unwrap();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_geowallet"));
+    let mut cluster = LocalCluster::prepare_topology(
+        binary,
+        &dir.path().join("cluster"),
+        &Topology::geo(1),
+        crate::cluster::tuning(100_000),
+    )
+    .unwrap();
+    for node in cluster.nodes.iter_mut() {
+        let var = geowallet_node::mover::MOVE_CRASH_DIR_ENV.to_string();
+        node.env.push((var, crash.display().to_string()));
+    }
+    for id in 1..=5 {
+        cluster.spawn(id).unwrap();
+    }
+    let eu = client(&cluster, "eu", 0);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let points = ["leave", "arrive", "repoint", "arrived", "repointed"];
+    for i in 0..points.len() {
+        let account = Account::new(300 + i as u64, "EUR");
+        eu.open(&Tx::new(format!("open-{i}")), &account)
+            .await
+            .unwrap();
+        eu.credit(
+            &Tx::new(format!("dep-{i}")),
+            &account,
+            1_000,
+            CreditKind::Deposit,
+        )
+        .await
+        .unwrap();
+        let until = now_ns + 3_600_000_000_000;
+        eu.hold(&Tx::new(format!("hold-{i}")), &account, "h", 100, until)
+            .await
+            .unwrap();
+    }
+    let mover = client(&cluster, "us", 0);
+    for (i, point) in points.iter().enumerate() {
+        let player = 300 + i as u64;
+        let account = Account::new(player, "EUR");
+        let file = crash.join(format!("{player}-{point}"));
+        std::fs::write(&file, b"").unwrap();
+        // The call may come back either way: the node serving it died.
+        let first = mover.migrate(player, "us").await;
+        assert!(!file.exists(), "{point}: no node passed the point");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let dead = loop {
+            let gone = cluster.exited().unwrap();
+            if !gone.is_empty() || std::time::Instant::now() > deadline {
+                break gone;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(dead.len(), 1, "{point}: one node died ({dead:?})");
+        cluster.spawn(dead[0]).unwrap();
+        // Done by the next leader, or by asking again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        let moved = loop {
+            match mover.migrate(player, "us").await {
+                Ok(m) => break m,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("{point}: asking again after: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("{point}: the move never completed: {e} (first: {first:?})"),
+            }
+        };
+        assert_eq!((moved.group, moved.epoch), (2, 2), "{point}");
+        // One owner, with the money and the hold.
+        let bet = mover
+            .debit(&Tx::new(format!("bet-{i}")), &account, 1, DebitKind::Bet)
+            .await
+            .unwrap_or_else(|e| panic!("{point}: bet after the move: {e}"));
+        assert_eq!((bet.balance.available, bet.balance.held), (899, 100));
+        let captured = mover
+            .capture(
+                &Tx::new(format!("cap-{i}")),
+                &account,
+                "h",
+                None,
+                DebitKind::Bet,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (captured.balance.available, captured.balance.held),
+            (899, 0)
+        );
+        // And back.
+        // (`moved` may be false: a call retried after the node serving it
+        // lost its group finds the move already done; the epoch tells.)
+        let back = mover.migrate(player, "eu").await.unwrap();
+        assert_eq!((back.group, back.epoch), (1, 3), "{point}");
+        let balance = eu.balance(&account).await.unwrap();
+        assert_eq!((balance.available, balance.held), (899, 0), "{point}");
+    }
+    let (players, _) = books(&cluster, "EUR").await;
+    assert_eq!(players, 899 * points.len() as i128);
     cluster.stop_all();
 }
