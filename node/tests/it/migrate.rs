@@ -303,3 +303,61 @@ async fn a_leader_dying_at_each_step_of_a_move_leaves_one_owner() {
     assert_eq!(players, 899 * points.len() as i128);
     cluster.stop_all();
 }
+
+// The scriptable contract: `ctl migrate --player P --region R` exits 0
+// once the move completed and `ctl --json placement --player P` then has
+// `group`, `home_region` and `epoch`; a move that cannot happen exits
+// non-zero with one line on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_migrate_and_placement_contract() {
+    use crate::ctl::ctl;
+    let (mut cluster, _dir) = start_topology("geowallet-migrate-ctl-", &Topology::geo(1));
+    let eps = cluster.endpoints().join(",");
+    let w = ["--player", "41", "--currency", "EUR"];
+    let open = [&["--region", "eu", "open"][..], &w, &["--tx", "o"]].concat();
+    let (code, _, err) = ctl(&eps, &open);
+    assert_eq!(code, 0, "{err}");
+    let placement = |eps: &str| {
+        let (code, out, err) = ctl(eps, &["--json", "placement", "--player", "41"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let p = placement(&eps);
+    assert_eq!(
+        (&p["group"], &p["home_region"], &p["epoch"]),
+        (&1.into(), &"eu".into(), &1.into())
+    );
+    let (code, out, err) = ctl(&eps, &["migrate", "--player", "41", "--region", "us"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("moved to group 2"), "{out}");
+    let p = placement(&eps);
+    assert_eq!(
+        (&p["group"], &p["home_region"], &p["epoch"]),
+        (&2.into(), &"us".into(), &2.into())
+    );
+    let (code, out, err) = ctl(
+        &eps,
+        &["--json", "migrate", "--player", "41", "--region", "us"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((&v["group"], &v["moved"]), (&2.into(), &false.into()));
+    for (args, says) in [
+        (
+            &["migrate", "--player", "41", "--region", "mars"][..],
+            "no_group_in_region",
+        ),
+        (
+            &["migrate", "--player", "999", "--region", "us"][..],
+            "unknown_account",
+        ),
+        (&["migrate", "--player", "41"][..], "needs --region"),
+    ] {
+        let (code, out, err) = ctl(&eps, args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    cluster.stop_all();
+}
