@@ -11,7 +11,8 @@ use tonic::transport::{Channel, Endpoint};
 use crate::batcher::{BatchLimits, Batcher, CallError, call_error};
 use crate::{
     Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, Error, GroupStatus,
-    JournalCursor, JournalEntry, JournalPage, Migration, NodeRef, Receipt, Replica, Status, Tx,
+    JournalCursor, JournalEntry, JournalPage, Migration, MoveStats, NodeRef, Receipt, Replica,
+    Status, Tx,
 };
 
 /// How the client talks to the cluster. Every bound is named.
@@ -1016,6 +1017,17 @@ impl Client {
                 })
                 .collect(),
             groups: s.groups.into_iter().map(group_status).collect(),
+            moves: s.moves.map(|m| MoveStats {
+                started: m.started,
+                completed: m.completed,
+                returned: m.returned,
+                interrupted: m.interrupted,
+                in_flight: m.in_flight,
+                leave_ns: m.leave_ns,
+                arrive_ns: m.arrive_ns,
+                repoint_ns: m.repoint_ns,
+                finish_ns: m.finish_ns,
+            }),
         })
     }
 

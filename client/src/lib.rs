@@ -19,5 +19,5 @@ pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use types::{
     Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, GroupStatus, JournalCursor,
-    JournalEntry, JournalPage, Migration, NodeRef, Receipt, Replica, Status, Tx,
+    JournalEntry, JournalPage, Migration, MoveStats, NodeRef, Receipt, Replica, Status, Tx,
 };

@@ -225,6 +225,26 @@ pub struct Status {
     /// Every group this node hosts (the fields above repeat the default
     /// group's).
     pub groups: Vec<GroupStatus>,
+    /// Wallet moves this node drove since it started (a cluster with a
+    /// directory only).
+    pub moves: Option<MoveStats>,
+}
+
+/// Wallet moves one node drove, as leader of the groups wallets left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MoveStats {
+    pub started: u64,
+    pub completed: u64,
+    /// Refused by the target before anything arrived: the wallet returned.
+    pub returned: u64,
+    /// Drives cut short (the move resumes from the log).
+    pub interrupted: u64,
+    pub in_flight: u64,
+    /// Time in each step, summed over the steps completed (ns).
+    pub leave_ns: u64,
+    pub arrive_ns: u64,
+    pub repoint_ns: u64,
+    pub finish_ns: u64,
 }
 
 /// A node of the cluster: where it is reached and where it stands.

@@ -99,7 +99,11 @@ impl Cluster {
             let text = format!(
                 "node_id = {id}\nlisten = \"{}:{NODE_PORT}\"\ndata_dir = \"{}\"\n\n{peers}\
                  [raft]\nheartbeat_interval_ms = 50\nelection_timeout_ms_min = 300\n\
-                 election_timeout_ms_max = 600\n",
+                 election_timeout_ms_max = 600\n\n\
+                 # Audits read each group at its own index; with wallets moving\n\
+                 # between groups their sum is no consistent cut, so the bank\n\
+                 # check would not hold: automatic moves stay off here.\n\
+                 [moves]\nauto = false\n",
                 host.ip,
                 node_dir.join("data").display(),
             );

@@ -26,6 +26,65 @@ pub struct NodeConfig {
     pub directory: Vec<u64>,
     #[serde(default)]
     pub raft: RaftTuning,
+    /// Wallets following their players between regions.
+    #[serde(default)]
+    pub moves: MovesConfig,
+}
+
+/// `[moves]`: when a leader moves a wallet by itself. A wallet moves to a
+/// region once `share_pct` of its player's last `window_ops` calls came
+/// from there (calls name their region), and not again for `cooldown_s`.
+/// Explicit moves (`ctl migrate`, `Client::migrate`) work either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovesConfig {
+    #[serde(default = "default_auto")]
+    pub auto: bool,
+    #[serde(default = "default_window_ops")]
+    pub window_ops: usize,
+    #[serde(default = "default_share_pct")]
+    pub share_pct: u32,
+    #[serde(default = "default_cooldown_s")]
+    pub cooldown_s: u64,
+}
+
+impl Default for MovesConfig {
+    fn default() -> Self {
+        MovesConfig {
+            auto: default_auto(),
+            window_ops: default_window_ops(),
+            share_pct: default_share_pct(),
+            cooldown_s: default_cooldown_s(),
+        }
+    }
+}
+
+fn default_auto() -> bool {
+    true
+}
+
+fn default_window_ops() -> usize {
+    crate::move_policy::MovePolicyConfig::default().window_ops
+}
+
+fn default_share_pct() -> u32 {
+    crate::move_policy::MovePolicyConfig::default().share_pct
+}
+
+fn default_cooldown_s() -> u64 {
+    crate::move_policy::MovePolicyConfig::default().cooldown_ns / 1_000_000_000
+}
+
+impl MovesConfig {
+    /// The policy, or `None` when automatic moves are off.
+    pub fn policy(&self) -> Option<crate::move_policy::MovePolicyConfig> {
+        self.auto.then(|| crate::move_policy::MovePolicyConfig {
+            window_ops: self.window_ops,
+            share_pct: self.share_pct,
+            cooldown_ns: self.cooldown_s.saturating_mul(1_000_000_000),
+            ..crate::move_policy::MovePolicyConfig::default()
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +279,9 @@ impl NodeConfig {
             }
         }
         self.validate_groups(&ids)?;
+        if let Some(policy) = self.moves.policy() {
+            policy.validate().map_err(ConfigError::Invalid)?;
+        }
         if let Some(r) = self.directory.iter().find(|r| !ids.contains(r)) {
             return invalid(format!("directory replica {r} is not in peers"));
         }

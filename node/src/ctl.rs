@@ -663,6 +663,7 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
         "node", "endpoint", "region", "dc", "up"
     )];
     let mut groups: BTreeMap<u64, (bool, geowallet_client::GroupStatus)> = BTreeMap::new();
+    let mut moves = geowallet_client::MoveStats::default();
     for (endpoint, answer) in &answers {
         let known = topology.get(endpoint);
         match answer {
@@ -684,6 +685,19 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
                     "clock_refusing_writes": s.clock_refusing_writes, "clock_detail": s.clock_detail,
                     "clock_offsets_ns": offsets,
                 }));
+                if let (Some(m), Some(v)) = (&s.moves, nodes.last_mut()) {
+                    v["moves"] = json!({
+                        "started": m.started, "completed": m.completed, "returned": m.returned,
+                        "interrupted": m.interrupted, "in_flight": m.in_flight,
+                        "leave_ns": m.leave_ns, "arrive_ns": m.arrive_ns,
+                        "repoint_ns": m.repoint_ns, "finish_ns": m.finish_ns,
+                    });
+                    moves.started += m.started;
+                    moves.completed += m.completed;
+                    moves.returned += m.returned;
+                    moves.interrupted += m.interrupted;
+                    moves.in_flight += m.in_flight;
+                }
                 for g in &s.groups {
                     let leads = g.state == "leader" && g.leader_id == s.node_id;
                     let better = match groups.get(&g.id) {
@@ -768,6 +782,14 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
                 "id": r.id, "region": r.region, "dc": r.dc, "matched_index": r.matched_index,
             })).collect::<Vec<_>>(),
         }));
+    }
+    if moves.started + moves.interrupted > 0 {
+        lines.push(String::new());
+        lines.push(format!(
+            "wallet moves driven by the nodes that answered: {} started, {} completed, \
+             {} returned (refused by the target), {} interrupted (resumed later), {} in flight",
+            moves.started, moves.completed, moves.returned, moves.interrupted, moves.in_flight
+        ));
     }
     Some((
         json!({ "nodes": nodes, "groups": group_values }),

@@ -5,7 +5,9 @@
 //! eu wallet, the new leaders (in eu/b, never the tiebreaker), and the
 //! failback once eu/a returns. Then every unknown outcome is resolved by
 //! retrying it with its own tx id, and each wallet's balance must equal
-//! exactly what was acknowledged.
+//! exactly what was acknowledged. Last, a traveller: a player whose wallet
+//! is in eu bets from us, under a simulated round trip between regions,
+//! until its wallet follows it; the bets' latency before and after.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +25,11 @@ const OPENING_BALANCE: u64 = 1_000_000;
 /// The datacenter killed: eu/a is node 1 of `Topology::geo`.
 const KILLED_NODE: u64 = 1;
 const EU_B_NODE: u64 = 2;
+/// The round trip between regions the demo's nodes simulate (see
+/// `SIMULATED_RTT_ENV`): about Frankfurt to Virginia.
+pub const SIMULATED_RTT_MS: u64 = 80;
+/// The traveller's bets on each side of its wallet's move.
+const TRAVELLER_BETS: usize = 40;
 
 fn eur(player: u64) -> Account {
     Account::new(player, "EUR")
@@ -241,5 +248,83 @@ pub async fn run(cluster: &mut LocalCluster, kills: u32) -> anyhow::Result<()> {
         max.as_millis()
     );
     println!("geo demo: every wallet holds exactly what was acknowledged, each operation once. ok");
+    traveller(cluster).await
+}
+
+fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+    sorted[(sorted.len() * pct / 100).min(sorted.len() - 1)]
+}
+
+/// A player whose wallet is in eu flies to us and bets from there: each
+/// bet pays the (simulated) round trip to eu until the eu leader sees most
+/// of the player's calls come from us and moves the wallet; then the bets
+/// are served in us.
+async fn traveller(cluster: &LocalCluster) -> anyhow::Result<()> {
+    let player = 10_000;
+    let (eu, us) = (client(cluster, "eu")?, client(cluster, "us")?);
+    eu.open(&Tx::new("trip-open"), &eur(player)).await?;
+    eu.credit(
+        &Tx::new("trip-fund"),
+        &eur(player),
+        1_000_000,
+        CreditKind::Deposit,
+    )
+    .await?;
+    let (group, _) = eu.placement(player).await?.context("placed")?;
+    println!(
+        "geo demo: traveller {player}: wallet in group {group} (eu); the player now bets from us \
+         (SIMULATED {SIMULATED_RTT_MS} ms round trip between regions: loopback has no distance)"
+    );
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut moved_after = None;
+    let started = Instant::now();
+    let mut n = 0;
+    while after.len() < TRAVELLER_BETS {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the traveller's wallet did not follow within 120 s");
+        }
+        n += 1;
+        let t = Instant::now();
+        us.debit(
+            &Tx::new(format!("trip-bet-{n}")),
+            &eur(player),
+            1,
+            DebitKind::Bet,
+        )
+        .await
+        .with_context(|| format!("traveller bet {n}"))?;
+        let took = t.elapsed();
+        match moved_after {
+            Some(_) => after.push(took),
+            None => before.push(took),
+        }
+        if moved_after.is_none() {
+            let (now, _) = us.placement(player).await?.context("placed")?;
+            if now != group {
+                moved_after = Some(n);
+                println!(
+                    "geo demo: traveller {player}: wallet moved to group {now} (us) after {n} bets from us, {} ms in",
+                    started.elapsed().as_millis()
+                );
+            }
+        }
+    }
+    before.sort();
+    after.sort();
+    println!(
+        "geo demo: traveller {player}: bet latency from us while the wallet was in eu: p50 {} ms, p99 {} ms ({} bets); \
+         after it followed: p50 {} ms, p99 {} ms ({} bets)",
+        percentile(&before, 50).as_millis(),
+        percentile(&before, 99).as_millis(),
+        before.len(),
+        percentile(&after, 50).as_millis(),
+        percentile(&after, 99).as_millis(),
+        after.len()
+    );
+    let b = us.balance(&eur(player)).await?;
+    if b.available != 1_000_000 - n as u64 {
+        bail!("traveller: balance {} after {n} bets of 1", b.available);
+    }
+    println!("geo demo: traveller's wallet exact after the move. ok");
     Ok(())
 }

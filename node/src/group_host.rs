@@ -40,6 +40,8 @@ pub struct HostConfig {
     /// The home region of every shard group of the cluster (where a wallet
     /// moving to a region goes).
     pub home_regions: BTreeMap<GroupId, String>,
+    /// Wallets follow their players (`None`: only explicit moves).
+    pub move_policy: Option<crate::move_policy::MovePolicyConfig>,
     /// openraft settings of every group.
     pub raft: Arc<openraft::Config>,
     pub limits: MessageLimits,
@@ -190,6 +192,16 @@ impl<E: Engine> GroupHost<E> {
             .values()
             .map(String::as_str)
             .collect()
+    }
+
+    /// The node's message bounds.
+    pub fn limits(&self) -> MessageLimits {
+        self.config.limits
+    }
+
+    /// The policy of automatic wallet moves, if they are on.
+    pub fn move_policy(&self) -> Option<&crate::move_policy::MovePolicyConfig> {
+        self.config.move_policy.as_ref()
     }
 
     pub fn clocks(&self) -> &ClockQuorum {

@@ -181,6 +181,7 @@ impl LocalCluster {
                 groups: topology.groups.clone(),
                 directory: Vec::new(),
                 raft: tuning.clone(),
+                moves: Default::default(),
             };
             config.validate()?;
             std::fs::write(node_dir.join("node.toml"), toml::to_string(&config)?)?;

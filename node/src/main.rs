@@ -132,6 +132,15 @@ async fn dev_geo(dir: Option<PathBuf>, run_demo: bool, kills: u32) -> anyhow::Re
     let topology = Topology::geo(2);
     let mut cluster = LocalCluster::prepare_topology(&binary, &dir, &topology, tuning)?;
     for n in 1..=topology.nodes.len() as u64 {
+        if run_demo {
+            // The demo's traveller shows latency before and after its
+            // wallet follows it; loopback has no distance, so the nodes
+            // simulate it (and the demo says so).
+            cluster.node_mut(n).env.push((
+                geowallet_node::wallet_service::SIMULATED_RTT_ENV.into(),
+                geo_demo::SIMULATED_RTT_MS.to_string(),
+            ));
+        }
         cluster.spawn(n)?;
     }
     let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;

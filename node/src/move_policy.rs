@@ -8,6 +8,7 @@
 //! Pure: time comes from the caller, so the rule is the same on every run.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
 
 /// The policy's knobs; see the module comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +116,47 @@ impl MovePolicy {
         now_ns: u64,
     ) -> Option<String> {
         let region = self.region_index(caller_region)?;
+        let MovePolicyConfig {
+            window_ops,
+            share_pct,
+            cooldown_ns,
+            ..
+        } = self.config;
+        let stats = self.touch(player);
+        stats.recent.push_back(region);
+        if stats.recent.len() > window_ops {
+            stats.recent.pop_front();
+        }
+        if stats.recent.len() < window_ops {
+            return None;
+        }
+        let cooling = stats
+            .moved_at_ns
+            .is_some_and(|t| now_ns.saturating_sub(t) < cooldown_ns);
+        if cooling {
+            return None;
+        }
+        let mut counts = [0usize; Self::REGIONS_MAX];
+        for r in &stats.recent {
+            counts[usize::from(*r)] += 1;
+        }
+        let (top, count) = counts.iter().enumerate().max_by_key(|(_, c)| **c)?;
+        let share_ok = count * 100 >= share_pct as usize * window_ops;
+        let target = &self.regions[top];
+        (share_ok && target != home_region).then(|| target.clone())
+    }
+
+    /// Records that `player`'s wallet moved (or arrived) at `now_ns`: the
+    /// window starts over and the cooldown runs from now.
+    pub fn moved(&mut self, player: u64, now_ns: u64) {
+        let stats = self.touch(player);
+        stats.recent.clear();
+        stats.moved_at_ns = Some(now_ns);
+    }
+
+    /// `player`'s statistics, tracked from now on if they were not (the
+    /// least recently seen player forgotten to make room), marked seen now.
+    fn touch(&mut self, player: u64) -> &mut PlayerStats {
         self.tick += 1;
         let tick = self.tick;
         if !self.players.contains_key(&player)
@@ -126,36 +168,7 @@ impl MovePolicy {
         self.by_last_seen.remove(&stats.last_seen);
         stats.last_seen = tick;
         self.by_last_seen.insert(tick, player);
-        stats.recent.push_back(region);
-        if stats.recent.len() > self.config.window_ops {
-            stats.recent.pop_front();
-        }
-        if stats.recent.len() < self.config.window_ops {
-            return None;
-        }
-        let cooling = stats
-            .moved_at_ns
-            .is_some_and(|t| now_ns.saturating_sub(t) < self.config.cooldown_ns);
-        if cooling {
-            return None;
-        }
-        let mut counts = [0usize; Self::REGIONS_MAX];
-        for r in &stats.recent {
-            counts[usize::from(*r)] += 1;
-        }
-        let (top, count) = counts.iter().enumerate().max_by_key(|(_, c)| **c)?;
-        let share_ok = count * 100 >= self.config.share_pct as usize * self.config.window_ops;
-        let target = &self.regions[top];
-        (share_ok && target != home_region).then(|| target.clone())
-    }
-
-    /// Records that `player`'s wallet moved at `now_ns`: the window starts
-    /// over and the cooldown runs from now.
-    pub fn moved(&mut self, player: u64, now_ns: u64) {
-        if let Some(stats) = self.players.get_mut(&player) {
-            stats.recent.clear();
-            stats.moved_at_ns = Some(now_ns);
-        }
+        stats
     }
 
     fn region_index(&mut self, region: &str) -> Option<u8> {
@@ -173,6 +186,68 @@ impl MovePolicy {
         if let Some((_, player)) = self.by_last_seen.pop_first() {
             self.players.remove(&player);
         }
+    }
+}
+
+/// The move policy of every group one node leads, shared by the client
+/// API (which counts each call's region) and the move service (a wallet
+/// arriving here starts its cooldown too, so the target does not send it
+/// straight back). Statistics live in the leader's memory only: a new
+/// leader starts counting afresh.
+pub struct AutoMoves {
+    config: MovePolicyConfig,
+    groups: Mutex<HashMap<u64, MovePolicy>>,
+    started: tokio::time::Instant,
+}
+
+impl AutoMoves {
+    pub fn new(config: MovePolicyConfig) -> Result<AutoMoves, String> {
+        config.validate()?;
+        Ok(AutoMoves {
+            config,
+            groups: Mutex::new(HashMap::new()),
+            started: tokio::time::Instant::now(),
+        })
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts one call from `caller_region` on each of `players` in
+    /// `group` (homed in `home_region`); returns the players to move now,
+    /// with their region. A player is returned once: its cooldown starts
+    /// here, before the move runs.
+    pub fn observe(
+        &self,
+        group: u64,
+        players: &[u64],
+        caller_region: &str,
+        home_region: &str,
+    ) -> Vec<(u64, String)> {
+        let now = self.now_ns();
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let policy = groups
+            .entry(group)
+            .or_insert_with(|| MovePolicy::new(self.config.clone()));
+        let mut due = Vec::new();
+        for player in players {
+            if let Some(region) = policy.observe(*player, caller_region, home_region, now) {
+                policy.moved(*player, now);
+                due.push((*player, region));
+            }
+        }
+        due
+    }
+
+    /// `player`'s wallet arrived in `group`: no move away for a cooldown.
+    pub fn arrived(&self, group: u64, player: u64) {
+        let now = self.now_ns();
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        groups
+            .entry(group)
+            .or_insert_with(|| MovePolicy::new(self.config.clone()))
+            .moved(player, now);
     }
 }
 
@@ -220,6 +295,16 @@ mod tests {
         };
         assert_eq!(back(&mut p, 5 * MINUTE_NS), None, "cooling down");
         assert_eq!(back(&mut p, 11 * MINUTE_NS), Some("eu".into()));
+    }
+
+    // Proves a wallet that arrived is not sent straight back by the group
+    // it arrived in, even though that group never counted the player.
+    #[test]
+    fn an_arrival_starts_the_cooldown_where_it_lands() {
+        let mut p = policy();
+        p.moved(1, 0);
+        assert_eq!(feed(&mut p, "ap", 20, MINUTE_NS), None, "cooling down");
+        assert_eq!(feed(&mut p, "ap", 20, 11 * MINUTE_NS), Some("ap".into()));
     }
 
     // Proves memory stays bounded: tracking a player beyond the maximum

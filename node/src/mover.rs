@@ -36,6 +36,7 @@ use tonic::{Request, Response, Status};
 
 use crate::directory::{self, Directory};
 use crate::group_host::{Group, GroupHost};
+use crate::move_policy::AutoMoves;
 use crate::proposer::{self, ProposeError};
 use crate::wallet_service::{not_leader, unavailable};
 
@@ -109,6 +110,17 @@ pub enum MoveError {
         "the move of player {player} is not done yet: {reason}; it resumes by itself, ask again"
     )]
     Unavailable { player: u64, reason: String },
+    /// The wallet (its accounts, holds and tx records still inside the
+    /// idempotency window) is too big to travel in one log entry.
+    #[error(
+        "player {player}'s wallet is {bytes} bytes, more than a move carries ({max}); \
+         it stays where it is (its tx records shrink as they leave the idempotency window)"
+    )]
+    TooBig {
+        player: u64,
+        bytes: usize,
+        max: usize,
+    },
     /// A step found the player in a state the move does not expect.
     #[error("the move of player {player} stopped: {step} answered {why}")]
     Stuck {
@@ -142,6 +154,23 @@ pub struct MoveStats {
     pub arrive_ns: AtomicU64,
     pub repoint_ns: AtomicU64,
     pub finish_ns: AtomicU64,
+}
+
+impl MoveStats {
+    pub fn to_pb(&self) -> pb::MoveStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        pb::MoveStats {
+            started: get(&self.started),
+            completed: get(&self.completed),
+            returned: get(&self.returned),
+            interrupted: get(&self.interrupted),
+            in_flight: get(&self.in_flight),
+            leave_ns: get(&self.leave_ns),
+            arrive_ns: get(&self.arrive_ns),
+            repoint_ns: get(&self.repoint_ns),
+            finish_ns: get(&self.finish_ns),
+        }
+    }
 }
 
 /// What one step answered, and at which log index.
@@ -245,6 +274,7 @@ impl<E: Engine> Mover<E> {
                     from_group: source.id.0,
                 },
             };
+            self.check_size(&source, player).await?;
             self.stats.started.fetch_add(1, Ordering::Relaxed);
             return self.drive(&source, PlayerId(player), id, target.0).await;
         }
@@ -289,6 +319,35 @@ impl<E: Engine> Mover<E> {
                 })
             }
         }
+    }
+
+    /// Refuses to start moving a wallet whose rows would not fit one log
+    /// entry (the `Arrive` carries them all) with room to spare for what
+    /// the player does before the `Leave` applies.
+    async fn check_size(&self, group: &Group<E>, player: u64) -> Result<(), MoveError> {
+        let max = self.host.limits().entry_bytes_max() / 2;
+        let store = group.store.clone();
+        let bytes = geowallet_raft::blocking(move || {
+            use geowallet_ledger::LedgerRows;
+            let rows = store.rows();
+            let wallet = rows.wallet_rows(PlayerId(player));
+            rows.finish()
+                .map(|()| postcard::to_allocvec(&wallet).map_or(usize::MAX, |b| b.len()))
+        })
+        .await
+        .map_err(|e| MoveError::Unavailable {
+            player,
+            reason: e.to_string(),
+        })?
+        .map_err(|e| MoveError::Stuck {
+            player,
+            step: "reading the wallet",
+            why: e.to_string(),
+        })?;
+        if bytes > max {
+            return Err(MoveError::TooBig { player, bytes, max });
+        }
+        Ok(())
     }
 
     async fn marker(&self, group: &Group<E>, player: u64) -> Result<Option<PlayerMove>, MoveError> {
@@ -587,7 +646,11 @@ impl<E: Engine> Mover<E> {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_millis(500))
             .connect_lazy();
-        let client = MoveServiceClient::new(channel);
+        // An Arrive carries a whole wallet: up to an entry's size.
+        let bytes_max = self.host.limits().message_bytes_max();
+        let client = MoveServiceClient::new(channel)
+            .max_decoding_message_size(bytes_max)
+            .max_encoding_message_size(bytes_max);
         peers.insert(endpoint.to_string(), client.clone());
         Ok(client)
     }
@@ -732,6 +795,8 @@ fn leader_hint(status: &Status) -> Option<String> {
 /// The node-to-node service other leaders send move steps to.
 pub struct MoveStepService<E: Engine> {
     pub host: Arc<GroupHost<E>>,
+    /// Where a wallet arrives, its cooldown starts.
+    pub auto_moves: Option<Arc<AutoMoves>>,
 }
 
 #[tonic::async_trait]
@@ -747,7 +812,15 @@ impl<E: Engine> MoveService for MoveStepService<E> {
             return Err(not_leader(replica, endpoint));
         };
         match step_here(&group, self.host.clocks(), &req.command).await {
-            Ok(reply) => Ok(Response::new(reply)),
+            Ok(reply) => {
+                if let Some(auto) = &self.auto_moves
+                    && let Ok(MoveCommand::Arrive { player, .. }) =
+                        postcard::from_bytes(&req.command)
+                {
+                    auto.arrived(req.group_id, player.0);
+                }
+                Ok(Response::new(reply))
+            }
             Err(ProposeError::NotLeader {
                 leader_id,
                 leader_endpoint,

@@ -84,6 +84,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|g| (GroupId(g.id), g.home_region))
                 .collect(),
+            move_policy: config.moves.policy(),
             raft: Arc::new(raft_config(&config)?),
             limits,
             clocks: clocks.clone(),
@@ -143,20 +144,20 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("listen on {}", config.listen))?;
     tracing::info!(node = config.node_id, addr = %config.listen, groups = groups.len(), "serving");
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let wallet = WalletService::new(host.clone()).context("connect to the directory")?;
     let server = tonic::transport::Server::builder()
         .add_service(
             RaftServiceServer::new(host.raft_service())
                 .max_decoding_message_size(limits.message_bytes_max()),
         )
-        .add_service(MoveServiceServer::new(MoveStepService {
-            host: host.clone(),
-        }))
         .add_service(
-            WalletServer::new(
-                WalletService::new(host.clone()).context("connect to the directory")?,
-            )
-            .max_decoding_message_size(MESSAGE_BYTES_MAX),
+            MoveServiceServer::new(MoveStepService {
+                host: host.clone(),
+                auto_moves: wallet.auto_moves.clone(),
+            })
+            .max_decoding_message_size(limits.message_bytes_max()),
         )
+        .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX))
         .serve_with_incoming_shutdown(incoming, shutdown_signal());
     server.await.context("grpc server failed")?;
     tracing::info!("shutting down");

@@ -56,6 +56,7 @@ pub fn status<E: Engine>(host: &GroupHost<E>) -> pb::StatusResponse {
         nodes,
         region: me.region,
         dc: me.dc,
+        moves: None,
     }
 }
 

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::directory::{self, Directory};
 use crate::group_host::{Group, GroupHost};
+use crate::move_policy::AutoMoves;
 use crate::mover::{MoveError, Mover};
 use crate::proposer::ProposeError;
 use crate::wire;
@@ -42,7 +43,21 @@ pub struct WalletService<E: Engine = DefaultEngine> {
     pub directory: Option<Arc<Directory>>,
     /// Drives wallets between groups (a cluster with a directory only).
     pub mover: Option<Arc<Mover<E>>>,
+    /// Counts each player's callers' regions and moves wallets that should
+    /// follow their player (when the policy is on).
+    pub auto_moves: Option<Arc<AutoMoves>>,
+    /// Demo aid ([`SIMULATED_RTT_ENV`]): the round trip an Execute call
+    /// from another region waits before it is served.
+    pub simulated_rtt: Option<Duration>,
 }
+
+/// A demo aid, never for production: with this variable set to a number of
+/// milliseconds, an Execute call that names a region other than this
+/// node's waits that long before it is served, as if client and node were
+/// that far apart (loopback has no distance). Labelled as simulated
+/// wherever it is used; real distance is measured with netem in
+/// jepsen-tests.
+pub const SIMULATED_RTT_ENV: &str = "GEOWALLET_SIMULATED_RTT_MS";
 
 pub fn not_leader(leader_id: Option<u64>, leader_endpoint: Option<String>) -> Status {
     let detail = pb::ErrorDetail {
@@ -115,10 +130,30 @@ impl<E: Engine> WalletService<E> {
             tokio::spawn(mover.clone().resume());
             mover
         });
+        let auto_moves = match (host.move_policy(), &mover) {
+            (Some(config), Some(_)) => Some(Arc::new(
+                AutoMoves::new(config.clone())
+                    .map_err(|message| geowallet_client::Error::InvalidArgument { message })?,
+            )),
+            _ => None,
+        };
+        let simulated_rtt = std::env::var(SIMULATED_RTT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis);
+        if let Some(rtt) = simulated_rtt {
+            tracing::warn!(
+                ?rtt,
+                "SIMULATED latency: calls from other regions wait this long ({SIMULATED_RTT_ENV}); a demo aid"
+            );
+        }
         Ok(WalletService {
             host,
             directory,
             mover,
+            auto_moves,
+            simulated_rtt,
         })
     }
 
@@ -318,6 +353,27 @@ impl<E: Engine> WalletService<E> {
         }
     }
 
+    /// Counts the calls this leader served for `players` from `region`, and
+    /// starts the move of each wallet the policy says should follow its
+    /// player (in the background: the caller is answered now).
+    fn follow_players(&self, group: &Group<E>, players: &[u64], region: &str) {
+        let (Some(auto), Some(mover)) = (&self.auto_moves, &self.mover) else {
+            return;
+        };
+        if region.is_empty() || players.is_empty() {
+            return;
+        }
+        for (player, to) in auto.observe(group.id.0, players, region, &group.home_region) {
+            let mover = mover.clone();
+            tracing::info!(player, from = %group.home_region, to = %to, "wallet follows its player");
+            tokio::spawn(async move {
+                if let Err(e) = mover.migrate(player, &to).await {
+                    tracing::warn!(player, to = %to, error = %e, "automatic wallet move stopped");
+                }
+            });
+        }
+    }
+
     /// Reads `accounts` and the totals from one consistent view of the
     /// applied state (after `linearize`), off the async threads.
     async fn read(
@@ -344,6 +400,12 @@ impl<E: Engine> Wallet for WalletService<E> {
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         let req = req.into_inner();
+        if let Some(rtt) = self.simulated_rtt {
+            let here = self.host.me().map(|n| n.region.as_str());
+            if !req.region.is_empty() && here != Some(req.region.as_str()) {
+                tokio::time::sleep(rtt).await;
+            }
+        }
         let group = self.group(req.group_id)?;
         let commands = req.commands;
         if commands.len() > COMMANDS_PER_CALL_MAX {
@@ -365,12 +427,16 @@ impl<E: Engine> Wallet for WalletService<E> {
         }
         let checks = self.check_placements(&group, &parsed).await?;
         let mut requests = Vec::with_capacity(parsed.len());
+        let mut callers: Vec<u64> = Vec::new();
         let mut slots = results.iter_mut().filter(|r| r.is_none());
         for ((_, r), check) in parsed.into_iter().zip(checks) {
             let slot = slots.next().expect("one free slot per parsed command");
             match check {
                 Some(refusal) => *slot = Some(wire::refused(refusal)),
-                None => requests.push(r),
+                None => {
+                    callers.push(r.command.account().player.0);
+                    requests.push(r);
+                }
             }
         }
         // A call larger than one entry may carry goes in several entries, in
@@ -380,6 +446,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         for chunk in requests.chunks(group.proposer.requests_per_entry_max()) {
             outcomes.extend(self.propose(&group, chunk.to_vec()).await?);
         }
+        self.follow_players(&group, &callers, &req.region);
         let mut outcomes = outcomes.into_iter();
         let results = results
             .into_iter()
@@ -678,6 +745,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             Err(e @ MoveError::NotPlaced { .. }) => refused("not_placed", e),
             Err(e @ MoveError::NoGroupInRegion { .. }) => refused("no_group_in_region", e),
             Err(e @ MoveError::Refused { .. }) => refused("move_refused", e),
+            Err(e @ MoveError::TooBig { .. }) => refused("wallet_too_big", e),
             Err(e @ MoveError::Unavailable { .. }) => Err(unavailable(e.to_string())),
             Err(e @ MoveError::Stuck { .. }) => Err(Status::aborted(e.to_string())),
         }
@@ -687,7 +755,9 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(crate::status::status(&self.host)))
+        let mut status = crate::status::status(&self.host);
+        status.moves = self.mover.as_ref().map(|m| m.stats.to_pb());
+        Ok(Response::new(status))
     }
 }
 

@@ -44,6 +44,11 @@ impl MessageLimits {
         self.message_bytes_max / 2
     }
 
+    /// Bytes of one entry at most: a quarter of the transport's limit.
+    pub fn entry_bytes_max(&self) -> usize {
+        self.message_bytes_max / 4
+    }
+
     /// Requests of one entry at most, so an entry is at most a quarter of
     /// the transport's limit.
     pub fn requests_per_entry_max(&self) -> usize {

@@ -196,6 +196,7 @@ async fn run_node(
             nodes,
             topology,
             home_regions,
+            move_policy: None,
             raft: raft_config(disk),
             limits: MessageLimits::default(),
             clocks,
@@ -259,6 +260,7 @@ async fn run_node(
         .add_service(RaftServiceServer::new(host.raft_service()))
         .add_service(MoveServiceServer::new(MoveStepService {
             host: host.clone(),
+            auto_moves: None,
         }))
         .add_service(WalletServer::new(
             WalletService::new(host).expect("the simulated node's service starts"),

@@ -42,6 +42,8 @@ async fn books(cluster: &LocalCluster, currency: &str) -> (i128, i128) {
 struct Seen {
     acked: Vec<(Tx, Receipt)>,
     unknown: Vec<Tx>,
+    /// Each acknowledged debit's latency.
+    took: Vec<Duration>,
 }
 
 async fn debits(c: Client, account: Account, stop: Arc<AtomicBool>) -> Seen {
@@ -50,8 +52,12 @@ async fn debits(c: Client, account: Account, stop: Arc<AtomicBool>) -> Seen {
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let tx = Tx::new(format!("bet-{n}"));
+        let started = std::time::Instant::now();
         match c.debit(&tx, &account, 1, DebitKind::Bet).await {
-            Ok(r) => seen.acked.push((tx, r)),
+            Ok(r) => {
+                seen.took.push(started.elapsed());
+                seen.acked.push((tx, r));
+            }
             Err(Error::Indeterminate { .. } | Error::Unavailable { .. } | Error::Moving { .. }) => {
                 seen.unknown.push(tx)
             }
@@ -138,11 +144,17 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
     stop.store(true, Ordering::Relaxed);
     let seen = writer.await.unwrap();
     took.sort();
+    let mut debits = seen.took.clone();
+    debits.sort();
+    let at = |pct: usize| debits[(debits.len() * pct / 100).min(debits.len() - 1)];
     eprintln!(
-        "20 moves: median {:?}, max {:?}; {} debits acknowledged, {} unknown",
+        "20 moves: median {:?}, max {:?}; {} debits acknowledged (p50 {:?}, p99 {:?}, max {:?}), {} unknown",
         took[10],
         took[19],
         seen.acked.len(),
+        at(50),
+        at(99),
+        debits[debits.len() - 1],
         seen.unknown.len()
     );
     assert!(
@@ -181,6 +193,15 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
     assert_eq!(players, i128::from(balance.available));
     let placement = eu.placement_of(player).await.unwrap().unwrap();
     assert_eq!((placement.group, placement.epoch), (1, epoch));
+    // The nodes' status counts the moves they drove.
+    let mut completed = 0;
+    for endpoint in cluster.endpoints() {
+        let status = eu.status_of(&endpoint).await.unwrap();
+        let moves = status.moves.expect("a geo node reports its moves");
+        assert_eq!((moves.in_flight, moves.returned), (0, 0), "{endpoint}");
+        completed += moves.completed;
+    }
+    assert_eq!(completed, 20);
     cluster.stop_all();
 }
 
@@ -359,5 +380,98 @@ async fn ctl_migrate_and_placement_contract() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+    cluster.stop_all();
+}
+
+// The policy on real processes: a player whose wallet is in eu plays from
+// us; after a window of calls (80% of the last 20 from us) the eu leader
+// moves the wallet by itself while the player keeps playing, nothing is
+// lost, and the wallet does not go straight back when the player returns
+// to eu (the cooldown starts where it lands).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_follows_a_player_who_plays_from_another_region() {
+    let (mut cluster, _dir) = start_topology("geowallet-follow-", &Topology::geo(1));
+    let eu = client(&cluster, "eu", 0);
+    let us = client(&cluster, "us", 0);
+    let account = Account::new(51, "EUR");
+    eu.open(&Tx::new("open"), &account).await.unwrap();
+    eu.credit(&Tx::new("dep"), &account, 1_000, CreditKind::Deposit)
+        .await
+        .unwrap();
+    let bet = |c: &Client, n: u32| {
+        let (c, account) = (c.clone(), account.clone());
+        async move {
+            c.debit(&Tx::new(format!("bet-{n}")), &account, 1, DebitKind::Bet)
+                .await
+                .unwrap_or_else(|e| panic!("bet {n}: {e}"))
+        }
+    };
+    let mut n = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let placed = loop {
+        n += 1;
+        bet(&us, n).await;
+        let p = us.placement_of(51).await.unwrap().unwrap();
+        if p.group == 2 {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "never moved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((placed.home_region.as_str(), placed.epoch), ("us", 2));
+    // The open and the deposit came from eu: the window of 20 filled with
+    // the 18th bet from us (18 of 20, 90%).
+    assert!(n >= 18, "moved after {n} bets: before the window filled");
+    // Back in eu for a whole window: the wallet stays in us for now.
+    for _ in 0..40 {
+        n += 1;
+        bet(&eu, n).await;
+    }
+    let p = eu.placement_of(51).await.unwrap().unwrap();
+    assert_eq!((p.group, p.epoch), (2, 2), "moved back during the cooldown");
+    let balance = us.balance(&account).await.unwrap();
+    assert_eq!(balance.available, 1_000 - u64::from(n));
+    cluster.stop_all();
+}
+
+// A wallet whose rows would not fit one log entry (here: 300 tx records
+// under a 64 KiB transport limit) is refused `wallet_too_big` before
+// anything moves; it keeps working where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_too_big_for_one_entry_is_refused_and_stays() {
+    let dir = tempfile::Builder::new()
+        .prefix("geowallet-move-big-")
+        .tempdir()
+        .unwrap();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_geowallet"));
+    let tuning = geowallet_node::config::RaftTuning {
+        message_bytes_max: geowallet_raft::MESSAGE_BYTES_MIN,
+        ..crate::cluster::tuning(100_000)
+    };
+    let mut cluster =
+        LocalCluster::prepare_topology(binary, dir.path(), &Topology::geo(1), tuning).unwrap();
+    for id in 1..=5 {
+        cluster.spawn(id).unwrap();
+    }
+    let eu = client(&cluster, "eu", 0);
+    let account = Account::new(61, "EUR");
+    eu.open(&Tx::new("open"), &account).await.unwrap();
+    eu.credit(&Tx::new("dep"), &account, 1_000, CreditKind::Deposit)
+        .await
+        .unwrap();
+    for n in 0..300 {
+        eu.debit(&Tx::new(format!("b{n}")), &account, 1, DebitKind::Bet)
+            .await
+            .unwrap();
+    }
+    let refused = eu.migrate(61, "us").await.unwrap_err();
+    assert_eq!(refused.code(), "wallet_too_big", "{refused}");
+    let p = eu.placement_of(61).await.unwrap().unwrap();
+    assert_eq!((p.group, p.epoch), (1, 1));
+    let after = eu
+        .debit(&Tx::new("after"), &account, 1, DebitKind::Bet)
+        .await
+        .unwrap();
+    assert_eq!(after.balance.available, 699);
     cluster.stop_all();
 }

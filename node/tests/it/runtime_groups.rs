@@ -41,6 +41,7 @@ async fn host(
             home_regions: (1..=GROUP.0)
                 .map(|g| (GroupId(g), "local".into()))
                 .collect(),
+            move_policy: None,
             raft: Arc::new(config.validate().unwrap()),
             limits: MessageLimits::default(),
             clocks: ClockQuorum::new(id, WallClock::default(), Duration::from_secs(1)),
