@@ -861,10 +861,30 @@ impl Client {
 
     /// One audit call to `group` (0: each node's default group).
     async fn audit_group(&self, group: u64, accounts: &[Account]) -> Result<Audit, Error> {
+        self.audit_call(group, accounts, false).await
+    }
+
+    /// Group `group`'s own view of `accounts` at one index: those it holds
+    /// with their balances, the others (never opened, or whose wallets are
+    /// in, or moving to, another group) without; and the group's totals.
+    /// No redirects: an audit of several groups that must balance while
+    /// wallets move reads each group this way, with every account asked
+    /// (the groups' separate reads are no consistent cut of the whole).
+    pub async fn audit_in_group(&self, group: u64, accounts: &[Account]) -> Result<Audit, Error> {
+        self.audit_call(group, accounts, true).await
+    }
+
+    async fn audit_call(
+        &self,
+        group: u64,
+        accounts: &[Account],
+        group_view: bool,
+    ) -> Result<Audit, Error> {
         let audit = |group: u64| async move {
             let req = pb::AuditRequest {
                 accounts: accounts.iter().map(Account::to_pb).collect(),
                 group_id: group,
+                group_view,
             };
             let timeout = self.inner.config.rpc_timeout;
             self.with_retries(group, None, |endpoint| {
@@ -909,6 +929,30 @@ impl Client {
         from: JournalCursor,
         limit: u32,
     ) -> Result<JournalPage, Error> {
+        self.journal_page(None, account, from, limit).await
+    }
+
+    /// One page of the lines of `account`'s journal that group `group`
+    /// holds, wherever the player is now: a wallet's lines stay in the
+    /// group that wrote them when it moves (the sequence numbers continue,
+    /// so the groups' lines merged by `seq` are the whole journal).
+    pub async fn journal_in_group(
+        &self,
+        group: u64,
+        account: &Account,
+        from: JournalCursor,
+        limit: u32,
+    ) -> Result<JournalPage, Error> {
+        self.journal_page(Some(group), account, from, limit).await
+    }
+
+    async fn journal_page(
+        &self,
+        in_group: Option<u64>,
+        account: &Account,
+        from: JournalCursor,
+        limit: u32,
+    ) -> Result<JournalPage, Error> {
         let (from_seq, from_log_index, from_position) = match from {
             JournalCursor::Seq(seq) => (seq, 0, 0),
             JournalCursor::Position {
@@ -916,25 +960,28 @@ impl Client {
                 position,
             } => (0, log_index, position),
         };
-        let resp = self
-            .routed(account.player, |group| async move {
-                let req = pb::JournalRequest {
-                    account: Some(account.to_pb()),
-                    from_log_index,
-                    from_position,
-                    limit,
-                    from_seq,
-                    group_id: group,
-                };
-                let timeout = self.inner.config.rpc_timeout;
-                self.with_retries(group, None, |endpoint| {
-                    let conn = self.conn(&endpoint);
-                    let req = req.clone();
-                    async move { unary(timeout, conn?.client.clone().journal(req)).await }
-                })
-                .await
+        let call = |group: u64, group_view: bool| async move {
+            let req = pb::JournalRequest {
+                account: Some(account.to_pb()),
+                from_log_index,
+                from_position,
+                limit,
+                from_seq,
+                group_id: group,
+                group_view,
+            };
+            let timeout = self.inner.config.rpc_timeout;
+            self.with_retries(group, None, |endpoint| {
+                let conn = self.conn(&endpoint);
+                let req = req.clone();
+                async move { unary(timeout, conn?.client.clone().journal(req)).await }
             })
-            .await?;
+            .await
+        };
+        let resp = match in_group {
+            Some(group) => call(group, true).await?,
+            None => self.routed(account.player, |g| call(g, false)).await?,
+        };
         let entries = resp
             .entries
             .into_iter()

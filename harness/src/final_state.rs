@@ -49,6 +49,18 @@ pub fn history_accounts(history: &[HistoryEvent]) -> Result<Vec<Account>, String
 /// Every account's balance and journal. Set `SIM_DUMP_JOURNAL=1` to print
 /// the journals (it changes nothing).
 pub async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalState, String> {
+    final_state_in_groups(client, universe, &[]).await
+}
+
+/// [`final_state`] of a cluster whose wallets moved between `groups`: each
+/// account's journal is the lines every group holds (a wallet's lines stay
+/// where they were written), each line once. Empty `groups`: the journal
+/// of the group that holds the player now.
+pub async fn final_state_in_groups(
+    client: &Client,
+    universe: &[Account],
+    groups: &[u64],
+) -> Result<FinalState, String> {
     // After healing, groups may still be electing (the directory too, in
     // the geo shape): the final read waits for them, within a bound.
     let mut state = FinalState::default();
@@ -72,11 +84,40 @@ pub async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalS
         state
             .balances
             .insert(account.to_string(), Balance::new(b.available, b.held));
+        let sources: Vec<Option<u64>> = if groups.is_empty() {
+            vec![None]
+        } else {
+            groups.iter().copied().map(Some).collect()
+        };
+        for source in sources {
+            journal_lines(client, account, source, &mut state).await?;
+        }
+    }
+    Ok(state)
+}
+
+/// Every line of `account`'s journal in `group` (`None`: where the player
+/// is now) into `state`.
+async fn journal_lines(
+    client: &Client,
+    account: &Account,
+    group: Option<u64>,
+    state: &mut FinalState,
+) -> Result<(), String> {
+    {
         let mut from = JournalCursor::START;
         loop {
             let mut attempts = 0;
             let page = loop {
-                match client.journal(account, from, JOURNAL_PAGE).await {
+                let read = match group {
+                    Some(g) => {
+                        client
+                            .journal_in_group(g, account, from, JOURNAL_PAGE)
+                            .await
+                    }
+                    None => client.journal(account, from, JOURNAL_PAGE).await,
+                };
+                match read {
                     Ok(p) => break p,
                     Err(e) if attempts == FINAL_READ_ATTEMPTS => {
                         return Err(format!(
@@ -91,6 +132,11 @@ pub async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalS
                 if std::env::var_os("SIM_DUMP_JOURNAL").is_some() {
                     eprintln!("journal {account}: {e:?}");
                 }
+                // Lines of no client transaction (a hold expiring, a
+                // wallet moving out or in) carry no tx id.
+                if e.tx_id.is_empty() {
+                    continue;
+                }
                 state.applied_tx.insert(e.tx_id.clone());
                 // Per account: a transfer rightly has a line on each side.
                 *state
@@ -104,5 +150,5 @@ pub async fn final_state(client: &Client, universe: &[Account]) -> Result<FinalS
             }
         }
     }
-    Ok(state)
+    Ok(())
 }

@@ -33,6 +33,14 @@ pub struct Runner {
     /// Moves the workload to fresh players as the recorder's clock runs;
     /// `None` keeps one generation (and audits `universe`).
     pub rotation: Option<Rotation>,
+    /// Empty: each audit reads every account from the group that holds it
+    /// (one read per group, summed). Else each audit reads one of these
+    /// groups in turn, in its own view (`Client::audit_in_group`): the
+    /// bank check then holds per group while wallets move between groups,
+    /// where a sum of reads at different indexes would not.
+    pub audit_groups: Vec<u64>,
+    /// Audits made so far (picks the next group).
+    pub audits_made: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Player generations by the recorder's clock: generation `g` runs from
@@ -266,7 +274,16 @@ impl Runner {
     async fn audit(&self) -> Completion {
         let scope = self.audit_scope();
         let accounts: Vec<Account> = scope.iter().map(|(a, _)| a.clone()).collect();
-        match self.client.audit(&accounts).await {
+        let audit = if self.audit_groups.is_empty() {
+            self.client.audit(&accounts).await
+        } else {
+            let n = self
+                .audits_made
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let group = self.audit_groups[(n % self.audit_groups.len() as u64) as usize];
+            self.client.audit_in_group(group, &accounts).await
+        };
+        match audit {
             Ok(audit) => {
                 let mut balances: BTreeMap<String, Balance> = BTreeMap::new();
                 let mut retired: BTreeMap<String, i128> = BTreeMap::new();

@@ -119,6 +119,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
             base_ns: args.rotate_base_ns,
             period_ns: args.rotate_s * 1_000_000_000,
         }),
+        audit_groups: Vec::new(),
+        audits_made: Default::default(),
     });
     let deadline = Instant::now() + Duration::from_secs(args.time_limit_s);
     let tasks: Vec<_> = (0..args.processes)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use geowallet_client::{Account, Client, ClientConfig};
-use geowallet_harness::{HOLD_TTL_NS, Runner, final_state};
+use geowallet_harness::{HOLD_TTL_NS, Runner, final_state_in_groups};
 use geowallet_raft::Proposal;
 use geowallet_storage::SyncMode;
 use geowallet_testkit::{FinalState, KeyChoice, Recorder, SplitMix64, Workload, WorkloadConfig};
@@ -43,6 +43,8 @@ pub struct ScenarioReport {
     pub final_index: u64,
     /// Hash of the history file's bytes: equal seeds must give equal digests.
     pub history_digest: u64,
+    /// Wallet moves completed during the workload (geo runs).
+    pub wallet_moves: u32,
 }
 
 /// Why a run failed, with the history kept on disk for a look.
@@ -138,6 +140,7 @@ async fn run(
     let shape = if geo { Shape::Geo } else { Shape::Single(3) };
     let cluster = SimCluster::start_shape(shape, disk);
     let config = workload_config(&mut dice);
+    let config_players = config.players;
     let universe: Vec<Account> = config
         .currencies
         .iter()
@@ -162,6 +165,10 @@ async fn run(
         surprises: Arc::new(Mutex::new(Vec::new())),
         unresolved: Arc::new(Mutex::new(Vec::new())),
         rotation: None,
+        // Wallets move between the groups while the workload runs: each
+        // audit reads one group's own view, which balances by itself.
+        audit_groups: if geo { vec![1, 2] } else { Vec::new() },
+        audits_made: Default::default(),
     });
     let done = Arc::new(AtomicBool::new(false));
     let host = cluster.client_host();
@@ -183,9 +190,18 @@ async fn run(
             result
         })
     };
+    let mover = geo.then(|| {
+        let (client, done) = (client.clone(), done.clone());
+        let (players, seed) = (config_players, dice.next_u64());
+        host.spawn(async move { move_wallets(client, players, seed, done).await })
+    });
     let faults = nemesis::run(&cluster, nemesis, &mut dice, || done.load(Ordering::SeqCst)).await?;
     work.await
         .map_err(|e| format!("the client host died: {e}"))??;
+    let moves = match mover {
+        Some(m) => m.await.map_err(|e| format!("the mover died: {e}"))?,
+        None => MoveTally::default(),
+    };
     converge(&cluster).await?;
     // Every write that ended indeterminate is asked again, with its tx id:
     // the stored first outcome settles it for the checker.
@@ -196,10 +212,15 @@ async fn run(
     runner.recorder.flush().map_err(|e| e.to_string())?;
     let final_index = converge(&cluster).await?;
     let final_state = host
-        .spawn(async move { final_state(&client, &universe).await })
+        .spawn(async move {
+            // Wallets moved: each one's journal lines are in both groups.
+            let groups: &[u64] = if geo { &[1, 2] } else { &[] };
+            final_state_in_groups(&client, &universe, groups).await
+        })
         .await
         .map_err(|e| format!("the client host died: {e}"))??;
-    let with_faults = |e: String| format!("{e}\nfaults struck, in order: {faults:?}");
+    let with_faults =
+        |e: String| format!("{e}\nfaults struck, in order: {faults:?}\nwallet moves: {moves:?}");
     let surprises = runner
         .surprises
         .lock()
@@ -219,7 +240,35 @@ async fn run(
     report.faults = faults;
     report.final_index = final_index;
     report.history_digest = hasher.finish();
+    report.wallet_moves = moves.moved;
     Ok(report)
+}
+
+/// What the mover did: moves completed, and calls that ended otherwise
+/// (refused, unavailable under a fault; each resumes or is harmless).
+#[derive(Debug, Default, Clone, Copy)]
+struct MoveTally {
+    moved: u32,
+    other: u32,
+}
+
+/// Moves random players' wallets between eu and us until the workload is
+/// done, a few hundred milliseconds apart, while the nemesis strikes.
+async fn move_wallets(client: Client, players: u64, seed: u64, done: Arc<AtomicBool>) -> MoveTally {
+    let mut dice = SplitMix64::new(seed);
+    let mut tally = MoveTally::default();
+    while !done.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(100 + dice.below(400))).await;
+        let player = dice.below(players);
+        let region = if dice.below(2) == 0 { "eu" } else { "us" };
+        // Bounded: a move cut short by a fault finishes by itself.
+        let call = tokio::time::timeout(Duration::from_secs(5), client.migrate(player, region));
+        match call.await {
+            Ok(Ok(m)) if m.moved => tally.moved += 1,
+            _ => tally.other += 1,
+        }
+    }
+    tally
 }
 
 /// The five history checkers, as the seed report counts them.
@@ -239,6 +288,7 @@ fn check_all(path: &std::path::Path, final_state: &FinalState) -> Result<Scenari
         faults: Vec::new(),
         final_index: 0,
         history_digest: 0,
+        wallet_moves: 0,
     })
 }
 

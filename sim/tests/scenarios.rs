@@ -92,7 +92,9 @@ enum Run {
 // The geo shape (two regions with two datacenters each and a tiebreaker
 // site, two shard groups and the directory): whole datacenters lost,
 // regions cut off, the two datacenters of a region cut apart, kills and
-// slow links; wallets are placed through the directory and routed by it.
+// slow links; wallets are placed through the directory and routed by it,
+// and move between the groups (a random player every few hundred ms)
+// while the workload runs; each audit reads one group's own view.
 //
 // Less progress is asked of it: the directory and the groups are
 // initialized by their lowest-id replica, and a datacenter loss or region

@@ -193,6 +193,41 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
     assert_eq!(players, i128::from(balance.available));
     let placement = eu.placement_of(player).await.unwrap().unwrap();
     assert_eq!((placement.group, placement.epoch), (1, epoch));
+    // The journal: each group holds the lines it wrote; merged by seq
+    // they number 1, 2, ... without a gap, every debit once, a move-out and
+    // a move-in per move.
+    let mut lines = Vec::new();
+    for group in [1, 2] {
+        let mut from = geowallet_client::JournalCursor::START;
+        loop {
+            let page = eu
+                .journal_in_group(group, &account, from, 1000)
+                .await
+                .unwrap();
+            assert!(page.entries.iter().all(|e| e.group == group));
+            lines.extend(page.entries);
+            match page.next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+    }
+    lines.sort_by_key(|e| e.seq);
+    let seqs: Vec<u64> = lines.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=lines.len() as u64).collect::<Vec<_>>());
+    let count = |kind: &str| lines.iter().filter(|e| e.kind == kind).count();
+    assert_eq!((count("move_out"), count("move_in")), (20, 20));
+    let bets: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter(|e| e.tx_id.starts_with("bet-"))
+        .map(|e| e.tx_id.as_str())
+        .collect();
+    assert_eq!(bets.len() as u64, applied);
+    assert_eq!(
+        lines.iter().filter(|e| e.tx_id.starts_with("bet-")).count() as u64,
+        applied,
+        "a debit journaled twice"
+    );
     // The nodes' status counts the moves they drove.
     let mut completed = 0;
     for endpoint in cluster.endpoints() {
