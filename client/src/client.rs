@@ -309,8 +309,25 @@ impl Client {
         &self,
         group: u64,
         tx_id: Option<&str>,
-        mut attempt_fn: F,
+        attempt_fn: F,
     ) -> Result<T, Error>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        self.with_retries_told(group, tx_id, attempt_fn)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// [`Client::with_retries`], also telling whether an attempt before the
+    /// one that answered may have applied the write (its answer was lost).
+    async fn with_retries_told<T, F, Fut>(
+        &self,
+        group: u64,
+        tx_id: Option<&str>,
+        mut attempt_fn: F,
+    ) -> Result<(T, bool), Error>
     where
         F: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, CallError>>,
@@ -334,7 +351,7 @@ impl Client {
                 Err(e) => self.learn(group, &endpoint, e),
             };
             match next {
-                Next::Done(r) => return r,
+                Next::Done(r) => return r.map(|r| (r, maybe_applied)),
                 Next::Retry {
                     maybe_applied: m,
                     error,
@@ -373,6 +390,10 @@ impl Client {
         let deadline = Instant::now() + self.inner.config.retry_budget;
         let key = jitter_key(&tx.id);
         let mut waits = 0;
+        // Whether an attempt may have applied the command before a later
+        // one was refused `moving` (the refusal comes before the tx record
+        // is looked at: it does not say the command never applied).
+        let mut maybe_applied = false;
         loop {
             let command = pb::Command {
                 tx_id: tx.id.clone(),
@@ -380,14 +401,22 @@ impl Client {
                 placement_epoch: route.epoch,
                 op: Some(op.clone()),
             };
-            let result = self
-                .with_retries(route.group, Some(&tx.id), |endpoint| {
+            let (result, lost_answer) = self
+                .with_retries_told(route.group, Some(&tx.id), |endpoint| {
                     let conn = self.conn(&endpoint);
                     let command = command.clone();
                     let group = route.group;
                     async move { conn?.batcher(group).submit(command).await }
                 })
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    Error::Unavailable { message } if maybe_applied => Error::Indeterminate {
+                        tx_id: tx.id.clone(),
+                        last_error: message,
+                    },
+                    other => other,
+                })?;
+            maybe_applied |= lost_answer;
             match result.result {
                 Some(pb::command_result::Result::Ok(r)) => return Ok(r.into()),
                 Some(pb::command_result::Result::Refused(r))
@@ -408,6 +437,12 @@ impl Client {
                     let pause = self.backoff(key, waits).max(self.inner.config.backoff_min);
                     waits += 1;
                     if Instant::now() + pause >= deadline {
+                        if maybe_applied {
+                            return Err(Error::Indeterminate {
+                                tx_id: tx.id.clone(),
+                                last_error: r.message,
+                            });
+                        }
                         return Err(Error::from_refusal(r));
                     }
                     tokio::time::sleep(pause).await;
