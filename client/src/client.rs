@@ -91,6 +91,17 @@ const DIRECTORY: u64 = 0x8000_0000_0000_0000;
 /// Placements a client caches at most (dropped whole when full).
 const PLACEMENTS_CACHED_MAX: usize = 1 << 20;
 
+/// Refusal codes a node or the ledger answers before looking up the
+/// command's tx record: after an attempt whose answer was lost they do not
+/// tell whether that attempt applied.
+const REFUSED_BEFORE_THE_RECORD: [&str; 5] = [
+    "cross_group",
+    "not_placed",
+    "wrong_group",
+    "moved",
+    "moving",
+];
+
 /// Redirects (`wrong_group`) a command follows at most.
 const WRONG_GROUP_HOPS_MAX: u32 = 3;
 
@@ -446,6 +457,17 @@ impl Client {
                         return Err(Error::from_refusal(r));
                     }
                     tokio::time::sleep(pause).await;
+                }
+                // Refusals made before the tx record is looked at (where
+                // the player is now, a transfer's payee in another group)
+                // say nothing of an earlier attempt whose answer was lost.
+                Some(pb::command_result::Result::Refused(r))
+                    if maybe_applied && REFUSED_BEFORE_THE_RECORD.contains(&r.code.as_str()) =>
+                {
+                    return Err(Error::Indeterminate {
+                        tx_id: tx.id.clone(),
+                        last_error: format!("{}: {}", r.code, r.message),
+                    });
                 }
                 Some(pb::command_result::Result::Refused(r)) => {
                     return Err(Error::from_refusal(r));
