@@ -326,24 +326,14 @@ impl<E: Engine> Mover<E> {
     /// the player does before the `Leave` applies.
     async fn check_size(&self, group: &Group<E>, player: u64) -> Result<(), MoveError> {
         let max = self.host.limits().entry_bytes_max() / 2;
-        let store = group.store.clone();
-        let bytes = geowallet_raft::blocking(move || {
+        let bytes = read_store(group, player, "reading the wallet", move |store| {
             use geowallet_ledger::LedgerRows;
             let rows = store.rows();
             let wallet = rows.wallet_rows(PlayerId(player));
             rows.finish()
                 .map(|()| postcard::to_allocvec(&wallet).map_or(usize::MAX, |b| b.len()))
         })
-        .await
-        .map_err(|e| MoveError::Unavailable {
-            player,
-            reason: e.to_string(),
-        })?
-        .map_err(|e| MoveError::Stuck {
-            player,
-            step: "reading the wallet",
-            why: e.to_string(),
-        })?;
+        .await?;
         if bytes > max {
             return Err(MoveError::TooBig { player, bytes, max });
         }
@@ -351,18 +341,10 @@ impl<E: Engine> Mover<E> {
     }
 
     async fn marker(&self, group: &Group<E>, player: u64) -> Result<Option<PlayerMove>, MoveError> {
-        let store = group.store.clone();
-        geowallet_raft::blocking(move || store.player_move(PlayerId(player)))
-            .await
-            .map_err(|e| MoveError::Unavailable {
-                player,
-                reason: e.to_string(),
-            })?
-            .map_err(|e| MoveError::Stuck {
-                player,
-                step: "reading the move marker",
-                why: e.to_string(),
-            })
+        read_store(group, player, "reading the move marker", move |store| {
+            store.player_move(PlayerId(player))
+        })
+        .await
     }
 
     /// Takes move `id` of `player` from `source` (led here) to `to_group`
@@ -707,6 +689,30 @@ impl<E: Engine> Mover<E> {
             }
         }
     }
+}
+
+/// Runs `read` on `group`'s store off the async threads: a damaged row
+/// stops the move (`Stuck`), a task that could not run leaves it for later.
+async fn read_store<E: Engine, T: Send + 'static>(
+    group: &Group<E>,
+    player: u64,
+    step: &'static str,
+    read: impl FnOnce(geowallet_storage::StateStore<E>) -> Result<T, geowallet_storage::StorageError>
+    + Send
+    + 'static,
+) -> Result<T, MoveError> {
+    let store = group.store.clone();
+    geowallet_raft::blocking(move || read(store))
+        .await
+        .map_err(|e| MoveError::Unavailable {
+            player,
+            reason: e.to_string(),
+        })?
+        .map_err(|e| MoveError::Stuck {
+            player,
+            step,
+            why: e.to_string(),
+        })
 }
 
 /// Proposes one move step to `group` (this node must lead it) and answers
