@@ -54,6 +54,12 @@ pub struct RunArgs {
     /// keeps the linearizability search of a long run small.
     #[arg(long, default_value_t = 10)]
     pub rotate_s: u64,
+    /// Geo only: every client host moves a random player's wallet between
+    /// eu and us (`Client::migrate`) every this many milliseconds while the
+    /// workload runs (0: never). Audits then read one group's own view each
+    /// and the final journals merge both groups' lines.
+    #[arg(long, default_value_t = 0)]
+    pub move_every_ms: u64,
     /// The geowallet binary (default: next to this executable).
     #[arg(long)]
     pub geowallet: Option<PathBuf>,
@@ -96,6 +102,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             "the {} fault needs regions and datacenters: add --topology geo",
             k.name()
         );
+    }
+    if args.move_every_ms > 0 && args.topology != Topology::Geo {
+        bail!("--move-every-ms moves wallets between regions: add --topology geo");
     }
     let layout = Layout::new(args.topology, nodes);
     let seed = args
@@ -192,6 +201,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         if let Some(region) = layout.client_region(j) {
             command.arg("--region").arg(region);
         }
+        if args.move_every_ms > 0 {
+            command
+                .arg("--move-every-ms")
+                .arg(args.move_every_ms.to_string())
+                .arg("--groups")
+                .arg(layout.group_ids().join(","));
+        }
         let child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -255,7 +271,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     )?;
     let history = read_history(&history_path)?;
     let universe = geowallet_harness::history_accounts(&history).map_err(|e| anyhow::anyhow!(e))?;
-    let final_state = geowallet_harness::final_state(&probe, &universe)
+    // With wallets moving, each one's journal lines are in every group it
+    // was in.
+    let journal_groups: Vec<u64> = if args.move_every_ms > 0 {
+        layout
+            .group_ids()
+            .iter()
+            .filter_map(|g| g.parse().ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let final_state = geowallet_harness::final_state_in_groups(&probe, &universe, &journal_groups)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut surprises = Vec::new();

@@ -74,6 +74,11 @@ impl Layout {
 
     /// The region client host `j` (from 0) calls from, in the geo shape:
     /// its wallets open in the group homed there.
+    /// The shard groups' ids, as text.
+    pub fn group_ids(&self) -> Vec<String> {
+        self.groups.iter().map(|g| g.id.to_string()).collect()
+    }
+
     pub fn client_region(&self, j: usize) -> Option<&'static str> {
         match self.topology {
             Topology::Single => None,

@@ -59,6 +59,48 @@ pub struct WorkerArgs {
     /// indeterminate and the checkers must cope.
     #[arg(long, default_value_t = 2_000)]
     pub retry_budget_ms: u64,
+    /// Move a random player's wallet to a random region every this many
+    /// milliseconds (0: never); audits then read each of `--groups` in
+    /// its own view, in turn.
+    #[arg(long, default_value_t = 0)]
+    pub move_every_ms: u64,
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<u64>,
+}
+
+/// The regions wallets move between (the geo topology's home regions).
+const MOVE_REGIONS: [&str; 2] = ["eu", "us"];
+/// One move call's bound: a move cut short by a fault finishes by itself.
+const MOVE_CALL_MAX: Duration = Duration::from_secs(5);
+
+/// Moves a random player of the current generation to a random region
+/// every `every` until `deadline`; returns the moves completed and the
+/// calls that ended otherwise.
+async fn move_wallets(
+    runner: Arc<Runner>,
+    config: WorkloadConfig,
+    every: Duration,
+    seed: u64,
+    deadline: Instant,
+) -> (u64, u64) {
+    let mut dice = geowallet_testkit::SplitMix64::new(seed);
+    let (mut moved, mut other) = (0, 0);
+    while Instant::now() + every < deadline {
+        tokio::time::sleep(every).await;
+        let generation = runner.rotation.map_or(0, |r| r.generation(monotonic_ns()));
+        let accounts = config.generation_accounts(generation);
+        if accounts.is_empty() {
+            continue;
+        }
+        let player = accounts[dice.below(accounts.len() as u64) as usize].0;
+        let region = MOVE_REGIONS[dice.below(2) as usize];
+        let call = runner.client.migrate(player, region);
+        match tokio::time::timeout(MOVE_CALL_MAX, call).await {
+            Ok(Ok(m)) if m.moved => moved += 1,
+            _ => other += 1,
+        }
+    }
+    (moved, other)
 }
 
 /// The workload every host runs (the same accounts, so hosts contend).
@@ -119,10 +161,23 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
             base_ns: args.rotate_base_ns,
             period_ns: args.rotate_s * 1_000_000_000,
         }),
-        audit_groups: Vec::new(),
+        audit_groups: if args.move_every_ms > 0 {
+            args.groups.clone()
+        } else {
+            Vec::new()
+        },
         audits_made: Default::default(),
     });
     let deadline = Instant::now() + Duration::from_secs(args.time_limit_s);
+    let mover = (args.move_every_ms > 0).then(|| {
+        tokio::spawn(move_wallets(
+            runner.clone(),
+            workload_config(args.players),
+            Duration::from_millis(args.move_every_ms),
+            args.seed ^ 0x6d6f_7665,
+            deadline,
+        ))
+    });
     let tasks: Vec<_> = (0..args.processes)
         .map(|p| {
             let runner = runner.clone();
@@ -139,6 +194,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     for t in tasks {
         let r = t.await.map_err(|e| format!("a client process died: {e}"));
         result = result.and(r.and_then(|r| r));
+    }
+    if let Some(mover) = mover {
+        let (moved, other) = mover.await.context("the wallet mover died")?;
+        eprintln!("geowallet-jepsen worker: {moved} wallet moves ({other} calls ended otherwise)");
     }
     // Tell the run, wait until it has healed the cluster, then ask again
     // every write that ended indeterminate (its stored first outcome

@@ -363,3 +363,40 @@ fn a_flipped_bit_is_detected_and_never_served() {
     );
     assert_eq!(leftovers(&prefix_of(&stdout)), Vec::<String>::new());
 }
+
+// Proves wallets moving between the geo shape's two groups, on real
+// processes, while whole datacenters die and nodes are SIGKILLed, keep
+// every checker passing: each audit reads one group's own view (which
+// balances by itself), the final journals merge both groups' lines, and
+// moves did complete.
+#[test]
+fn wallets_moving_under_datacenter_loss_and_kills_pass() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (out, stdout, stderr) = run_to_end(&[
+        "--topology",
+        "geo",
+        "--nemesis",
+        "dc,kill",
+        "--time-limit-s",
+        "25",
+        "--seed",
+        "7",
+        "--move-every-ms",
+        "300",
+        "--dir",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("valid: true"), "{stdout}");
+    let moves: u64 = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("geowallet-jepsen worker: "))
+        .filter_map(|l| l.split_once(" wallet moves"))
+        .filter_map(|(n, _)| n.parse::<u64>().ok())
+        .sum();
+    assert!(
+        moves >= 10,
+        "only {moves} wallet moves completed:\n{stderr}"
+    );
+}
