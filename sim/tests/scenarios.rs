@@ -192,6 +192,21 @@ fn same_seed_same_history() {
     assert_ne!(checked, other, "seeds 7 and 8 gave the same history");
 }
 
+// Geo seeds whose wallet moves once caught the client reporting a refusal
+// for a command that had applied (its answer lost, then `moving` on the
+// retry, seed 1024; `cross_group` once a payee moved away, seed 1026).
+#[test]
+fn geo_seeds_that_caught_refusals_after_a_lost_answer() {
+    for seed in [1024, 1026] {
+        match run_seed(seed, Nemesis::Geo, SyncMode::Manual) {
+            Run::Passed { .. } => {}
+            Run::Failed(e) | Run::Panicked(e) => {
+                panic!("seed {seed}: {e}\n{}", replay(seed, "geo"))
+            }
+        }
+    }
+}
+
 /// Seeds the broken-variant test runs itself (fixed, so its verdict replays).
 const BROKEN_SEEDS: u64 = 20;
 
