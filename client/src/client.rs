@@ -1035,10 +1035,45 @@ impl Client {
             })
             .await
         };
-        let resp = match in_group {
+        let mut resp = match in_group {
             Some(group) => call(group, true).await?,
             None => self.routed(account.player, |g| call(g, false)).await?,
         };
+        let merged_page = !resp.lines_elsewhere.is_empty() && from_log_index == 0;
+        if merged_page {
+            // The wallet was in other groups for a while: its lines there
+            // fill the gaps, in one order by sequence number.
+            let mut merged: BTreeMap<u64, pb::JournalEntry> =
+                resp.entries.drain(..).map(|e| (e.seq, e)).collect();
+            let mut more = resp.more;
+            for group in std::mem::take(&mut resp.lines_elsewhere) {
+                let other = call(group, true).await?;
+                more |= other.more;
+                for e in other.entries {
+                    merged.entry(e.seq).or_insert(e);
+                }
+            }
+            let wanted = if limit == 0 { 100 } else { limit as usize };
+            let mut expect = from_seq.max(1);
+            let total = merged.len();
+            for (seq, e) in merged {
+                if seq != expect || resp.entries.len() == wanted {
+                    break;
+                }
+                resp.entries.push(e);
+                expect += 1;
+            }
+            if resp.entries.is_empty() && total > 0 {
+                return Err(Error::Unavailable {
+                    message: format!(
+                        "line {expect} of {account}'s journal is in no group that answered; retry"
+                    ),
+                });
+            }
+            resp.more = more || resp.entries.len() < total;
+            resp.next_seq = expect;
+            (resp.next_log_index, resp.next_position) = (0, 0);
+        }
         let entries = resp
             .entries
             .into_iter()
@@ -1061,9 +1096,9 @@ impl Client {
             }),
             (true, seq) => Some(JournalCursor::Seq(seq)),
         };
-        let next_at = resp
-            .more
-            .then_some((resp.next_log_index, resp.next_position));
+        // A page merged from several groups resumes by sequence number only.
+        let next_at =
+            (resp.more && !merged_page).then_some((resp.next_log_index, resp.next_position));
         Ok(JournalPage {
             entries,
             next,

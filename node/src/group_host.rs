@@ -185,6 +185,11 @@ impl<E: Engine> GroupHost<E> {
         self.config.home_regions.get(&id).map(String::as_str)
     }
 
+    /// Every shard group of the cluster.
+    pub fn shard_groups(&self) -> Vec<GroupId> {
+        self.config.home_regions.keys().copied().collect()
+    }
+
     /// Every region some shard group is homed in.
     pub fn regions(&self) -> std::collections::BTreeSet<&str> {
         self.config

@@ -589,6 +589,27 @@ impl<E: Engine> Wallet for WalletService<E> {
             Some(e) => (true, e.log_index.0, e.position, e.seq),
             None => (false, 0, 0, 0),
         };
+        // A wallet that moved has lines in other groups: when the lines
+        // here (and the next one) do not follow each other from the asked
+        // number, say where else to look.
+        let mut lines_elsewhere = Vec::new();
+        if let (JournalFrom::Seq(from_seq), false) = (from, r.group_view) {
+            let mut expect = from_seq.max(1);
+            let gap = page.entries.iter().chain(page.next.iter()).any(|e| {
+                let gap = e.seq != expect;
+                expect = e.seq + 1;
+                gap
+            });
+            if gap {
+                lines_elsewhere = self
+                    .host
+                    .shard_groups()
+                    .into_iter()
+                    .filter(|g| *g != group.id)
+                    .map(|g| g.0)
+                    .collect();
+            }
+        }
         let entries = page.entries.iter().map(wire::journal_entry).collect();
         Ok(Response::new(pb::JournalResponse {
             entries,
@@ -596,6 +617,7 @@ impl<E: Engine> Wallet for WalletService<E> {
             next_log_index,
             next_position,
             next_seq,
+            lines_elsewhere,
         }))
     }
 

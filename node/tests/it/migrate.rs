@@ -228,6 +228,19 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
         applied,
         "a debit journaled twice"
     );
+    // `journal` (what `ctl journal` reads) follows the wallet: pages of 50
+    // from where the player is now give the same lines, every group's.
+    let mut paged = Vec::new();
+    let mut from = geowallet_client::JournalCursor::START;
+    loop {
+        let page = eu.journal(&account, from, 50).await.unwrap();
+        paged.extend(page.entries);
+        match page.next {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, lines, "the journal read through the player's group");
     // The nodes' status counts the moves they drove.
     let mut completed = 0;
     for endpoint in cluster.endpoints() {
