@@ -70,6 +70,9 @@ const STEP_RPC_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one step keeps being retried (leader changes, an unreachable
 /// replica) before the move is left for the next resume.
 const STEP_RETRY_BUDGET: Duration = Duration::from_secs(10);
+/// How long the target and the directory have to answer before a move
+/// starts.
+const PROBE_BUDGET: Duration = Duration::from_secs(3);
 /// Pause between two tries of a step.
 const STEP_RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// How often a leader looks for moves of its groups to resume.
@@ -275,6 +278,16 @@ impl<E: Engine> Mover<E> {
                 },
             };
             self.check_size(&source, player).await?;
+            // The wallet is out of reach from its Leave until it arrives:
+            // start only when the target and the directory answer now.
+            for group in [target.0, GroupId::DIRECTORY.0] {
+                self.remote_within(group, Vec::new(), PROBE_BUDGET)
+                    .await
+                    .map_err(|e| MoveError::Unavailable {
+                        player,
+                        reason: format!("group {group} cannot take a move step now: {e}"),
+                    })?;
+            }
             self.stats.started.fetch_add(1, Ordering::Relaxed);
             return self.drive(&source, PlayerId(player), id, target.0).await;
         }
@@ -539,7 +552,17 @@ impl<E: Engine> Mover<E> {
     /// Sends one encoded step to group `to`'s leader: this node when it
     /// leads it, else over `MoveService`, following leader hints.
     async fn remote(&self, to: u64, command: Vec<u8>) -> Result<Vec<u8>, ProposeError> {
-        let deadline = tokio::time::Instant::now() + STEP_RETRY_BUDGET;
+        self.remote_within(to, command, STEP_RETRY_BUDGET).await
+    }
+
+    /// [`Mover::remote`], retried for `budget`.
+    async fn remote_within(
+        &self,
+        to: u64,
+        command: Vec<u8>,
+        budget: Duration,
+    ) -> Result<Vec<u8>, ProposeError> {
+        let deadline = tokio::time::Instant::now() + budget;
         let replicas: Vec<u64> = self
             .host
             .replicas_of(GroupId(to))
@@ -614,7 +637,7 @@ impl<E: Engine> Mover<E> {
             }
         }
         Err(ProposeError::Unavailable(format!(
-            "group {to} did not take the step within {STEP_RETRY_BUDGET:?} ({last})"
+            "group {to} did not take the step within {budget:?} ({last})"
         )))
     }
 
@@ -743,6 +766,23 @@ async fn step_here<E: Engine>(
     clocks: &ClockQuorum,
     command: &[u8],
 ) -> Result<MoveStepReply, ProposeError> {
+    if command.is_empty() {
+        // A probe: is this node the group's leader, confirmed by a quorum?
+        group
+            .raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| match e {
+                openraft::error::RaftError::APIError(
+                    openraft::error::LinearizableReadError::ForwardToLeader(f),
+                ) => ProposeError::NotLeader {
+                    leader_id: f.leader_id,
+                    leader_endpoint: f.leader_node.map(|n| n.addr),
+                },
+                other => ProposeError::Unavailable(other.to_string()),
+            })?;
+        return Ok(MoveStepReply::default());
+    }
     let undecodable = |e: postcard::Error| {
         ProposeError::Unavailable(format!("the move step does not decode: {e}"))
     };

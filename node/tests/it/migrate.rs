@@ -523,3 +523,49 @@ async fn a_wallet_too_big_for_one_entry_is_refused_and_stays() {
     assert_eq!(after.balance.available, 699);
     cluster.stop_all();
 }
+
+// A move to a region whose group has lost its quorum (both us nodes
+// SIGKILLed) does not start: the target is probed before the wallet leaves
+// its group, so the player keeps playing where it is instead of waiting,
+// `moving`, for the target to come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_to_a_group_that_cannot_take_it_does_not_start() {
+    let (mut cluster, _dir) = start_topology("geowallet-move-probe-", &Topology::geo(1));
+    let eu = client(&cluster, "eu", 0);
+    let account = Account::new(71, "EUR");
+    eu.open(&Tx::new("open"), &account).await.unwrap();
+    eu.credit(&Tx::new("dep"), &account, 100, CreditKind::Deposit)
+        .await
+        .unwrap();
+    // Group 2 is n3, n4 (us) and n5: without both us nodes it has no quorum.
+    cluster.kill(3).unwrap();
+    cluster.kill(4).unwrap();
+    let hasty = Client::connect(
+        cluster.endpoints(),
+        ClientConfig {
+            region: "us".into(),
+            retry_budget: Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let refused = hasty.migrate(71, "us").await.unwrap_err();
+    assert_eq!(refused.code(), "unavailable", "{refused}");
+    let p = eu.placement_of(71).await.unwrap().unwrap();
+    assert_eq!((p.group, p.epoch), (1, 1));
+    let quick = Client::connect(
+        cluster.endpoints(),
+        ClientConfig {
+            region: "eu".into(),
+            retry_budget: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let bet = quick
+        .debit(&Tx::new("bet"), &account, 1, DebitKind::Bet)
+        .await
+        .expect("the wallet stayed in eu, not moving");
+    assert_eq!(bet.balance.available, 99);
+    cluster.stop_all();
+}
