@@ -280,14 +280,15 @@ impl<E: Engine> Mover<E> {
             self.check_size(&source, player).await?;
             // The wallet is out of reach from its Leave until it arrives:
             // start only when the target and the directory answer now.
-            for group in [target.0, GroupId::DIRECTORY.0] {
+            let probe = |group: u64| async move {
                 self.remote_within(group, Vec::new(), PROBE_BUDGET)
                     .await
                     .map_err(|e| MoveError::Unavailable {
                         player,
                         reason: format!("group {group} cannot take a move step now: {e}"),
-                    })?;
-            }
+                    })
+            };
+            futures::future::try_join(probe(target.0), probe(GroupId::DIRECTORY.0)).await?;
             self.stats.started.fetch_add(1, Ordering::Relaxed);
             return self.drive(&source, PlayerId(player), id, target.0).await;
         }
