@@ -64,8 +64,9 @@ pub enum Error {
     WrongGroup { group: u64, epoch: u64 },
     #[error("no shard group is homed in the caller's region: {message}")]
     NoGroupInRegion { message: String },
-    /// A transfer between players of different shard groups: refused,
-    /// nothing changed (such transfers are not supported yet).
+    /// A transfer between players of different shard groups, refused by a
+    /// node of a release before such transfers (nothing changed); current
+    /// nodes run them as two-phase transfers instead.
     #[error("transfer across shard groups refused: {message}")]
     CrossGroup { message: String },
     /// The player's wallet is moving between shard groups: the command

@@ -138,6 +138,12 @@ async fn journal_lines(
                     continue;
                 }
                 state.applied_tx.insert(e.tx_id.clone());
+                // A transfer to another group that its payee refused gives
+                // the money back under the same tx id: the undoing of its
+                // one application, not a second.
+                if e.kind == "transfer_back" {
+                    continue;
+                }
                 // Per account: a transfer rightly has a line on each side.
                 *state
                     .journal_tx_counts

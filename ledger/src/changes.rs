@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Account, AccountId, Currency, Hold, HoldId, JournalEntry, PlayerId, PlayerMove, SystemAccount,
-    TimeIndex, TimeKey, TxId, TxRecord,
+    Account, AccountId, Currency, Hold, HoldId, JournalEntry, PendingTransfer, PlayerId,
+    PlayerMove, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord,
 };
 
 /// Ledger-wide values that are not per account.
@@ -49,6 +49,8 @@ pub struct Changes {
     pub journal: Vec<JournalEntry>,
     /// Players' move markers; `None` = removed.
     pub players: BTreeMap<PlayerId, Option<PlayerMove>>,
+    /// Transfers to other groups by (payer, tx id); `None` = settled or moved away.
+    pub transfers: BTreeMap<(AccountId, TxId), Option<PendingTransfer>>,
     /// `Some` if `apply` ran.
     pub meta: Option<Meta>,
 }
@@ -63,6 +65,7 @@ impl Changes {
             && self.time_index.is_empty()
             && self.journal.is_empty()
             && self.players.is_empty()
+            && self.transfers.is_empty()
             && self.meta.is_none()
     }
 
@@ -76,6 +79,7 @@ impl Changes {
         self.time_index.extend(later.time_index);
         self.journal.extend(later.journal);
         self.players.extend(later.players);
+        self.transfers.extend(later.transfers);
         if later.meta.is_some() {
             self.meta = later.meta;
         }

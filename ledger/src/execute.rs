@@ -129,6 +129,8 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         }
         let amount = nonzero(amount)?;
         writable(from, &src)?;
+        // A frozen payee takes no transfer, whichever group it is in.
+        writable(to, &dst)?;
         funds(from, &src, amount)?;
         let src = src
             .debit_with(amount)
@@ -279,7 +281,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         Ok(e.receipt(next.balance(), None))
     }
 
-    fn existing(&self, id: AccountId) -> Result<Account, Refusal> {
+    pub(crate) fn existing(&self, id: AccountId) -> Result<Account, Refusal> {
         self.account(&id)
             .ok_or(Refusal::UnknownAccount { account: id })
     }
@@ -309,7 +311,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     }
 }
 
-fn nonzero(amount: Amount) -> Result<u64, Refusal> {
+pub(crate) fn nonzero(amount: Amount) -> Result<u64, Refusal> {
     if amount.0 == 0 {
         Err(Refusal::ZeroAmount)
     } else {
@@ -317,7 +319,7 @@ fn nonzero(amount: Amount) -> Result<u64, Refusal> {
     }
 }
 
-fn writable(id: AccountId, a: &Account) -> Result<(), Refusal> {
+pub(crate) fn writable(id: AccountId, a: &Account) -> Result<(), Refusal> {
     if a.frozen {
         Err(Refusal::Frozen { account: id })
     } else {
@@ -325,7 +327,7 @@ fn writable(id: AccountId, a: &Account) -> Result<(), Refusal> {
     }
 }
 
-fn funds(id: AccountId, a: &Account, requested: u64) -> Result<(), Refusal> {
+pub(crate) fn funds(id: AccountId, a: &Account, requested: u64) -> Result<(), Refusal> {
     if a.available < requested {
         return Err(Refusal::InsufficientFunds {
             account: id,
@@ -578,7 +580,8 @@ mod tests {
         );
     }
 
-    // Proves a frozen account refuses money out but accepts money in, release and unfreeze.
+    // Proves a frozen account refuses money out and transfers from other
+    // players (in any group), but accepts credits, release and unfreeze.
     #[test]
     fn frozen() {
         let mut l = Ledger::funded(eur(1), 100);
@@ -594,7 +597,8 @@ mod tests {
         assert_eq!(l.run(hold(1, "g", 1, f)), frozen);
         assert_eq!(l.run(capture(1, "h", None)), frozen);
         l.run(credit(1, 1, CreditKind::Win)).unwrap();
-        l.run(transfer(2, 1, 1)).unwrap();
+        assert_eq!(l.run(transfer(2, 1, 1)), frozen);
+        l.run(credit(1, 1, CreditKind::Refund)).unwrap();
         assert_eq!(l.run(release(1, "h")).unwrap().balance, bal(102, 0));
         l.run(Command::Unfreeze { account: eur(1) }).unwrap();
         l.run(Command::Unfreeze { account: eur(1) }).unwrap();

@@ -6,6 +6,11 @@ use crate::{Currency, InvalidInput};
 
 /// Longest accepted transaction or hold id, in bytes.
 const TOKEN_LEN_MAX: usize = 64;
+/// Longest id the ledger derives for its own records ([`TxId::reserved`]).
+const RESERVED_LEN_MAX: usize = 128;
+/// The first byte of the ids the ledger derives for its own records;
+/// clients may not use it ([`TxId::is_reserved`]).
+const RESERVED_PREFIX: char = '~';
 
 /// A player, as numbered by the operator.
 #[derive(
@@ -52,6 +57,12 @@ fn is_token(s: &str) -> bool {
     len_ok && s.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
+/// [`is_token`], or a longer id the ledger derived (reserved prefix, up to 128 bytes).
+fn is_tx_token(s: &str) -> bool {
+    let derived = s.starts_with(RESERVED_PREFIX) && s.len() <= RESERVED_LEN_MAX;
+    is_token(s) || (derived && s.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+}
+
 /// A client-chosen transaction id: the key of exactly-once application.
 ///
 /// Validated on construction and on deserialization.
@@ -62,11 +73,24 @@ pub struct TxId(String);
 impl TxId {
     pub fn new(s: impl Into<String>) -> Result<TxId, InvalidInput> {
         let s = s.into();
-        if is_token(&s) {
+        if is_tx_token(&s) {
             Ok(TxId(s))
         } else {
             Err(InvalidInput::TxId(s))
         }
+    }
+
+    /// Whether the id starts with `~`, the prefix of the ids the ledger
+    /// derives for its own records: a client's request may not use one.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_PREFIX)
+    }
+
+    /// The id under which the payee's group records the credit of a
+    /// transfer from another group: `~<payer player>/<currency>/<tx>`.
+    /// Unique per payer wallet and transfer, and apart from every client id.
+    pub fn transfer_credit(from: AccountId, tx: &TxId) -> TxId {
+        TxId(format!("{RESERVED_PREFIX}{from}/{tx}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -153,6 +177,30 @@ mod tests {
             assert_eq!(TxId::new(bad), Err(InvalidInput::TxId(bad.to_owned())));
             assert_eq!(HoldId::new(bad), Err(InvalidInput::HoldId(bad.to_owned())));
         }
+    }
+
+    // Proves a derived credit id is a valid, reserved tx id even for the
+    // longest client id, and differs per payer and per transfer.
+    #[test]
+    fn derived_credit_ids_are_reserved_and_distinct() {
+        let long = TxId::new("x".repeat(64)).unwrap();
+        let payer = |p| AccountId {
+            player: PlayerId(p),
+            currency: Currency::parse("EUR").unwrap(),
+        };
+        let id = TxId::transfer_credit(payer(u64::MAX), &long);
+        assert!(id.is_reserved());
+        assert_eq!(TxId::new(id.as_str()).unwrap(), id);
+        assert_ne!(TxId::transfer_credit(payer(1), &long), id);
+        let other = TxId::new("y").unwrap();
+        assert_ne!(
+            TxId::transfer_credit(payer(1), &other),
+            TxId::transfer_credit(payer(1), &long)
+        );
+        assert!(!TxId::new("a~").unwrap().is_reserved());
+        // Only the reserved prefix buys the longer length.
+        assert!(TxId::new("x".repeat(65)).is_err());
+        assert!(TxId::new(format!("~{}", "x".repeat(128))).is_err());
     }
 
     // Proves the account id prints as player/currency.

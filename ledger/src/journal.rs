@@ -23,6 +23,9 @@ pub enum JournalKind {
     MoveIn,
     /// The move was refused by the target: the wallet came back from transit.
     MoveBack,
+    /// A transfer to a player of another group was refused there: its
+    /// money came back from transit (the line after its `TransferOut`).
+    TransferBack,
 }
 
 /// One line of a wallet's audit trail: one per account a successful command

@@ -6,6 +6,8 @@
 //! and one log entry: the entry brings its index and leader time, so every
 //! replica computes the same outcomes and the same [`Changes`] to write.
 //! [`State`] keeps the rows in memory for tests; storage keeps them in RocksDB.
+//! Moves of wallets and transfers between groups are steps of their own
+//! ([`apply_move`]), each one entry of one group.
 //! This crate must never depend on I/O, clocks, randomness, async, tokio,
 //! RocksDB or openraft; it depends on serde alone, which is what lets it be
 //! fuzzed, property-tested and simulated.
@@ -15,6 +17,7 @@ mod amount;
 mod changes;
 mod command;
 mod config;
+mod cross_transfer;
 mod currency;
 mod entry;
 mod execute;
@@ -43,6 +46,7 @@ pub use amount::Amount;
 pub use changes::{Changes, Meta};
 pub use command::{Command, CreditKind, DebitKind};
 pub use config::LedgerConfig;
+pub use cross_transfer::{PendingTransfer, is_final};
 pub use currency::Currency;
 pub use fingerprint::{Fnv1a, fingerprint};
 pub use hold::{Hold, HoldStatus};

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    Account, AccountId, Changes, Currency, Hold, HoldId, LedgerRows, Meta, PlayerId, PlayerMove,
-    SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
+    Account, AccountId, Changes, Currency, Hold, HoldId, LedgerRows, Meta, PendingTransfer,
+    PlayerId, PlayerMove, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
 };
 
 /// Every row of one group's ledger, in ordered maps.
@@ -21,6 +21,8 @@ pub struct MemRows {
     pub time_index: BTreeMap<TimeIndex, BTreeSet<TimeKey>>,
     /// Move markers of the players a move touched.
     pub players: BTreeMap<PlayerId, PlayerMove>,
+    /// Transfers to other groups not settled yet.
+    pub transfers: BTreeMap<(AccountId, TxId), PendingTransfer>,
     pub meta: Meta,
 }
 
@@ -49,6 +51,12 @@ impl MemRows {
             match r {
                 Some(r) => self.tx_records.insert(key.clone(), r.clone()),
                 None => self.tx_records.remove(key),
+            };
+        }
+        for (key, t) in &changes.transfers {
+            match t {
+                Some(t) => self.transfers.insert(key.clone(), t.clone()),
+                None => self.transfers.remove(key),
             };
         }
         self.system
@@ -142,6 +150,12 @@ impl MemRows {
             };
             assert!(self.indexed(&key), "tx {tx} of {wallet} unindexed");
         }
+        for (from, tx) in self.transfers.keys() {
+            assert!(
+                self.accounts.contains_key(from),
+                "transfer {tx} from missing account {from}"
+            );
+        }
         for (player, m) in &self.players {
             if matches!(m, PlayerMove::Leaving { .. } | PlayerMove::Moved { .. }) {
                 assert!(
@@ -184,6 +198,10 @@ impl LedgerRows for MemRows {
         self.tx_records.get(&(*wallet, tx.clone())).cloned()
     }
 
+    fn pending_transfer(&self, from: &AccountId, tx: &TxId) -> Option<PendingTransfer> {
+        self.transfers.get(&(*from, tx.clone())).cloned()
+    }
+
     fn system_balance(&self, currency: Currency, which: SystemAccount) -> i128 {
         self.system.get(&(currency, which)).copied().unwrap_or(0)
     }
@@ -214,6 +232,10 @@ impl LedgerRows for MemRows {
             tx_records: (self.tx_records.iter())
                 .filter(|((id, _), _)| mine(id))
                 .map(|((id, tx), r)| (*id, tx.clone(), r.clone()))
+                .collect(),
+            transfers: (self.transfers.iter())
+                .filter(|((id, _), _)| mine(id))
+                .map(|((id, tx), t)| (*id, tx.clone(), t.clone()))
                 .collect(),
         }
     }

@@ -5,7 +5,8 @@
 use crate::entry::Entry;
 use crate::{
     Account, AccountId, Changes, Currency, Hold, HoldId, JournalKind, LedgerConfig, LedgerRows,
-    Meta, PlayerId, PlayerMove, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
+    Meta, PendingTransfer, PlayerId, PlayerMove, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord,
+    WalletRows,
 };
 
 pub(crate) struct Overlay<'a, R: LedgerRows + ?Sized> {
@@ -150,6 +151,15 @@ impl<'a, R: LedgerRows + ?Sized> Overlay<'a, R> {
         self.changes.tx_records.insert((wallet, tx), r);
     }
 
+    pub(crate) fn put_pending_transfer(
+        &mut self,
+        from: AccountId,
+        tx: TxId,
+        t: Option<PendingTransfer>,
+    ) {
+        self.changes.transfers.insert((from, tx), t);
+    }
+
     /// Adds a time index key, lowering the index's next-due bound.
     fn index_key(&mut self, key: TimeKey) {
         let mut meta = self.meta();
@@ -185,6 +195,13 @@ impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
         match self.changes.holds.get(&(*id, hold.clone())) {
             Some(h) => h.clone(),
             None => self.base.hold(id, hold),
+        }
+    }
+
+    fn pending_transfer(&self, from: &AccountId, tx: &TxId) -> Option<PendingTransfer> {
+        match self.changes.transfers.get(&(*from, tx.clone())) {
+            Some(t) => t.clone(),
+            None => self.base.pending_transfer(from, tx),
         }
     }
 
@@ -268,6 +285,22 @@ impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
                 None => records.remove(&(*id, tx.clone())),
             };
         }
+        let mut transfers: std::collections::BTreeMap<(AccountId, TxId), PendingTransfer> = base
+            .transfers
+            .into_iter()
+            .map(|(id, tx, t)| ((id, tx), t))
+            .collect();
+        for ((id, tx), t) in self
+            .changes
+            .transfers
+            .iter()
+            .filter(|((id, _), _)| mine(id))
+        {
+            match t {
+                Some(t) => transfers.insert((*id, tx.clone()), t.clone()),
+                None => transfers.remove(&(*id, tx.clone())),
+            };
+        }
         WalletRows {
             accounts: accounts.into_iter().collect(),
             holds: holds
@@ -277,6 +310,10 @@ impl<R: LedgerRows + ?Sized> LedgerRows for Overlay<'_, R> {
             tx_records: records
                 .into_iter()
                 .map(|((id, tx), r)| (id, tx, r))
+                .collect(),
+            transfers: transfers
+                .into_iter()
+                .map(|((id, tx), t)| (id, tx, t))
                 .collect(),
         }
     }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Account, AccountId, Currency, Hold, HoldId, Meta, PlayerId, PlayerMove, SystemAccount, TxId,
-    TxRecord,
+    Account, AccountId, Currency, Hold, HoldId, Meta, PendingTransfer, PlayerId, PlayerMove,
+    SystemAccount, TxId, TxRecord,
 };
 
 /// One key of the ledger's time indexes. Ordered by index kind, then time,
@@ -95,11 +95,16 @@ pub struct WalletRows {
     pub holds: Vec<(AccountId, HoldId, Hold)>,
     /// By wallet (a command's primary account) and tx id.
     pub tx_records: Vec<(AccountId, TxId, TxRecord)>,
+    /// Transfers to other groups not settled yet, by payer account and tx id.
+    pub transfers: Vec<(AccountId, TxId, PendingTransfer)>,
 }
 
 impl WalletRows {
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.holds.is_empty() && self.tx_records.is_empty()
+        self.accounts.is_empty()
+            && self.holds.is_empty()
+            && self.tx_records.is_empty()
+            && self.transfers.is_empty()
     }
 }
 
@@ -112,6 +117,8 @@ pub trait LedgerRows {
     fn hold(&self, id: &AccountId, hold: &HoldId) -> Option<Hold>;
     /// The record of `tx` in `wallet` (a command's primary account).
     fn tx_record(&self, wallet: &AccountId, tx: &TxId) -> Option<TxRecord>;
+    /// The transfer `tx` from `from` to another group, while unsettled.
+    fn pending_transfer(&self, from: &AccountId, tx: &TxId) -> Option<PendingTransfer>;
     /// A system account's balance; 0 if it never moved.
     fn system_balance(&self, currency: Currency, which: SystemAccount) -> i128;
     /// Sum of available + held over every player account of `currency`.

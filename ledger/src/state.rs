@@ -95,27 +95,28 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
 
     /// Refuses a command of a player whose wallet is moving away or moved.
     fn check_players(&self, command: &crate::Command) -> Result<(), Refusal> {
-        for player in command.players() {
-            match self.player_move(player) {
-                Some(crate::PlayerMove::Leaving { .. }) => {
-                    return Err(Refusal::Moving { player });
-                }
-                Some(crate::PlayerMove::Moved { group, epoch, .. }) => {
-                    return Err(Refusal::Moved {
-                        player,
-                        group,
-                        epoch,
-                    });
-                }
-                _ => {}
-            }
+        command
+            .players()
+            .into_iter()
+            .try_for_each(|player| self.check_player(player))
+    }
+
+    /// Refuses a step about `player` if the wallet is moving away or moved.
+    pub(crate) fn check_player(&self, player: crate::PlayerId) -> Result<(), Refusal> {
+        match self.player_move(player) {
+            Some(crate::PlayerMove::Leaving { .. }) => Err(Refusal::Moving { player }),
+            Some(crate::PlayerMove::Moved { group, epoch, .. }) => Err(Refusal::Moved {
+                player,
+                group,
+                epoch,
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Refuses requests created outside the idempotency window or too far
     /// ahead of leader time. Such refusals are not recorded.
-    fn check_tx_time(&self, now_ns: u64, request: &Request) -> Result<(), Refusal> {
+    pub(crate) fn check_tx_time(&self, now_ns: u64, request: &Request) -> Result<(), Refusal> {
         let created_at_ns = request.created_at_ns;
         let window_ns = self.config.idempotency_window_ns;
         if created_at_ns.saturating_add(window_ns) < now_ns {
@@ -215,6 +216,11 @@ impl State {
 
     pub fn tx_record(&self, wallet: &AccountId, tx: &TxId) -> Option<&TxRecord> {
         self.rows.tx_records.get(&(*wallet, tx.clone()))
+    }
+
+    /// The unsettled transfer `tx` from `from` to another group.
+    pub fn pending_transfer(&self, from: &AccountId, tx: &TxId) -> Option<crate::PendingTransfer> {
+        self.rows.pending_transfer(from, tx)
     }
 
     /// `player`'s move marker, if a move touched it here.

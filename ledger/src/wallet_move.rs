@@ -20,11 +20,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cross_transfer::PendingTransfer;
 use crate::entry::Entry;
 use crate::overlay::Overlay;
 use crate::{
     AccountId, Changes, EntryContext, Hold, HoldStatus, JournalKind, LedgerConfig, LedgerRows,
-    PlayerId, SystemAccount, WalletRows,
+    Outcome, PlayerId, Request, SystemAccount, TxId, WalletRows,
 };
 
 /// One move of one player: the placement epoch it leaves at, the attempt
@@ -96,6 +97,23 @@ pub enum MoveCommand {
     },
     /// Source: the target refused: the wallet comes back.
     Return { player: PlayerId, id: MoveId },
+    /// Payer's group: a client's transfer to a player of another group
+    /// (see [`crate::cross_transfer`]): debit the payer into transit.
+    TransferBegin { request: Request },
+    /// Payee's group: credit the payee from transit, or refuse.
+    TransferCredit {
+        from: AccountId,
+        to: AccountId,
+        amount: u64,
+        tx: TxId,
+        created_at_ns: u64,
+    },
+    /// Payer's group: the payee's group answered `credit`.
+    TransferSettle {
+        from: AccountId,
+        tx: TxId,
+        credit: Outcome,
+    },
 }
 
 /// What a move step did.
@@ -115,6 +133,17 @@ pub enum MoveOutcome {
     /// The step does not fit the player's state here; nothing changed.
     Rejected {
         why: MoveRefusal,
+    },
+    /// `TransferBegin`: the payer is debited, the payee not yet settled.
+    TransferPending {
+        pending: PendingTransfer,
+    },
+    /// A transfer step's answer: `TransferBegin` refused or already
+    /// settled, `TransferCredit`'s credit or refusal, `TransferSettle`'s
+    /// final outcome. A `moving` or `moved` refusal says the wallet is not
+    /// here (nothing recorded).
+    TransferDone {
+        outcome: Outcome,
     },
 }
 
@@ -143,6 +172,10 @@ pub enum MoveRefusal {
     /// rows, a row twice, held money no hold accounts for, a balance
     /// beyond `u64`): refused rather than booked.
     Malformed { what: String },
+    /// `TransferSettle` of a transfer neither pending nor recorded here.
+    NoTransfer,
+    /// `TransferSettle` with a refusal that decides nothing (`code`).
+    NotFinal { code: String },
 }
 
 /// Applies one move step as one log entry of `ctx.group`, with the same
@@ -166,6 +199,17 @@ pub fn apply_move<R: LedgerRows + ?Sized>(
         MoveCommand::Refuse { player, id } => o.refuse(*player, *id),
         MoveCommand::Finish { player, id, epoch } => o.finish(*player, *id, *epoch),
         MoveCommand::Return { player, id } => o.return_home(&mut entry, *player, *id),
+        MoveCommand::TransferBegin { request } => o.transfer_begin(&mut entry, request),
+        MoveCommand::TransferCredit {
+            from,
+            to,
+            amount,
+            tx,
+            created_at_ns,
+        } => o.transfer_credit(&mut entry, *from, *to, *amount, tx, *created_at_ns),
+        MoveCommand::TransferSettle { from, tx, credit } => {
+            o.transfer_settle(&mut entry, *from, tx, credit)
+        }
     };
     (outcome, o.end_entry(entry))
 }
@@ -198,6 +242,9 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         }
         for (account, tx, _) in &wallet.tx_records {
             self.put_tx_record(*account, tx.clone(), None);
+        }
+        for (account, tx, _) in &wallet.transfers {
+            self.put_pending_transfer(*account, tx.clone(), None);
         }
         for (account, leaving) in &mut wallet.accounts {
             *leaving = self
@@ -339,6 +386,11 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
                 self.put_tx_record(*account, tx.clone(), Some(r.clone()));
             }
         }
+        // Pending transfers are never dropped: their money is in transit
+        // until this group's coordinator settles them.
+        for (account, tx, t) in &wallet.transfers {
+            self.put_pending_transfer(*account, tx.clone(), Some(t.clone()));
+        }
     }
 
     /// Expires an arriving hold whose time passed while it was in flight.
@@ -413,6 +465,15 @@ fn check_wallet(player: PlayerId, wallet: &WalletRows) -> Result<(), String> {
             return Err(format!("held of {id} differs from its holds"));
         }
     }
+    let mut transfers = BTreeSet::new();
+    for (id, tx, _) in &wallet.transfers {
+        if !held.contains_key(id) {
+            return Err(format!("transfer {tx} from {id}, which does not arrive"));
+        }
+        if !transfers.insert((*id, tx.clone())) {
+            return Err(format!("transfer {tx} from {id} twice"));
+        }
+    }
     let mut records = BTreeSet::new();
     for (id, tx, _) in &wallet.tx_records {
         if id.player != player {
@@ -455,6 +516,10 @@ impl std::fmt::Display for MoveRefusal {
             MoveRefusal::AlreadyRefused => write!(f, "the move was refused already"),
             MoveRefusal::NotLeaving => write!(f, "the player is not leaving with this move"),
             MoveRefusal::Malformed { what } => write!(f, "the wallet's rows are malformed: {what}"),
+            MoveRefusal::NoTransfer => write!(f, "no such transfer is pending or recorded here"),
+            MoveRefusal::NotFinal { code } => {
+                write!(f, "a `{code}` refusal does not settle a transfer")
+            }
         }
     }
 }

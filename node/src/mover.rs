@@ -40,13 +40,19 @@ use crate::move_policy::AutoMoves;
 use crate::proposer::{self, ProposeError};
 use crate::wallet_service::{not_leader, unavailable};
 
+mod transfer;
+pub use transfer::TRANSFER_CALL_BUDGET;
+
 /// Fault injection for tests on real processes: with this variable set to
 /// a directory, a file `<player>-<point>` there makes the node that passes
 /// that point of the player's move die at once (abort: no shutdown, as a
 /// SIGKILL), once: the file is removed first. Points: `leave`, `arrive`,
 /// `repoint` (the source leader, right after the step committed) and
 /// `arrived`, `repointed` (the target's or the directory's leader, after
-/// committing the step, before answering).
+/// committing the step, before answering). For a transfer between groups,
+/// named by the payer: `transfer-begun`, `transfer-settled` (the payer
+/// group's leader, after committing the step) and `transfer-credited` (the
+/// payee group's leader, after committing the credit, before answering).
 pub const MOVE_CRASH_DIR_ENV: &str = "GEOWALLET_MOVE_CRASH_DIR";
 
 /// Dies here if the test asked for it (see [`MOVE_CRASH_DIR_ENV`]).
@@ -189,29 +195,43 @@ pub struct Mover<E: Engine> {
     leaders: Mutex<HashMap<u64, String>>,
     /// Players whose move this node drives now.
     driving: Mutex<HashSet<u64>>,
+    /// Pending transfers a scan found that this node settles now.
+    settling: Mutex<HashSet<String>>,
     pub stats: MoveStats,
 }
 
-/// Removes the player from `driving` when its drive ends however it ends.
-struct Driving<'a> {
-    set: &'a Mutex<HashSet<u64>>,
-    player: u64,
+/// Removes the key (a player, a transfer) from its set when its drive ends
+/// however it ends.
+struct Driving<'a, K: std::hash::Hash + Eq> {
+    set: &'a Mutex<HashSet<K>>,
+    key: Option<K>,
 }
 
-/// Marks `player` in `set`; `None` if it already is.
-fn start_driving(set: &Mutex<HashSet<u64>>, player: u64) -> Option<Driving<'_>> {
-    let inserted = set.lock().unwrap_or_else(|p| p.into_inner()).insert(player);
+/// Marks `key` in `set`; `None` if it already is.
+fn start_driving<K: std::hash::Hash + Eq + Clone>(
+    set: &Mutex<HashSet<K>>,
+    key: K,
+) -> Option<Driving<'_, K>> {
+    let inserted = set
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key.clone());
     // Made only once the lock is released: a guard dropped while the lock
     // is held (`then_some` builds it eagerly) would deadlock.
-    inserted.then(|| Driving { set, player })
+    inserted.then(|| Driving {
+        set,
+        key: Some(key),
+    })
 }
 
-impl Drop for Driving<'_> {
+impl<K: std::hash::Hash + Eq> Drop for Driving<'_, K> {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.player);
+        if let Some(key) = self.key.take() {
+            self.set
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        }
     }
 }
 
@@ -223,6 +243,7 @@ impl<E: Engine> Mover<E> {
             peers: Mutex::new(HashMap::new()),
             leaders: Mutex::new(HashMap::new()),
             driving: Mutex::new(HashSet::new()),
+            settling: Mutex::new(HashSet::new()),
             stats: MoveStats::default(),
         })
     }
@@ -295,7 +316,7 @@ impl<E: Engine> Mover<E> {
     }
 
     /// Marks `player` as driven here; `None` if it already is.
-    fn start_driving(&self, player: u64) -> Option<Driving<'_>> {
+    fn start_driving(&self, player: u64) -> Option<Driving<'_, u64>> {
         start_driving(&self.driving, player)
     }
 
@@ -696,6 +717,7 @@ impl<E: Engine> Mover<E> {
                     }
                     Err(_) => continue,
                 };
+                self.resume_transfers(&group);
                 for (player, marker) in leaving {
                     let PlayerMove::Leaving { id, to_group, .. } = marker else {
                         continue;
@@ -712,6 +734,42 @@ impl<E: Engine> Mover<E> {
                 }
             }
         }
+    }
+}
+
+impl<E: Engine> Mover<E> {
+    /// Settles, in the background, every transfer to another group that
+    /// `group` (led here) has pending and this node does not settle yet.
+    fn resume_transfers(self: &Arc<Self>, group: &Arc<Group<E>>) {
+        let (mover, group) = (self.clone(), group.clone());
+        tokio::spawn(async move {
+            let store = group.store.clone();
+            let pending = match geowallet_raft::blocking(move || store.transfers_pending()).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    tracing::error!(group = %group.id, error = %e, "cannot list the group's pending transfers");
+                    return;
+                }
+                Err(_) => return,
+            };
+            for (from, tx, pending) in pending {
+                let (mover, group) = (mover.clone(), group.clone());
+                tokio::spawn(async move {
+                    let key = transfer::transfer_key(&from, &tx);
+                    let Some(_settling) = start_driving(&mover.settling, key) else {
+                        return;
+                    };
+                    tracing::info!(%from, %tx, to = %pending.to, "resuming a transfer between groups");
+                    let deadline = tokio::time::Instant::now() + transfer::TRANSFER_RESUME_BUDGET;
+                    if let Err(e) = mover
+                        .settle(&group, from, tx.clone(), &pending, deadline)
+                        .await
+                    {
+                        tracing::warn!(%from, %tx, error = %e, "a resumed transfer is not settled yet");
+                    }
+                });
+            }
+        });
     }
 }
 
@@ -809,13 +867,14 @@ async fn step_here<E: Engine>(
         });
     }
     let cmd: MoveCommand = postcard::from_bytes(command).map_err(undecodable)?;
-    let arriving = match &cmd {
-        MoveCommand::Arrive { player, .. } => Some(player.0),
+    let crash_after = match &cmd {
+        MoveCommand::Arrive { player, .. } => Some((player.0, "arrived")),
+        MoveCommand::TransferCredit { from, .. } => Some((from.player.0, "transfer-credited")),
         _ => None,
     };
     let (outcome, index) = propose_move(group, clocks, cmd).await?;
-    if let Some(player) = arriving {
-        crash_point(player, "arrived");
+    if let Some((player, point)) = crash_after {
+        crash_point(player, point);
     }
     Ok(MoveStepReply {
         outcome: postcard::to_allocvec(&outcome).expect("a move outcome encodes"),

@@ -33,6 +33,16 @@ const AUDIT_PLACEMENT_LOOKUPS_MAX: usize = 64;
 /// How long a new leader may take to be confirmed by a quorum before a read gives up.
 const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
+/// Where a command of an Execute call goes.
+#[derive(Debug, Clone)]
+enum Route {
+    /// Into the group's next entries.
+    Here,
+    /// A transfer to a player of another group: to the coordinator.
+    Elsewhere,
+    Refused(pb::Refusal),
+}
+
 /// The client API of one node: routes each request to the hosted group it
 /// names (or the default group).
 pub struct WalletService<E: Engine = DefaultEngine> {
@@ -203,40 +213,35 @@ impl<E: Engine> WalletService<E> {
         self.hosted(GroupId::DIRECTORY)
     }
 
-    /// Refusals for the commands whose players `group` does not hold: a
-    /// `wrong_group` naming the group that holds the command's (first)
-    /// player, with its epoch; `cross_group` for a transfer to a player of
-    /// another group; or `not_placed`. `None` for a command that may go
-    /// ahead.
+    /// Where each command goes: `Here` when `group` holds its players;
+    /// `Elsewhere` for a transfer whose payee is placed in another group
+    /// (the coordinator runs it); else a refusal: a `wrong_group` naming
+    /// the group that holds the command's (first) player, with its epoch,
+    /// or `not_placed`.
     async fn check_placements(
         &self,
         group: &Group<E>,
         commands: &[(u64, geowallet_ledger::Request)],
-    ) -> Result<Vec<Option<pb::Refusal>>, Status> {
+    ) -> Result<Vec<Route>, Status> {
         let Some(dir) = &self.directory else {
-            return Ok(vec![None; commands.len()]);
+            return Ok(vec![Route::Here; commands.len()]);
         };
         let mut out = Vec::with_capacity(commands.len());
         for (epoch, r) in commands {
-            let mut refusal = None;
+            let mut route = Route::Here;
             for (nth, player) in players(&r.command).into_iter().enumerate() {
                 let placement = dir.placement(player, *epoch).await.map_err(|e| {
                     unavailable(format!("cannot read player {player}'s placement: {e}"))
                 })?;
-                refusal = match placement {
+                let refusal = match placement {
                     // A transfer's target elsewhere is no redirect: the
                     // client routes by the source, and a `wrong_group`
                     // naming the target's group would send it (and its
                     // cached route of the source) there.
-                    Some(p) if nth > 0 && p.group != group.id.0 => Some(pb::Refusal {
-                        code: "cross_group".into(),
-                        message: format!(
-                            "player {player} is in group {}, not group {} with the payer: \
-                             transfers between shard groups are not supported yet",
-                            p.group, group.id.0
-                        ),
-                        ..Default::default()
-                    }),
+                    Some(p) if nth > 0 && p.group != group.id.0 => {
+                        route = Route::Elsewhere;
+                        None
+                    }
                     None => Some(pb::Refusal {
                         code: "not_placed".into(),
                         message: format!(
@@ -257,11 +262,12 @@ impl<E: Engine> WalletService<E> {
                     }),
                     Some(_) => None,
                 };
-                if refusal.is_some() {
+                if let Some(refusal) = refusal {
+                    route = Route::Refused(refusal);
                     break;
                 }
             }
-            out.push(refusal);
+            out.push(route);
         }
         Ok(out)
     }
@@ -338,18 +344,26 @@ impl<E: Engine> WalletService<E> {
         group: &Group<E>,
         requests: Vec<geowallet_ledger::Request>,
     ) -> Result<Vec<Outcome>, Status> {
-        match group.proposer.propose(requests).await {
-            Ok(o) => Ok(o),
-            Err(ProposeError::NotLeader {
+        group
+            .proposer
+            .propose(requests)
+            .await
+            .map_err(|e| self.propose_status(e))
+    }
+
+    /// The status a client gets for a proposal that failed.
+    fn propose_status(&self, e: ProposeError) -> Status {
+        match e {
+            ProposeError::NotLeader {
                 leader_id,
                 leader_endpoint,
-            }) => {
+            } => {
                 let endpoint =
                     leader_endpoint.or_else(|| leader_id.and_then(|id| self.endpoint_of(id)));
-                Err(not_leader(leader_id, endpoint))
+                not_leader(leader_id, endpoint)
             }
-            Err(ProposeError::Unavailable(reason)) => Err(unavailable(reason)),
-            Err(e @ ProposeError::TooMany { .. }) => Err(Status::invalid_argument(e.to_string())),
+            ProposeError::Unavailable(reason) => unavailable(reason),
+            e @ ProposeError::TooMany { .. } => Status::invalid_argument(e.to_string()),
         }
     }
 
@@ -425,17 +439,25 @@ impl<E: Engine> Wallet for WalletService<E> {
                 Err(refusal) => results.push(Some(wire::refused(refusal))),
             }
         }
-        let checks = self.check_placements(&group, &parsed).await?;
+        let routes = self.check_placements(&group, &parsed).await?;
+        let free: Vec<usize> = (0..results.len())
+            .filter(|i| results[*i].is_none())
+            .collect();
         let mut requests = Vec::with_capacity(parsed.len());
+        let mut local = Vec::with_capacity(parsed.len());
+        let mut elsewhere = Vec::new();
         let mut callers: Vec<u64> = Vec::new();
-        let mut slots = results.iter_mut().filter(|r| r.is_none());
-        for ((_, r), check) in parsed.into_iter().zip(checks) {
-            let slot = slots.next().expect("one free slot per parsed command");
-            match check {
-                Some(refusal) => *slot = Some(wire::refused(refusal)),
-                None => {
+        for ((slot, (_, r)), route) in free.into_iter().zip(parsed).zip(routes) {
+            match route {
+                Route::Refused(refusal) => results[slot] = Some(wire::refused(refusal)),
+                Route::Here => {
                     callers.push(r.command.account().player.0);
+                    local.push(slot);
                     requests.push(r);
+                }
+                Route::Elsewhere => {
+                    callers.push(r.command.account().player.0);
+                    elsewhere.push((slot, r));
                 }
             }
         }
@@ -446,15 +468,29 @@ impl<E: Engine> Wallet for WalletService<E> {
         for chunk in requests.chunks(group.proposer.requests_per_entry_max()) {
             outcomes.extend(self.propose(&group, chunk.to_vec()).await?);
         }
+        for (slot, outcome) in local.into_iter().zip(outcomes) {
+            results[slot] = Some(wire::outcome(outcome));
+        }
+        // Transfers to other groups, at once; one that cannot settle in
+        // time fails the call as unavailable, and the retry (same tx ids)
+        // answers the others from their records.
+        if !elsewhere.is_empty() {
+            let mover = self.mover.as_ref().ok_or_else(|| {
+                Status::internal("a transfer between groups without a coordinator")
+            })?;
+            let runs = elsewhere
+                .iter()
+                .map(|(_, r)| mover.transfer(&group, r.clone()));
+            let settled = futures::future::join_all(runs).await;
+            for ((slot, _), outcome) in elsewhere.iter().zip(settled) {
+                let outcome = outcome.map_err(|e| self.propose_status(e))?;
+                results[*slot] = Some(wire::outcome(outcome));
+            }
+        }
         self.follow_players(&group, &callers, &req.region);
-        let mut outcomes = outcomes.into_iter();
         let results = results
             .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    wire::outcome(outcomes.next().expect("one outcome per valid command"))
-                })
-            })
+            .map(|r| r.expect("every command answered"))
             .collect();
         Ok(Response::new(pb::ExecuteResponse { results }))
     }

@@ -68,6 +68,13 @@ fn debit_kind(k: i32) -> Result<DebitKind, Invalid> {
 /// A wire command as a ledger request.
 pub fn request(c: &pb::Command) -> Result<Request, Invalid> {
     let tx = TxId::new(c.tx_id.as_str()).map_err(|e| invalid(e.to_string()))?;
+    if tx.is_reserved() || c.tx_id.len() > 64 {
+        return Err(invalid(format!(
+            "tx id {:?} is reserved: ids starting with `~` name the ledger's own records; \
+             choose another (1..=64 printable ASCII bytes)",
+            c.tx_id
+        )));
+    }
     let command = match c
         .op
         .as_ref()
@@ -209,6 +216,7 @@ pub fn journal_kind(k: &JournalKind) -> String {
         JournalKind::MoveOut => "move_out".into(),
         JournalKind::MoveIn => "move_in".into(),
         JournalKind::MoveBack => "move_back".into(),
+        JournalKind::TransferBack => "transfer_back".into(),
     }
 }
 
@@ -226,5 +234,39 @@ pub fn journal_entry(e: &JournalEntry) -> pb::JournalEntry {
         balance: Some(balance(e.balance)),
         seq: e.seq,
         group: e.group,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debit(tx_id: &str) -> pb::Command {
+        pb::Command {
+            tx_id: tx_id.into(),
+            created_at_ns: 1,
+            op: Some(Op::Debit(pb::Debit {
+                account: Some(pb::AccountRef {
+                    player: 1,
+                    currency: "EUR".into(),
+                }),
+                amount: 1,
+                kind: pb::DebitKind::Bet as i32,
+            })),
+            ..Default::default()
+        }
+    }
+
+    // Proves a client cannot use the ids the ledger derives for its own
+    // records (a payee's credit of a transfer from another group): the
+    // `~` prefix and the longer length are refused, other ids pass.
+    #[test]
+    fn reserved_tx_ids_are_refused() {
+        assert!(request(&debit("bet-1")).is_ok());
+        assert!(request(&debit("a~b")).is_ok());
+        for reserved in ["~1/EUR/bet-1", "~", &format!("~{}", "x".repeat(80))] {
+            let refused = request(&debit(reserved)).unwrap_err();
+            assert!(refused.0.contains("reserved"), "{reserved}: {}", refused.0);
+        }
     }
 }

@@ -45,6 +45,9 @@ pub(crate) enum StateKind {
     Directory = 8,
     /// A player's move marker (`geowallet_ledger::PlayerMove`).
     Player = 9,
+    /// A transfer to another group not settled yet
+    /// (`geowallet_ledger::PendingTransfer`), by payer account and tx id.
+    Transfer = 10,
 }
 
 impl StateKind {
@@ -59,6 +62,7 @@ impl StateKind {
             7 => StateKind::TimeIndex,
             8 => StateKind::Directory,
             9 => StateKind::Player,
+            10 => StateKind::Transfer,
             _ => return None,
         })
     }
@@ -128,7 +132,7 @@ pub(crate) fn hold_key(group: GroupId, account: &AccountId, hold: &HoldId) -> Ve
 }
 
 /// The key range `[lower, upper)` of `player`'s rows of `kind` (accounts,
-/// holds or tx records: each starts with the player).
+/// holds, tx records or pending transfers: each starts with the player).
 pub(crate) fn player_range(group: GroupId, kind: StateKind, player: u64) -> (Vec<u8>, Vec<u8>) {
     let mut lower = state_key(group, kind, 8);
     let mut upper = lower.clone();
@@ -155,6 +159,23 @@ pub(crate) fn tx_key(group: GroupId, wallet: &AccountId, tx: &TxId) -> Vec<u8> {
     push_account(&mut k, wallet);
     k.extend_from_slice(tx.as_str().as_bytes());
     k
+}
+
+/// A pending transfer: by payer account and tx id, so a wallet's pending
+/// transfers are one key range that moves with it.
+pub(crate) fn transfer_key(group: GroupId, from: &AccountId, tx: &TxId) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Transfer, 16 + tx.as_str().len());
+    push_account(&mut k, from);
+    k.extend_from_slice(tx.as_str().as_bytes());
+    k
+}
+
+/// Every pending transfer key of `group`: `[lower, upper)`.
+pub(crate) fn transfer_range(group: GroupId) -> (Vec<u8>, Vec<u8>) {
+    let lower = state_key(group, StateKind::Transfer, 0);
+    let mut upper = lower.clone();
+    *upper.last_mut().expect("a kind byte") += 1;
+    (lower, upper)
 }
 
 pub(crate) fn players_total_key(group: GroupId, currency: Currency) -> Vec<u8> {

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use geowallet_ledger::{
     Account, AccountId, Changes, Currency, Hold, HoldId, JournalEntry, LogIndex, MemRows, Meta,
-    PlayerId, PlayerMove, TimeKey, TxId, TxRecord,
+    PendingTransfer, PlayerId, PlayerMove, TimeKey, TxId, TxRecord,
 };
 
 use crate::DefaultEngine;
@@ -11,7 +11,8 @@ use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{
     DirKey, MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key,
     directory_key, group_end, group_prefix, hold_key, journal_account_prefix, journal_key,
-    ledger_meta_key, player_key, players_total_key, system_key, time_key, tx_key,
+    ledger_meta_key, player_key, players_total_key, system_key, time_key, transfer_key,
+    transfer_range, tx_key,
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
@@ -140,6 +141,16 @@ impl<E: Engine> StateStore<E> {
                 None => batch.delete(Cf::State, hold_key(g, id, hold_id)),
             }
         }
+        for ((from, tx), t) in &changes.transfers {
+            match t {
+                Some(t) => batch.put(
+                    Cf::State,
+                    transfer_key(g, from, tx),
+                    encode("pending transfer", t)?,
+                ),
+                None => batch.delete(Cf::State, transfer_key(g, from, tx)),
+            }
+        }
         for ((wallet, tx), record) in &changes.tx_records {
             match record {
                 Some(r) => batch.put(Cf::State, tx_key(g, wallet, tx), encode("tx record", r)?),
@@ -257,6 +268,27 @@ impl<E: Engine> StateStore<E> {
             },
         )?;
         Ok(out)
+    }
+
+    /// Every transfer of this group to another group not settled yet, by
+    /// payer account and tx id (settling deletes the row: O(pending)).
+    pub fn transfers_pending(
+        &self,
+    ) -> Result<Vec<(AccountId, TxId, PendingTransfer)>, StorageError> {
+        let (lower, upper) = transfer_range(self.group);
+        let mut rows = MemRows::default();
+        self.db.engine().scan(
+            Cf::State,
+            &lower,
+            &upper,
+            Direction::Forward,
+            &mut |k, v| dump_row(&mut rows, k, v).map(|()| true),
+        )?;
+        Ok(rows
+            .transfers
+            .into_iter()
+            .map(|((from, tx), t)| (from, tx, t))
+            .collect())
     }
 
     /// Journal entries of `account` from `from` on, oldest first.
@@ -470,6 +502,13 @@ pub(crate) fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(
             rows.time_index.entry(t.index()).or_default().insert(t);
         }
         StateKind::LedgerMeta => rows.meta = decode::<Meta>("ledger meta", key, value)?,
+        StateKind::Transfer => {
+            let from = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            let tx = token(&rest[16..]).and_then(|s| TxId::new(s).ok());
+            let tx = tx.ok_or_else(|| bad_key(key))?;
+            let t = decode::<PendingTransfer>("pending transfer", key, value)?;
+            rows.transfers.insert((from, tx), t);
+        }
         StateKind::Player => {
             let bytes: [u8; 8] = rest.try_into().map_err(|_| bad_key(key))?;
             let player = PlayerId(u64::from_be_bytes(bytes));

@@ -8,15 +8,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use geowallet_ledger::{
-    Account, AccountId, Command, Currency, Hold, HoldId, LedgerRows, MemRows, Meta, PlayerId,
-    PlayerMove, Request, SystemAccount, TimeIndex, TimeKey, TxId, TxRecord, WalletRows,
+    Account, AccountId, Command, Currency, Hold, HoldId, LedgerRows, MemRows, Meta,
+    PendingTransfer, PlayerId, PlayerMove, Request, SystemAccount, TimeIndex, TimeKey, TxId,
+    TxRecord, WalletRows,
 };
 use serde::de::DeserializeOwned;
 
 use crate::engine::{Cf, Direction, Engine};
 use crate::keys::{
     StateKind, account_key, decode_time_key, hold_key, ledger_meta_key, player_key, player_range,
-    players_total_key, system_key, time_range, tx_key,
+    players_total_key, system_key, time_range, transfer_key, tx_key,
 };
 use crate::seal::decode;
 use crate::state_store::{decode_i128, dump_row};
@@ -146,6 +147,10 @@ impl<E: Engine> LedgerRows for StoreRows<'_, E> {
         self.row("tx record", tx_key(self.store.group, wallet, tx))
     }
 
+    fn pending_transfer(&self, from: &AccountId, tx: &TxId) -> Option<PendingTransfer> {
+        self.row("pending transfer", transfer_key(self.store.group, from, tx))
+    }
+
     fn system_balance(&self, currency: Currency, which: SystemAccount) -> i128 {
         self.money(
             "system balance",
@@ -175,12 +180,18 @@ impl<E: Engine> LedgerRows for StoreRows<'_, E> {
         self.row("player move", player_key(self.store.group, player.0))
     }
 
-    /// Three range scans (accounts, holds, tx records), each row decoded
+    /// Four range scans (accounts, holds, tx records, pending transfers), each row decoded
     /// and checked as a dump decodes it.
     fn wallet_rows(&self, player: PlayerId) -> WalletRows {
         let mut rows = MemRows::default();
         let engine = self.store.db.engine();
-        for kind in [StateKind::Account, StateKind::Hold, StateKind::Tx] {
+        let kinds = [
+            StateKind::Account,
+            StateKind::Hold,
+            StateKind::Tx,
+            StateKind::Transfer,
+        ];
+        for kind in kinds {
             let (lower, upper) = player_range(self.store.group, kind, player.0);
             let scanned = engine.scan(
                 Cf::State,

@@ -338,6 +338,9 @@ impl Model {
         if src.frozen {
             return Err(Refusal::Frozen { account: from });
         }
+        if dst.frozen {
+            return Err(Refusal::Frozen { account: to });
+        }
         if src.available < amount {
             return Err(Refusal::InsufficientFunds {
                 account: from,

@@ -6,6 +6,7 @@ mod clock;
 mod cluster;
 mod commands;
 mod corruption;
+mod cross_transfer;
 mod ctl;
 mod dual_dc;
 mod failover;
