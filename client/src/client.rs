@@ -94,12 +94,13 @@ const PLACEMENTS_CACHED_MAX: usize = 1 << 20;
 /// Refusal codes a node or the ledger answers before looking up the
 /// command's tx record: after an attempt whose answer was lost they do not
 /// tell whether that attempt applied.
-const REFUSED_BEFORE_THE_RECORD: [&str; 5] = [
+const REFUSED_BEFORE_THE_RECORD: [&str; 6] = [
     "cross_group",
     "not_placed",
     "wrong_group",
     "moved",
     "moving",
+    "transfer_pending",
 ];
 
 /// Redirects (`wrong_group`) a command follows at most.
@@ -444,7 +445,12 @@ impl Client {
                     };
                     self.remember(player, route);
                 }
-                Some(pb::command_result::Result::Refused(r)) if r.code == "moving" => {
+                // `transfer_pending`: a transfer between groups a node could
+                // not hand to its coordinator (current nodes do); it settles
+                // by itself, so it is waited out like a move.
+                Some(pb::command_result::Result::Refused(r))
+                    if r.code == "moving" || r.code == "transfer_pending" =>
+                {
                     let pause = self.backoff(key, waits).max(self.inner.config.backoff_min);
                     waits += 1;
                     if Instant::now() + pause >= deadline {

@@ -51,7 +51,8 @@ impl Checked {
 /// only when the history cannot be read.
 pub fn check_all(path: &Path, final_state: &FinalState) -> Result<Checked, String> {
     let history = read_history(path).map_err(|e| e.to_string())?;
-    let operations = wallet_operations(&history).map_err(|e| e.to_string())?;
+    let operations = wallet_operations_returning(&history, &final_state.returned_transfers)
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let lin = check(&WalletModel, operations, &CheckConfig::default());
     let lin_time = started.elapsed();
@@ -94,8 +95,9 @@ pub fn check_all(path: &Path, final_state: &FinalState) -> Result<Checked, Strin
         "no-double-apply",
         if double.is_ok() {
             Ok(format!(
-                "{} (tx, account) journal entries, each once",
-                final_state.journal_tx_counts.len()
+                "{} (tx, account) journal entries, each once ({} transfers between groups)",
+                final_state.journal_tx_counts.len(),
+                final_state.transfers_between_groups
             ))
         } else {
             Err(format!(

@@ -64,6 +64,7 @@ pub async fn final_state_in_groups(
     // After healing, groups may still be electing (the directory too, in
     // the geo shape): the final read waits for them, within a bound.
     let mut state = FinalState::default();
+    let mut transfers = TransferGroups::new();
     let mut balances = Vec::with_capacity(universe.len());
     for part in universe.chunks(AUDIT_ACCOUNTS_PER_CALL) {
         let mut attempts = 0;
@@ -90,11 +91,19 @@ pub async fn final_state_in_groups(
             groups.iter().copied().map(Some).collect()
         };
         for source in sources {
-            journal_lines(client, account, source, &mut state).await?;
+            journal_lines(client, account, source, &mut state, &mut transfers).await?;
         }
     }
+    state.transfers_between_groups = transfers
+        .values()
+        .filter(|(out, inn)| matches!((out, inn), (Some(o), Some(i)) if o != i))
+        .count() as u64;
     Ok(state)
 }
+
+/// Per transfer tx id, the group of its `transfer_out` line and of its
+/// `transfer_in` line.
+type TransferGroups = std::collections::BTreeMap<String, (Option<u64>, Option<u64>)>;
 
 /// Every line of `account`'s journal in `group` (`None`: where the player
 /// is now) into `state`.
@@ -103,6 +112,7 @@ async fn journal_lines(
     account: &Account,
     group: Option<u64>,
     state: &mut FinalState,
+    transfers: &mut TransferGroups,
 ) -> Result<(), String> {
     {
         let mut from = JournalCursor::START;
@@ -142,7 +152,14 @@ async fn journal_lines(
                 // the money back under the same tx id: the undoing of its
                 // one application, not a second.
                 if e.kind == "transfer_back" {
+                    state.returned_transfers.insert(e.tx_id.clone());
                     continue;
+                }
+                let sides = transfers.entry(e.tx_id.clone());
+                match e.kind.as_str() {
+                    "transfer_out" => sides.or_default().0 = Some(e.group),
+                    "transfer_in" => sides.or_default().1 = Some(e.group),
+                    _ => {}
                 }
                 // Per account: a transfer rightly has a line on each side.
                 *state

@@ -415,6 +415,29 @@ mod tests {
         assert_eq!(g1.state.pending_transfer(&eur(1), &r.tx), None);
     }
 
+    // Proves a pending transfer is never applied again as a local one (its
+    // pending row came with the payer's wallet into the payee's group): the
+    // plain request is refused `transfer_pending`, unrecorded, nothing
+    // changes. (A sim seed once applied such a retry a second time.)
+    #[test]
+    fn a_pending_transfer_is_not_applied_again_as_a_local_one() {
+        let (mut g1, _) = groups();
+        g1.run(Command::OpenAccount { account: eur(2) }).unwrap();
+        let r = transfer(&mut g1, 30);
+        let begin = MoveCommand::TransferBegin { request: r.clone() };
+        assert!(matches!(
+            g1.step(&begin),
+            MoveOutcome::TransferPending { .. }
+        ));
+        assert_eq!(
+            g1.entry(std::slice::from_ref(&r)),
+            vec![Err(Refusal::TransferPending { tx: r.tx.clone() })]
+        );
+        assert_eq!(g1.balance(eur(1)), bal(70, 0));
+        assert_eq!(g1.balance(eur(2)), bal(0, 0));
+        assert_eq!(g1.state.tx_record(&eur(1), &r.tx), None);
+    }
+
     // Proves a payee's refusal (frozen) is recorded where it was made, so a
     // retry answers it even after the payee is unfrozen, and the settle
     // gives the payer its money back with a `TransferBack` line.

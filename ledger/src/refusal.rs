@@ -85,6 +85,12 @@ pub enum Refusal {
         group: u64,
         epoch: u64,
     },
+    /// The transfer under this tx id was begun as a transfer between
+    /// groups and is not settled yet (its payee is in this group now): a
+    /// node hands it to its transfer coordinator, never applies it again.
+    TransferPending {
+        tx: TxId,
+    },
 }
 
 impl Refusal {
@@ -109,6 +115,7 @@ impl Refusal {
             Refusal::TxIdConflict { .. } => "tx_id_conflict",
             Refusal::Moving { .. } => "moving",
             Refusal::Moved { .. } => "moved",
+            Refusal::TransferPending { .. } => "transfer_pending",
         }
     }
 }
@@ -218,6 +225,11 @@ impl fmt::Display for Refusal {
                 "player {player}'s wallet moved to group {group} (placement epoch {epoch}); \
                  send the command there with the same transaction id"
             ),
+            Refusal::TransferPending { tx } => write!(
+                f,
+                "transfer {tx} between shard groups is not settled yet; retry with the same \
+                 transaction id for its outcome"
+            ),
         }
     }
 }
@@ -292,6 +304,9 @@ mod tests {
                 player: account.player,
                 group: 2,
                 epoch: 3,
+            },
+            Refusal::TransferPending {
+                tx: TxId::new("t2").unwrap(),
             },
         ]
     }

@@ -82,6 +82,14 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
                 tx: request.tx.clone(),
             });
         }
+        // Begun as a transfer between groups, unsettled (its pending row
+        // came with a moving wallet, or its payee moved here): only its
+        // coordinator finishes it. Unrecorded.
+        if self.pending_transfer(&wallet, &request.tx).is_some() {
+            return Err(Refusal::TransferPending {
+                tx: request.tx.clone(),
+            });
+        }
         self.check_tx_time(entry.now_ns, request)?;
         let outcome = self.execute(entry, &request.tx, &request.command);
         let record = TxRecord {

@@ -33,6 +33,20 @@ const AUDIT_PLACEMENT_LOOKUPS_MAX: usize = 64;
 /// How long a new leader may take to be confirmed by a quorum before a read gives up.
 const LEADER_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
+/// Whether `outcome` sends a transfer to the coordinator: its payee
+/// (another player) moved to another group, or it was begun as a transfer
+/// between groups and is not settled yet (both unrecorded).
+fn for_coordinator(command: &geowallet_ledger::Command, outcome: &Outcome) -> bool {
+    use geowallet_ledger::{Command, Refusal};
+    match (command, outcome) {
+        (Command::Transfer { .. }, Err(Refusal::TransferPending { .. })) => true,
+        (Command::Transfer { from, to, .. }, Err(Refusal::Moved { player, .. })) => {
+            *player == to.player && *player != from.player
+        }
+        _ => false,
+    }
+}
+
 /// Where a command of an Execute call goes.
 #[derive(Debug, Clone)]
 enum Route {
@@ -468,7 +482,16 @@ impl<E: Engine> Wallet for WalletService<E> {
         for chunk in requests.chunks(group.proposer.requests_per_entry_max()) {
             outcomes.extend(self.propose(&group, chunk.to_vec()).await?);
         }
-        for (slot, outcome) in local.into_iter().zip(outcomes) {
+        for ((slot, outcome), request) in local.into_iter().zip(outcomes).zip(requests) {
+            // The payee moved away between the placement check and the
+            // apply, or the transfer was begun between groups and is
+            // pending (both unrecorded): the coordinator runs it, rather
+            // than a `moved` naming the payee's group, which the client
+            // would take for the payer's route, or a second apply.
+            if for_coordinator(&request.command, &outcome) {
+                elsewhere.push((slot, request));
+                continue;
+            }
             results[slot] = Some(wire::outcome(outcome));
         }
         // Transfers to other groups, at once; one that cannot settle in

@@ -45,6 +45,8 @@ pub struct ScenarioReport {
     pub history_digest: u64,
     /// Wallet moves completed during the workload (geo runs).
     pub wallet_moves: u32,
+    /// Transfers whose two sides were in different groups (geo runs).
+    pub transfers_between_groups: u64,
 }
 
 /// Why a run failed, with the history kept on disk for a look.
@@ -241,6 +243,7 @@ async fn run(
     report.final_index = final_index;
     report.history_digest = hasher.finish();
     report.wallet_moves = moves.moved;
+    report.transfers_between_groups = final_state.transfers_between_groups;
     Ok(report)
 }
 
@@ -289,6 +292,7 @@ fn check_all(path: &std::path::Path, final_state: &FinalState) -> Result<Scenari
         final_index: 0,
         history_digest: 0,
         wallet_moves: 0,
+        transfers_between_groups: 0,
     })
 }
 

@@ -81,7 +81,7 @@ pub use recorder::{Completion, OpHandle, Recorder};
 pub use register_input::RegisterInput;
 pub use splitmix64::SplitMix64;
 pub use verdict::{CheckReport, Verdict, Violation};
-pub use wallet_history::{INSUFFICIENT_FUNDS, wallet_operations};
+pub use wallet_history::{INSUFFICIENT_FUNDS, wallet_operations, wallet_operations_returning};
 pub use wallet_model::{
     Refusal, StoredResult, WalletAction, WalletCall, WalletModel, WalletOutput, WalletState,
 };

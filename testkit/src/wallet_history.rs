@@ -1,5 +1,7 @@
 //! Turns a geowallet history into per-account wallet operations.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::call_pairing::CallPairing;
 use crate::error::TestkitError;
 use crate::history::{EventType, HistoryEvent, OpKind};
@@ -21,8 +23,24 @@ type WalletOperation = Operation<WalletCall, WalletOutput>;
 /// accounts. Calls repeating a tx id (retries, deliberate duplicates) stay
 /// separate operations: the model answers them from the tx's stored result.
 pub fn wallet_operations(events: &[HistoryEvent]) -> Result<Vec<WalletOperation>, TestkitError> {
+    wallet_operations_returning(events, &BTreeSet::new())
+}
+
+/// [`wallet_operations`] where the transfers under the tx ids of `returned`
+/// were refused by a payee in another shard group after their payer was
+/// debited, and their money came back (the payer's journal has a
+/// `transfer_back` line). Both happened between the first call of the tx
+/// and the last (retries included), so every call of such a tx projects to
+/// one debit and one credit of the payer, both taken effect within that
+/// window, and nothing on the payee; a read in between may rightly see the
+/// money gone.
+pub fn wallet_operations_returning(
+    events: &[HistoryEvent],
+    returned: &BTreeSet<String>,
+) -> Result<Vec<WalletOperation>, TestkitError> {
     let mut pairing = CallPairing::new(FORMAT);
     let mut operations = Vec::new();
+    let mut windows: BTreeMap<String, ReturnedWindow> = BTreeMap::new();
     for (index, event) in events.iter().enumerate() {
         let line = index + 1;
         if event.kind == EventType::Invoke {
@@ -41,12 +59,92 @@ pub fn wallet_operations(events: &[HistoryEvent]) -> Result<Vec<WalletOperation>
                 "completion before its invoke",
             ));
         }
+        if let Some(w) = returned_window(invoke, Some(event), returned, line)? {
+            merge_window(&mut windows, w);
+            continue;
+        }
         project(invoke, Some(event), line, &mut operations)?;
     }
     for open in pairing.into_open() {
+        if let Some(w) = returned_window(open.call, None, returned, 0)? {
+            merge_window(&mut windows, w);
+            continue;
+        }
         project(open.call, None, 0, &mut operations)?;
     }
+    for w in windows.into_values() {
+        for action in [
+            WalletAction::Debit(w.amount),
+            WalletAction::Credit(w.amount),
+        ] {
+            operations.push(Operation {
+                process: w.process,
+                input: WalletCall {
+                    account: w.payer.clone(),
+                    action,
+                    origin: OpKind::Transfer,
+                    // Not deduplicated: the two are distinct effects.
+                    tx: None,
+                    tx_repeats: false,
+                },
+                output: WalletOutput::Ok(None),
+                call_time: w.from_ns,
+                return_time: w.until_ns,
+            });
+        }
+    }
     Ok(operations)
+}
+
+/// The calls of one returned transfer, merged: from the first invoke to the
+/// last completion (`None`: one never completed).
+struct ReturnedWindow {
+    tx: String,
+    process: u64,
+    payer: String,
+    amount: u64,
+    from_ns: u64,
+    until_ns: Option<u64>,
+}
+
+fn returned_window(
+    invoke: &HistoryEvent,
+    completion: Option<&HistoryEvent>,
+    returned: &BTreeSet<String>,
+    line: usize,
+) -> Result<Option<ReturnedWindow>, TestkitError> {
+    let Some(tx) = invoke.value.tx.as_ref().filter(|tx| returned.contains(*tx)) else {
+        return Ok(None);
+    };
+    if invoke.f != OpKind::Transfer {
+        return Ok(None);
+    }
+    let until_ns = completion
+        .filter(|done| done.kind != EventType::Info)
+        .map(|done| done.time_ns);
+    Ok(Some(ReturnedWindow {
+        tx: tx.clone(),
+        process: invoke.process,
+        payer: require(invoke.account.clone(), "account", line)?,
+        amount: require(invoke.value.amount, "value.amount", line)?,
+        from_ns: invoke.time_ns,
+        until_ns,
+    }))
+}
+
+fn merge_window(windows: &mut BTreeMap<String, ReturnedWindow>, w: ReturnedWindow) {
+    match windows.get_mut(&w.tx) {
+        None => {
+            windows.insert(w.tx.clone(), w);
+        }
+        Some(seen) => {
+            seen.from_ns = seen.from_ns.min(w.from_ns);
+            seen.until_ns = match (seen.until_ns, w.until_ns) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+    }
 }
 
 /// Adds the projections of one call; `completion == None` or `:info` = indeterminate.

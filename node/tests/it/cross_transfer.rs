@@ -292,7 +292,11 @@ async fn transfers_between_groups_under_load_and_leader_kills_keep_the_money() {
                     eu_players[((n * 7 + w) % PER_GROUP) as usize].clone(),
                     us_players[((n * 3 + w) % PER_GROUP) as usize].clone(),
                 );
-                let (from, to) = if (n + w).is_multiple_of(2) { (a, b) } else { (b, a) };
+                let (from, to) = if (n + w).is_multiple_of(2) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
                 let amount = 1 + (n * 13 + w) % 50;
                 let tx = Tx::new(format!("w{w}-{n}"));
                 let first = c.transfer(&tx, &from, &to, amount).await;

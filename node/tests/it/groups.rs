@@ -84,13 +84,14 @@ fn placement_of(eps: &str, player: u64) -> u64 {
     v["group"].as_u64().unwrap()
 }
 
-// Proves a transfer to a player of another group is refused `cross_group`
-// with nothing changed, and leaves the payer's route alone: an audit of
-// both players and the payer's next debit go straight to their groups.
-// (The refusal used to be a `wrong_group` naming the payee's group, which
-// the client took for the payer's new route.)
+// Proves a transfer to a player of another group applies (the payer's
+// group coordinates it with the payee's), and leaves the payer's route
+// alone: an audit of both players and the payer's next debit go straight
+// to their groups. (A refusal naming the payee's group once poisoned the
+// payer's cached route; cross-group transfers were then refused
+// `cross_group` until issue #10 made them two-phase transfers.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_across_groups_is_refused_and_leaves_routes_alone() {
+async fn a_transfer_across_groups_applies_and_leaves_routes_alone() {
     let (cluster, _dir) = start_topology("geowallet-cross-", &topology());
     wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
     let eu = client(cluster.endpoints(), 0, "eu");
@@ -98,13 +99,17 @@ async fn a_transfer_across_groups_is_refused_and_leaves_routes_alone() {
     let (payer, payee) = (Account::new(7, "EUR"), Account::new(8, "EUR"));
     eu.open(&Tx::new("open-7"), &payer).await.expect("open 7");
     us.open(&Tx::new("open-8"), &payee).await.expect("open 8");
+    assert_ne!(
+        eu.placement_of(7).await.unwrap().unwrap().group,
+        us.placement_of(8).await.unwrap().unwrap().group
+    );
     assert_eq!(credit(&eu, 7, "dep-7", 100).await, 100);
-    let refused = eu
+    let moved = eu
         .transfer(&Tx::new("x-7-8"), &payer, &payee, 40)
         .await
-        .expect_err("a transfer across groups");
-    assert_eq!(refused.code(), "cross_group", "{refused}");
-    assert!(refused.is_refusal(), "{refused:?} changed nothing");
+        .expect("a transfer across groups");
+    assert_eq!(moved.balance.available, 60);
+    assert_eq!(moved.counterpart.map(|b| b.available), Some(40));
     let audit = eu
         .audit(&[payer.clone(), payee.clone()])
         .await
@@ -114,7 +119,7 @@ async fn a_transfer_across_groups_is_refused_and_leaves_routes_alone() {
         .iter()
         .map(|(_, b)| b.map(|b| b.available))
         .collect();
-    assert_eq!(available, vec![Some(100), Some(0)]);
+    assert_eq!(available, vec![Some(60), Some(40)]);
     let debited = eu
         .debit(
             &Tx::new("bet-7"),
@@ -124,7 +129,7 @@ async fn a_transfer_across_groups_is_refused_and_leaves_routes_alone() {
         )
         .await
         .expect("debit");
-    assert_eq!(debited.balance.available, 70);
+    assert_eq!(debited.balance.available, 30);
 }
 
 // Three shard groups and the directory over three node processes: opening

@@ -97,6 +97,8 @@ fn final_state(applied: &[&str], counts: &[(&str, u32)], available: i128) -> Fin
         applied_tx: applied.iter().map(|tx| tx.to_string()).collect(),
         balances: [("1/EUR".to_string(), Balance { available, held: 0 })].into(),
         journal_tx_counts: counts.iter().map(|(tx, n)| (tx.to_string(), *n)).collect(),
+        transfers_between_groups: 0,
+        returned_transfers: Default::default(),
     }
 }
 

@@ -403,3 +403,38 @@ fn indeterminate_capture_of_unknown_hold_is_linearizable() {
     history.extend(read(2, 100, 5, 6));
     assert_eq!(verdict(&history), Verdict::Linearizable);
 }
+
+// Proves a transfer between groups that its payee refused after the payer
+// was debited (the money came back: its tx id is among the returned ones)
+// explains a read that saw the money gone in between, over two calls of
+// the tx (one indeterminate, the retry refused); without that knowledge
+// the same history is not linearizable.
+#[test]
+fn a_returned_transfer_explains_the_money_gone_in_between() {
+    let mut history = funded();
+    let transfer = json!({"amount": 40, "tx": "x1", "to": "2/EUR"});
+    history.push(event(1, "invoke", "transfer", transfer.clone(), 3));
+    history.push(event(1, "info", "transfer", json!({}), 6));
+    history.extend(read(2, 60, 4, 5));
+    history.push(event(3, "invoke", "transfer", transfer, 7));
+    history.push(event(
+        3,
+        "fail",
+        "transfer",
+        json!({"reason": "unknown_account"}),
+        9,
+    ));
+    history.extend(read(2, 100, 10, 11));
+    assert_ne!(verdict(&history), Verdict::Linearizable);
+    let returned = ["x1".to_string()].into_iter().collect();
+    let operations =
+        geowallet_testkit::wallet_operations_returning(&history, &returned).expect("well-formed");
+    let checked = check(&WalletModel, operations, &CheckConfig::default());
+    assert_eq!(checked.verdict, Verdict::Linearizable);
+    // The money must still come back: a later read without it is caught.
+    let mut lost = history.clone();
+    lost.extend(read(2, 60, 12, 13));
+    let operations = geowallet_testkit::wallet_operations_returning(&lost, &returned).unwrap();
+    let checked = check(&WalletModel, operations, &CheckConfig::default());
+    assert_ne!(checked.verdict, Verdict::Linearizable);
+}
