@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use geowallet_testkit::{
     CheckConfig, EventType, FinalState, Verdict, WalletModel, check, check_acknowledged,
-    check_bank, check_double_apply, check_no_negative_balance, read_history, wallet_operations,
+    check_bank, check_double_apply, check_no_negative_balance, read_history,
+    wallet_operations_returning,
 };
 
 /// Findings listed in a failure message at most (the count says how many).
