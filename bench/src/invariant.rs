@@ -134,6 +134,7 @@ mod tests {
                 CurrencyTotals {
                     players: sums[i],
                     system,
+                    transit: 0,
                 },
             );
         }

@@ -909,9 +909,11 @@ impl Client {
                 let sum = totals.entry(currency).or_insert(CurrencyTotals {
                     players: 0,
                     system: 0,
+                    transit: 0,
                 });
                 sum.players += t.players;
                 sum.system += t.system;
+                sum.transit += t.transit;
             }
             read_index = read_index.max(audit.read_index);
         }
@@ -965,7 +967,19 @@ impl Client {
         for t in resp.totals {
             let players = t.players.parse().map_err(|_| malformed("players total"))?;
             let system = t.system.parse().map_err(|_| malformed("system total"))?;
-            totals.insert(t.currency, CurrencyTotals { players, system });
+            // Empty from a node older than the field.
+            let transit = match t.transit.as_str() {
+                "" => 0,
+                s => s.parse().map_err(|_| malformed("transit total"))?,
+            };
+            totals.insert(
+                t.currency,
+                CurrencyTotals {
+                    players,
+                    system,
+                    transit,
+                },
+            );
         }
         let balances = resp
             .accounts

@@ -142,9 +142,14 @@ impl DebitKind {
 pub struct CurrencyTotals {
     /// Sum of available + held over every player account.
     pub players: i128,
-    /// Net position of the system accounts (house, gateway); `-players`
-    /// when the books balance.
+    /// Net position of the system accounts (house, gateway, transit);
+    /// `-players` when the books balance.
     pub system: i128,
+    /// The transit account's part of `system`: money sent to other groups
+    /// (wallets moving, transfers between groups) not yet taken in there,
+    /// minus money taken in from them; over all groups, 0 once nothing is
+    /// in flight.
+    pub transit: i128,
 }
 
 /// What [`crate::Client::audit`] read, all at one applied index.

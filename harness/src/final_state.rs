@@ -175,3 +175,46 @@ async fn journal_lines(
     }
     Ok(())
 }
+
+/// Waits, up to `within`, until nothing is in flight between `groups`: the
+/// transit accounts of all of them sum to 0 in every currency (every wallet
+/// move and every transfer between groups finished, resumed by the
+/// leaders from their logs). Each group's own books must balance at every
+/// read. Err: what is still in flight, or a group whose books do not
+/// balance.
+pub async fn nothing_in_transit(
+    client: &Client,
+    groups: &[u64],
+    within: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut transit: std::collections::BTreeMap<String, i128> = Default::default();
+        let mut read_all = true;
+        for g in groups {
+            match client.audit_in_group(*g, &[]).await {
+                Ok(audit) => {
+                    for (currency, t) in audit.totals {
+                        if t.players.wrapping_add(t.system) != 0 {
+                            return Err(format!(
+                                "group {g}'s books of {currency} do not balance: {t:?}"
+                            ));
+                        }
+                        *transit.entry(currency).or_default() += t.transit;
+                    }
+                }
+                Err(_) => read_all = false,
+            }
+        }
+        if read_all && transit.values().all(|t| *t == 0) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "money still in transit between groups {groups:?} after {within:?}: {transit:?} \
+                 (a move or a transfer between groups never finished)"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

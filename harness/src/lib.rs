@@ -10,5 +10,5 @@ mod final_state;
 mod runner;
 
 pub use checks::{Checked, check_all};
-pub use final_state::{final_state, final_state_in_groups, history_accounts};
+pub use final_state::{final_state, final_state_in_groups, history_accounts, nothing_in_transit};
 pub use runner::{HOLD_TTL_NS, Rotation, Runner};

@@ -75,6 +75,10 @@ pub struct RunArgs {
     pub plant_bug: Option<String>,
 }
 
+/// How long, after the faults healed, wallet moves and transfers between
+/// groups may take to finish by themselves (leaders rescan every 10 s).
+const TRANSIT_SETTLE_WITHIN: Duration = Duration::from_secs(40);
+
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -286,6 +290,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut surprises = Vec::new();
+    // Geo: every wallet move and transfer between the groups finished.
+    let groups: Vec<u64> = layout
+        .group_ids()
+        .iter()
+        .filter_map(|g| g.parse().ok())
+        .collect();
+    if groups.len() > 1
+        && let Err(e) =
+            geowallet_harness::nothing_in_transit(&probe, &groups, TRANSIT_SETTLE_WITHIN).await
+    {
+        surprises.push(e);
+    }
     for (_, _, s) in &workers {
         let text = std::fs::read_to_string(s).with_context(|| format!("read {}", s.display()))?;
         let list: Vec<String> = serde_json::from_str(&text)?;

@@ -543,7 +543,8 @@ fn audit_output(audit: &geowallet_client::Audit, as_json: bool) -> i32 {
             .totals
             .iter()
             .map(|(c, t)| {
-                let v = json!({ "players": t.players.to_string(), "system": t.system.to_string() });
+                let v = json!({ "players": t.players.to_string(), "system": t.system.to_string(),
+                    "transit": t.transit.to_string() });
                 (c.clone(), v)
             })
             .collect();
@@ -560,8 +561,8 @@ fn audit_output(audit: &geowallet_client::Audit, as_json: bool) -> i32 {
         }
         for (c, t) in &audit.totals {
             println!(
-                "{c}: players hold {}, system accounts {}",
-                t.players, t.system
+                "{c}: players hold {}, system accounts {} (in transit between groups {})",
+                t.players, t.system, t.transit
             );
         }
     }

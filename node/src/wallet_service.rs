@@ -614,6 +614,7 @@ impl<E: Engine> Wallet for WalletService<E> {
                     currency: currency.to_string(),
                     players: money.players.to_string(),
                     system: money.system.to_string(),
+                    transit: money.transit.to_string(),
                 })
                 .collect(),
             read_index,

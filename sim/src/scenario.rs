@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use geowallet_client::{Account, Client, ClientConfig};
-use geowallet_harness::{HOLD_TTL_NS, Runner, final_state_in_groups};
+use geowallet_harness::{HOLD_TTL_NS, Runner, final_state_in_groups, nothing_in_transit};
 use geowallet_raft::Proposal;
 use geowallet_storage::SyncMode;
 use geowallet_testkit::{FinalState, KeyChoice, Recorder, SplitMix64, Workload, WorkloadConfig};
@@ -130,6 +130,10 @@ pub async fn run_scenario(
     }
 }
 
+/// How long, after the faults healed, moves and transfers between groups
+/// may take to finish by themselves (leaders rescan every 10 s).
+const TRANSIT_SETTLE_WITHIN: Duration = Duration::from_secs(40);
+
 async fn run(
     seed: u64,
     nemesis: Nemesis,
@@ -217,6 +221,10 @@ async fn run(
         .spawn(async move {
             // Wallets moved: each one's journal lines are in both groups.
             let groups: &[u64] = if geo { &[1, 2] } else { &[] };
+            if geo {
+                // Every move and transfer between the groups finished.
+                nothing_in_transit(&client, groups, TRANSIT_SETTLE_WITHIN).await?;
+            }
             final_state_in_groups(&client, &universe, groups).await
         })
         .await

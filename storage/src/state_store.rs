@@ -3,7 +3,7 @@ use std::path::Path;
 
 use geowallet_ledger::{
     Account, AccountId, Changes, Currency, Hold, HoldId, JournalEntry, LogIndex, MemRows, Meta,
-    PendingTransfer, PlayerId, PlayerMove, TimeKey, TxId, TxRecord,
+    PendingTransfer, PlayerId, PlayerMove, SystemAccount, TimeKey, TxId, TxRecord,
 };
 
 use crate::DefaultEngine;
@@ -63,8 +63,11 @@ const JOURNAL_PAGE_MAX: usize = 1000;
 pub struct CurrencyMoney {
     /// Sum of available + held over every player account.
     pub players: i128,
-    /// Net position of the house and gateway accounts; `-players` when the books balance.
+    /// Net position of the house, gateway and transit accounts; `-players`
+    /// when the books balance.
     pub system: i128,
+    /// The transit account's part of `system`.
+    pub transit: i128,
 }
 
 /// Whether a read also sums up every currency's totals (an audit) or not
@@ -413,7 +416,13 @@ fn read_totals(
                 let m = totals.entry(currency).or_default();
                 match kind {
                     StateKind::PlayersTotal => m.players = amount,
-                    _ => m.system = m.system.wrapping_add(amount),
+                    _ => {
+                        m.system = m.system.wrapping_add(amount);
+                        let transit = k.get(9..).and_then(decode_system);
+                        if matches!(transit, Some((_, SystemAccount::Transit))) {
+                            m.transit = amount;
+                        }
+                    }
                 }
                 Ok(true)
             },
