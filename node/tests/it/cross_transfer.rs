@@ -38,16 +38,19 @@ async fn funded(c: &Client, account: &Account, amount: u64) {
     }
 }
 
-/// Each group's books balance on their own (transit counts); returns the
+/// Each group's books balance on their own (transit counts) and nothing
+/// is in transit between them (every transfer settled); returns the
 /// players' money over both groups.
 async fn players_money(c: &Client) -> i128 {
-    let mut players = 0;
+    let (mut players, mut transit) = (0, 0);
     for group in [1, 2] {
         let audit = c.audit_in_group(group, &[]).await.unwrap();
         let t = audit.totals.get("EUR").copied().unwrap_or_default();
         assert_eq!(t.players + t.system, 0, "group {group}'s books: {t:?}");
         players += t.players;
+        transit += t.transit;
     }
+    assert_eq!(transit, 0, "money left in transit between the groups");
     players
 }
 

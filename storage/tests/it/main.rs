@@ -384,6 +384,12 @@ fn a_transfer_between_groups_applies_over_rocksdb_as_in_memory() {
     };
     assert_eq!(transit(&payer), 25);
     assert_eq!(transit(&payer) + transit(&payee), 0);
+    // Audits report the transit part of the system accounts.
+    let audited = |store: &StateStore<_>| {
+        let read = store.read_at(&[], Totals::Read).unwrap();
+        read.totals[&eur(1).currency].transit
+    };
+    assert_eq!((audited(&payer), audited(&payee)), (25, -25));
 }
 
 // Journal pages cover every line exactly once, in order.
