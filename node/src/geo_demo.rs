@@ -248,7 +248,59 @@ pub async fn run(cluster: &mut LocalCluster, kills: u32) -> anyhow::Result<()> {
         max.as_millis()
     );
     println!("geo demo: every wallet holds exactly what was acknowledged, each operation once. ok");
-    traveller(cluster).await
+    traveller(cluster).await?;
+    between_groups(cluster).await
+}
+
+/// A payout from a player whose wallet is in eu to one in us: one call to
+/// the payer's group, which debits the payer into transit, has the payee's
+/// group credit the payee, and settles; both groups' books balance and
+/// nothing stays in transit.
+async fn between_groups(cluster: &LocalCluster) -> anyhow::Result<()> {
+    let (payer, payee) = (10_001, 10_002);
+    let (eu, us) = (client(cluster, "eu")?, client(cluster, "us")?);
+    eu.open(&Tx::new("p2p-open-payer"), &eur(payer)).await?;
+    eu.credit(
+        &Tx::new("p2p-fund"),
+        &eur(payer),
+        1_000,
+        CreditKind::Deposit,
+    )
+    .await?;
+    us.open(&Tx::new("p2p-open-payee"), &eur(payee)).await?;
+    let (from_group, _) = eu.placement(payer).await?.context("placed")?;
+    let (to_group, _) = us.placement(payee).await?.context("placed")?;
+    let started = Instant::now();
+    let receipt = eu
+        .transfer(&Tx::new("p2p-prize"), &eur(payer), &eur(payee), 250)
+        .await
+        .context("transfer between groups")?;
+    let took = started.elapsed();
+    let paid = receipt.counterpart.map(|b| b.available);
+    if receipt.balance.available != 750 || paid != Some(250) {
+        bail!(
+            "transfer between groups: payer {:?}, payee {paid:?}",
+            receipt.balance
+        );
+    }
+    let mut transit = 0;
+    for g in [from_group, to_group] {
+        let audit = eu.audit_in_group(g, &[]).await?;
+        let t = audit.totals.get("EUR").copied().unwrap_or_default();
+        if t.players + t.system != 0 {
+            bail!("group {g}'s books do not balance: {t:?}");
+        }
+        transit += t.transit;
+    }
+    if transit != 0 {
+        bail!("{transit} left in transit between the groups");
+    }
+    println!(
+        "geo demo: transfer between groups: player {payer} (group {from_group}, eu) paid 250 to player {payee} \
+         (group {to_group}, us) in {} ms; both books balance, nothing in transit. ok",
+        took.as_millis()
+    );
+    Ok(())
 }
 
 fn percentile(sorted: &[Duration], pct: usize) -> Duration {

@@ -168,6 +168,34 @@ async fn a_transfer_between_groups_applies_once_and_refusals_give_the_money_back
         .unwrap_err();
     assert!(reserved.to_string().contains("reserved"), "{reserved}");
     assert_eq!(players_money(&eu).await, 1_050);
+
+    // Latency, one call at a time (printed, not asserted): transfers to the
+    // player in us against transfers to another player in eu.
+    let neighbour = Account::new(2, "EUR");
+    funded(&eu, &neighbour, 0).await;
+    let took = |to: &Account, tag: &str| {
+        let (eu, payer, to, tag) = (eu.clone(), payer.clone(), to.clone(), tag.to_string());
+        async move {
+            let mut all = Vec::new();
+            for n in 0..50 {
+                let started = std::time::Instant::now();
+                eu.transfer(&Tx::new(format!("{tag}-{n}")), &payer, &to, 1)
+                    .await
+                    .unwrap();
+                all.push(started.elapsed());
+            }
+            all.sort();
+            (all[25], all[49])
+        }
+    };
+    let (local_p50, local_max) = took(&neighbour, "local").await;
+    let (cross_p50, cross_max) = took(&payee, "cross").await;
+    eprintln!(
+        "transfer latency, 50 sequential calls each: same group p50 {local_p50:?} max {local_max:?}; \
+         between groups p50 {cross_p50:?} max {cross_max:?}"
+    );
+    assert_eq!(eu.balance(&payer).await.unwrap().available, 600);
+    assert_eq!(players_money(&eu).await, 1_050);
     cluster.stop_all();
 }
 
