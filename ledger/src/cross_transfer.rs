@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::execute::{funds, nonzero, writable};
+use crate::execute::{funds, nonzero, pair, writable};
 use crate::overlay::Overlay;
 use crate::{
     AccountId, Amount, Command, JournalKind, LedgerRows, MoveOutcome, MoveRefusal, Outcome,
@@ -122,15 +122,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         amount: Amount,
     ) -> Result<Receipt, Refusal> {
         let src = self.existing(from)?;
-        if from.currency != to.currency {
-            return Err(Refusal::CurrencyMismatch {
-                from: from.currency,
-                to: to.currency,
-            });
-        }
-        if from == to {
-            return Err(Refusal::SameAccount { account: from });
-        }
+        pair(from, to)?;
         let amount = nonzero(amount)?;
         writable(from, &src)?;
         funds(from, &src, amount)?;
@@ -206,12 +198,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         amount: u64,
     ) -> Outcome {
         let dst = self.existing(to)?;
-        if from.currency != to.currency {
-            return Err(Refusal::CurrencyMismatch {
-                from: from.currency,
-                to: to.currency,
-            });
-        }
+        pair(from, to)?;
         let amount = nonzero(Amount(amount))?;
         writable(to, &dst)?;
         let overflow = Refusal::Overflow { account: to };

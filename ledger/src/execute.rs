@@ -118,15 +118,7 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
     ) -> Outcome {
         let src = self.existing(from)?;
         let dst = self.existing(to)?;
-        if from.currency != to.currency {
-            return Err(Refusal::CurrencyMismatch {
-                from: from.currency,
-                to: to.currency,
-            });
-        }
-        if from == to {
-            return Err(Refusal::SameAccount { account: from });
-        }
+        pair(from, to)?;
         let amount = nonzero(amount)?;
         writable(from, &src)?;
         // A frozen payee takes no transfer, whichever group it is in.
@@ -309,6 +301,20 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
             }),
         }
     }
+}
+
+/// A transfer's two accounts: one currency, two accounts.
+pub(crate) fn pair(from: AccountId, to: AccountId) -> Result<(), Refusal> {
+    if from.currency != to.currency {
+        return Err(Refusal::CurrencyMismatch {
+            from: from.currency,
+            to: to.currency,
+        });
+    }
+    if from == to {
+        return Err(Refusal::SameAccount { account: from });
+    }
+    Ok(())
 }
 
 pub(crate) fn nonzero(amount: Amount) -> Result<u64, Refusal> {

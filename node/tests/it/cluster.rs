@@ -34,6 +34,34 @@ pub fn start_topology(
     (cluster, dir)
 }
 
+/// The geo shape (one group per region) with every node's crash points
+/// armed (`geowallet_node::mover::MOVE_CRASH_DIR_ENV`): a file
+/// `<player>-<point>` in the returned directory kills the node passing it.
+pub fn start_geo_with_crash_points(
+    prefix: &str,
+) -> (LocalCluster, tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let crash = dir.path().join("crash");
+    std::fs::create_dir_all(&crash).unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_geowallet"));
+    let topology = geowallet_node::local_cluster::Topology::geo(1);
+    let mut cluster = LocalCluster::prepare_topology(
+        binary,
+        &dir.path().join("cluster"),
+        &topology,
+        tuning(100_000),
+    )
+    .unwrap();
+    for node in cluster.nodes.iter_mut() {
+        let var = geowallet_node::mover::MOVE_CRASH_DIR_ENV.to_string();
+        node.env.push((var, crash.display().to_string()));
+    }
+    for id in 1..=topology.nodes.len() as u64 {
+        cluster.spawn(id).unwrap();
+    }
+    (cluster, dir, crash)
+}
+
 pub struct TestCluster {
     pub cluster: LocalCluster,
     pub _dir: tempfile::TempDir,

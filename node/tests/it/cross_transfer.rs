@@ -208,27 +208,8 @@ async fn a_transfer_between_groups_applies_once_and_refusals_give_the_money_back
 // both groups unchanged with nothing left in transit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_dying_at_each_step_of_a_transfer_settles_it_once() {
-    let dir = tempfile::Builder::new()
-        .prefix("geowallet-xfer-crash-")
-        .tempdir()
-        .unwrap();
-    let crash = dir.path().join("crash");
-    std::fs::create_dir_all(&crash).unwrap();
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_geowallet"));
-    let mut cluster = LocalCluster::prepare_topology(
-        binary,
-        &dir.path().join("cluster"),
-        &Topology::geo(1),
-        crate::cluster::tuning(100_000),
-    )
-    .unwrap();
-    for node in cluster.nodes.iter_mut() {
-        let var = geowallet_node::mover::MOVE_CRASH_DIR_ENV.to_string();
-        node.env.push((var, crash.display().to_string()));
-    }
-    for id in 1..=5 {
-        cluster.spawn(id).unwrap();
-    }
+    let (mut cluster, _dir, crash) =
+        crate::cluster::start_geo_with_crash_points("geowallet-xfer-crash-");
     let (eu, us) = (client(&cluster, "eu"), client(&cluster, "us"));
     let points = ["transfer-begun", "transfer-credited", "transfer-settled"];
     for i in 0..points.len() as u64 {

@@ -263,27 +263,8 @@ async fn a_wallet_follows_its_player_back_and_forth_under_debits() {
 // group's books balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_dying_at_each_step_of_a_move_leaves_one_owner() {
-    let dir = tempfile::Builder::new()
-        .prefix("geowallet-move-crash-")
-        .tempdir()
-        .unwrap();
-    let crash = dir.path().join("crash");
-    std::fs::create_dir_all(&crash).unwrap();
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_geowallet"));
-    let mut cluster = LocalCluster::prepare_topology(
-        binary,
-        &dir.path().join("cluster"),
-        &Topology::geo(1),
-        crate::cluster::tuning(100_000),
-    )
-    .unwrap();
-    for node in cluster.nodes.iter_mut() {
-        let var = geowallet_node::mover::MOVE_CRASH_DIR_ENV.to_string();
-        node.env.push((var, crash.display().to_string()));
-    }
-    for id in 1..=5 {
-        cluster.spawn(id).unwrap();
-    }
+    let (mut cluster, _dir, crash) =
+        crate::cluster::start_geo_with_crash_points("geowallet-move-crash-");
     let eu = client(&cluster, "eu", 0);
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
