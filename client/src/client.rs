@@ -1186,6 +1186,8 @@ impl Client {
                 arrive_ns: m.arrive_ns,
                 repoint_ns: m.repoint_ns,
                 finish_ns: m.finish_ns,
+                transfers_begun: m.transfers_begun,
+                transfers_pending: m.transfers_pending,
             }),
         })
     }

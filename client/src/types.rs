@@ -250,6 +250,10 @@ pub struct MoveStats {
     pub arrive_ns: u64,
     pub repoint_ns: u64,
     pub finish_ns: u64,
+    /// Transfers between groups this node began.
+    pub transfers_begun: u64,
+    /// Transfers between groups not settled yet in the groups it leads.
+    pub transfers_pending: u64,
 }
 
 /// A node of the cluster: where it is reached and where it stands.

@@ -692,12 +692,16 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
                         "interrupted": m.interrupted, "in_flight": m.in_flight,
                         "leave_ns": m.leave_ns, "arrive_ns": m.arrive_ns,
                         "repoint_ns": m.repoint_ns, "finish_ns": m.finish_ns,
+                        "transfers_begun": m.transfers_begun,
+                        "transfers_pending": m.transfers_pending,
                     });
                     moves.started += m.started;
                     moves.completed += m.completed;
                     moves.returned += m.returned;
                     moves.interrupted += m.interrupted;
                     moves.in_flight += m.in_flight;
+                    moves.transfers_begun += m.transfers_begun;
+                    moves.transfers_pending += m.transfers_pending;
                 }
                 for g in &s.groups {
                     let leads = g.state == "leader" && g.leader_id == s.node_id;
@@ -790,6 +794,13 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
             "wallet moves driven by the nodes that answered: {} started, {} completed, \
              {} returned (refused by the target), {} interrupted (resumed later), {} in flight",
             moves.started, moves.completed, moves.returned, moves.interrupted, moves.in_flight
+        ));
+    }
+    if moves.transfers_begun + moves.transfers_pending > 0 {
+        lines.push(format!(
+            "transfers between groups begun by the nodes that answered: {}; pending in the \
+             groups they lead (money in transit): {}",
+            moves.transfers_begun, moves.transfers_pending
         ));
     }
     Some((

@@ -163,6 +163,8 @@ pub struct MoveStats {
     pub arrive_ns: AtomicU64,
     pub repoint_ns: AtomicU64,
     pub finish_ns: AtomicU64,
+    /// Transfers between groups this node began.
+    pub transfers_begun: AtomicU64,
 }
 
 impl MoveStats {
@@ -178,6 +180,8 @@ impl MoveStats {
             arrive_ns: get(&self.arrive_ns),
             repoint_ns: get(&self.repoint_ns),
             finish_ns: get(&self.finish_ns),
+            transfers_begun: get(&self.transfers_begun),
+            transfers_pending: 0,
         }
     }
 }

@@ -842,7 +842,11 @@ impl<E: Engine> Wallet for WalletService<E> {
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let mut status = crate::status::status(&self.host);
-        status.moves = self.mover.as_ref().map(|m| m.stats.to_pb());
+        if let Some(mover) = &self.mover {
+            let mut moves = mover.stats.to_pb();
+            moves.transfers_pending = mover.transfers_pending_here().await;
+            status.moves = Some(moves);
+        }
         Ok(Response::new(status))
     }
 }

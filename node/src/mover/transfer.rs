@@ -44,10 +44,16 @@ impl<E: Engine> Mover<E> {
         let from = request.command.account();
         let tx = request.tx.clone();
         let begin = MoveCommand::TransferBegin { request };
-        let (outcome, _) = self.local_step(group, begin).await?;
+        let (outcome, index) = self.local_step(group, begin).await?;
         match outcome {
             MoveOutcome::TransferDone { outcome } => Ok(outcome),
             MoveOutcome::TransferPending { pending } => {
+                // This entry debited the payer (not a retry finding it pending).
+                if pending.debited.log_index.0 == index {
+                    self.stats
+                        .transfers_begun
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 crash_point(from.player.0, "transfer-begun");
                 self.settle(group, from, tx, &pending, deadline).await
             }
@@ -183,6 +189,23 @@ impl<E: Engine> Mover<E> {
             "transfer {tx} from {from} to {to} is not settled yet ({last}); it settles by \
              itself: retry with the same tx id for its outcome"
         )))
+    }
+}
+
+impl<E: Engine> Mover<E> {
+    /// Transfers between groups pending in the groups this node leads.
+    pub async fn transfers_pending_here(&self) -> u64 {
+        let mut pending = 0;
+        for group in self.host.groups() {
+            if group.id == geowallet_storage::GroupId::DIRECTORY || !group.raft.is_leader() {
+                continue;
+            }
+            let store = group.store.clone();
+            if let Ok(Ok(p)) = geowallet_raft::blocking(move || store.transfers_pending()).await {
+                pending += p.len() as u64;
+            }
+        }
+        pending
     }
 }
 

@@ -196,6 +196,16 @@ async fn a_transfer_between_groups_applies_once_and_refusals_give_the_money_back
     );
     assert_eq!(eu.balance(&payer).await.unwrap().available, 600);
     assert_eq!(players_money(&eu).await, 1_050);
+    // Status: the nodes began 53 transfers between groups (p2p-1, the
+    // frozen and the USD ones, 50 timed; retries do not count), and none
+    // is pending.
+    let (mut begun, mut pending) = (0, 0);
+    for endpoint in cluster.endpoints() {
+        let moves = eu.status_of(&endpoint).await.unwrap().moves.unwrap();
+        begun += moves.transfers_begun;
+        pending += moves.transfers_pending;
+    }
+    assert_eq!((begun, pending), (53, 0));
     cluster.stop_all();
 }
 
