@@ -288,8 +288,9 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
 }
 
 /// Whether a payee's refusal settles a transfer: a refusal that says "not
-/// here" (moving, moved), "not now" (a tx time outside the window) or
-/// "not this" (an id conflict) decides nothing about the transfer, and
+/// here" (moving, moved), "not now" (a tx time outside the window, a
+/// transfer still pending) or "not this" (an id conflict) decides nothing
+/// about the transfer, and
 /// the coordinator must ask again (or stop) instead.
 pub fn is_final(refusal: &Refusal) -> bool {
     !matches!(
@@ -299,6 +300,7 @@ pub fn is_final(refusal: &Refusal) -> bool {
             | Refusal::TxIdExpired { .. }
             | Refusal::TxIdFromFuture { .. }
             | Refusal::TxIdConflict { .. }
+            | Refusal::TransferPending { .. }
     )
 }
 
@@ -517,17 +519,21 @@ mod tests {
             g1.step(&begin),
             MoveOutcome::TransferPending { .. }
         ));
-        let moving = Err(Refusal::Moving {
-            player: PlayerId(2),
-        });
-        assert_eq!(
-            g1.step(&settle_of(&r, moving)),
-            MoveOutcome::Rejected {
-                why: MoveRefusal::NotFinal {
-                    code: "moving".into()
+        let not_final = [
+            Refusal::Moving {
+                player: PlayerId(2),
+            },
+            Refusal::TransferPending { tx: r.tx.clone() },
+        ];
+        for refusal in not_final {
+            let code = refusal.code().to_string();
+            assert_eq!(
+                g1.step(&settle_of(&r, Err(refusal))),
+                MoveOutcome::Rejected {
+                    why: MoveRefusal::NotFinal { code }
                 }
-            }
-        );
+            );
+        }
         assert_eq!(g1.balance(eur(1)), bal(95, 0));
         assert!(g1.state.pending_transfer(&eur(1), &r.tx).is_some());
     }
