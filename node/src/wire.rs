@@ -68,7 +68,8 @@ fn debit_kind(k: i32) -> Result<DebitKind, Invalid> {
 /// A wire command as a ledger request.
 pub fn request(c: &pb::Command) -> Result<Request, Invalid> {
     let tx = TxId::new(c.tx_id.as_str()).map_err(|e| invalid(e.to_string()))?;
-    if tx.is_reserved() || c.tx_id.len() > 64 {
+    // Only a reserved id may be longer than 64 bytes (`TxId::new`).
+    if tx.is_reserved() {
         return Err(invalid(format!(
             "tx id {:?} is reserved: ids starting with `~` name the ledger's own records; \
              choose another (1..=64 printable ASCII bytes)",
