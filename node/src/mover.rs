@@ -199,8 +199,8 @@ pub struct Mover<E: Engine> {
     leaders: Mutex<HashMap<u64, String>>,
     /// Players whose move this node drives now.
     driving: Mutex<HashSet<u64>>,
-    /// Pending transfers a scan found that this node settles now.
-    settling: Mutex<HashSet<String>>,
+    /// Pending transfers (payer, tx id) a scan found that this node settles now.
+    settling: Mutex<HashSet<(geowallet_ledger::AccountId, geowallet_ledger::TxId)>>,
     pub stats: MoveStats,
 }
 
@@ -759,8 +759,7 @@ impl<E: Engine> Mover<E> {
             for (from, tx, pending) in pending {
                 let (mover, group) = (mover.clone(), group.clone());
                 tokio::spawn(async move {
-                    let key = transfer::transfer_key(&from, &tx);
-                    let Some(_settling) = start_driving(&mover.settling, key) else {
+                    let Some(_settling) = start_driving(&mover.settling, (from, tx.clone())) else {
                         return;
                     };
                     tracing::info!(%from, %tx, to = %pending.to, "resuming a transfer between groups");
@@ -871,6 +870,13 @@ async fn step_here<E: Engine>(
         });
     }
     let cmd: MoveCommand = postcard::from_bytes(command).map_err(undecodable)?;
+    if !is_remote_step(&cmd) {
+        return Err(ProposeError::Unavailable(
+            "only an arrival, its refusal or a transfer's credit is a step another group's \
+             leader sends; the source's own steps are proposed by its leader"
+                .into(),
+        ));
+    }
     let crash_after = match &cmd {
         MoveCommand::Arrive { player, .. } => Some((player.0, "arrived")),
         MoveCommand::TransferCredit { from, .. } => Some((from.player.0, "transfer-credited")),
@@ -884,6 +890,21 @@ async fn step_here<E: Engine>(
         outcome: postcard::to_allocvec(&outcome).expect("a move outcome encodes"),
         log_index: index,
     })
+}
+
+/// Whether another group's leader may send `cmd` (over `MoveService`):
+/// the steps a group takes for a wallet or a transfer of another group.
+/// A group's own steps (`Leave`, `Finish`, `Return`, `TransferBegin`,
+/// `TransferSettle`) are proposed only by its own leader's driver, so a
+/// peer cannot, say, settle a transfer with an answer the payee's group
+/// never gave.
+fn is_remote_step(cmd: &MoveCommand) -> bool {
+    matches!(
+        cmd,
+        MoveCommand::Arrive { .. }
+            | MoveCommand::Refuse { .. }
+            | MoveCommand::TransferCredit { .. }
+    )
 }
 
 /// The leader `raft`'s metrics name now.
@@ -948,6 +969,72 @@ impl<E: Engine> MoveService for MoveStepService<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Proves a group's own steps are refused from the network: only an
+    // arrival, its refusal and a transfer's credit come from another
+    // group's leader.
+    #[test]
+    fn only_steps_for_another_group_are_taken_from_peers() {
+        use geowallet_ledger::{AccountId, Currency, Outcome, Refusal, TxId};
+        let player = PlayerId(1);
+        let id = MoveId {
+            from_epoch: 1,
+            attempt: 0,
+            from_group: 1,
+        };
+        let account = AccountId {
+            player,
+            currency: Currency::parse("EUR").unwrap(),
+        };
+        let tx = TxId::new("t").unwrap();
+        let credit: Outcome = Err(Refusal::ZeroAmount);
+        let remote = [
+            MoveCommand::Arrive {
+                player,
+                id,
+                wallet: Default::default(),
+            },
+            MoveCommand::Refuse { player, id },
+            MoveCommand::TransferCredit {
+                from: account,
+                to: account,
+                amount: 1,
+                tx: tx.clone(),
+                created_at_ns: 1,
+            },
+        ];
+        let own = [
+            MoveCommand::Leave {
+                player,
+                id,
+                to_group: 2,
+            },
+            MoveCommand::Finish {
+                player,
+                id,
+                epoch: 2,
+            },
+            MoveCommand::Return { player, id },
+            MoveCommand::TransferBegin {
+                request: geowallet_ledger::Request {
+                    tx: tx.clone(),
+                    created_at_ns: 1,
+                    command: geowallet_ledger::Command::Transfer {
+                        from: account,
+                        to: account,
+                        amount: geowallet_ledger::Amount(1),
+                    },
+                },
+            },
+            MoveCommand::TransferSettle {
+                from: account,
+                tx,
+                credit,
+            },
+        ];
+        assert!(remote.iter().all(is_remote_step));
+        assert!(!own.iter().any(is_remote_step));
+    }
 
     // A second drive of the same player is refused while the first runs,
     // and allowed once it ended: the refusal must not take the lock again

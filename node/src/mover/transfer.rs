@@ -134,7 +134,10 @@ impl<E: Engine> Mover<E> {
             {
                 Ok(reply) => reply,
                 Err(e) => {
+                    // A group outside this node's topology fails at once:
+                    // pause rather than spin on the directory's cache.
                     last = e.to_string();
+                    tokio::time::sleep(STEP_RETRY_PAUSE).await;
                     continue;
                 }
             };
@@ -207,9 +210,4 @@ impl<E: Engine> Mover<E> {
         }
         pending
     }
-}
-
-/// The key of one pending transfer in [`Mover`]'s set of those it settles now.
-pub(super) fn transfer_key(from: &AccountId, tx: &TxId) -> String {
-    format!("{from}/{tx}")
 }
