@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::net::{NODE_PORT, Net};
+use crate::net::{NODE_PORT, Net, RAFT_PORT};
 use crate::topology::Layout;
 
 /// How long a node may take to exit after SIGTERM before it is killed.
@@ -66,6 +66,26 @@ pub struct Cluster {
     flipped: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
+/// The cluster's CA and each node's certificate (valid for its address),
+/// issued by `geowallet certs` into `dir`.
+fn issue_certs(binary: &Path, dir: &Path, net: &Net) -> anyhow::Result<()> {
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("certs").arg("--dir").arg(dir);
+    for (i, host) in net.nodes.iter().enumerate() {
+        cmd.arg("--node").arg(format!("{}={}", i + 1, host.ip));
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("run {} certs", binary.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} certs failed: {}",
+        binary.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
 impl Cluster {
     /// Writes each node's config under `dir/n<i>`: the places and groups of
     /// `layout`, election timeouts for a local network.
@@ -88,7 +108,9 @@ impl Cluster {
         } else {
             None
         };
-        let peers = layout.config_toml(|i| format!("{}:{NODE_PORT}", net.nodes[i].ip));
+        let peers = layout.config_toml(|i| net.nodes[i].ip.to_string());
+        let tls_dir = dir.join("tls");
+        issue_certs(binary, &tls_dir, net)?;
         let mut nodes = Vec::new();
         for (i, host) in net.nodes.iter().enumerate() {
             let id = i as u64 + 1;
@@ -97,7 +119,8 @@ impl Cluster {
                 .with_context(|| format!("create {}", node_dir.display()))?;
             let config = node_dir.join("node.toml");
             let text = format!(
-                "node_id = {id}\nlisten = \"{}:{NODE_PORT}\"\ndata_dir = \"{}\"\n\n{peers}\
+                "node_id = {id}\nlisten = \"{}:{NODE_PORT}\"\nraft_listen = \"{}:{RAFT_PORT}\"\n\
+                 data_dir = \"{}\"\n\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\n{peers}\
                  [raft]\nheartbeat_interval_ms = 50\nelection_timeout_ms_min = 300\n\
                  election_timeout_ms_max = 600\n\n\
                  # Audits read each group at its own index; with wallets moving\n\
@@ -105,7 +128,11 @@ impl Cluster {
                  # check would not hold: automatic moves stay off here.\n\
                  [moves]\nauto = false\n",
                 host.ip,
+                host.ip,
                 node_dir.join("data").display(),
+                tls_dir.join("ca.pem").display(),
+                tls_dir.join(format!("node-{id}.pem")).display(),
+                tls_dir.join(format!("node-{id}.key")).display(),
             );
             std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
             let mut node = Node {

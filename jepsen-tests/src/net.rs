@@ -9,8 +9,10 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Port every node listens on, inside its own namespace.
+/// Port every node's client API listens on, inside its own namespace.
 pub const NODE_PORT: u16 = 7000;
+/// Port every node's node-to-node listener (Raft, move steps) listens on.
+pub const RAFT_PORT: u16 = 7100;
 
 /// Runs `program args`, failing with its stderr.
 pub fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {

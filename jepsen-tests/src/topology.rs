@@ -3,6 +3,7 @@
 //! geo` (regions `eu` and `us` with datacenters `a` and `b`, a tiebreaker
 //! site `ap`, one group homed in each of eu and us).
 
+use crate::net::{NODE_PORT, RAFT_PORT};
 /// The shape of a run's cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Topology {
@@ -89,13 +90,16 @@ impl Layout {
     /// The `[[peers]]` and `[[groups]]` of every node's config; `endpoint`
     /// gives node index `i`'s address. The single shape writes no places
     /// or groups (the one-group config every older test uses).
-    pub fn config_toml(&self, endpoint: impl Fn(usize) -> String) -> String {
+    /// `host(i)`: the address of node index `i` (its client API on
+    /// [`NODE_PORT`], its node-to-node listener on [`RAFT_PORT`]).
+    pub fn config_toml(&self, host: impl Fn(usize) -> String) -> String {
         let mut text = String::new();
         for (i, (region, dc)) in self.places.iter().enumerate() {
             text.push_str(&format!(
-                "[[peers]]\nid = {}\nendpoint = \"{}\"\n",
+                "[[peers]]\nid = {}\nendpoint = \"{}:{NODE_PORT}\"\nraft_endpoint = \"{}:{RAFT_PORT}\"\n",
                 i + 1,
-                endpoint(i)
+                host(i),
+                host(i)
             ));
             if self.topology == Topology::Geo {
                 text.push_str(&format!("region = \"{region}\"\ndc = \"{dc}\"\n"));
@@ -151,10 +155,11 @@ mod tests {
     fn geo_layout_has_two_home_groups_and_a_tiebreaker() {
         let layout = Layout::new(Topology::Geo, 3);
         assert_eq!(layout.places.len(), GEO_NODES as usize);
-        let toml = layout.config_toml(|i| format!("10.0.0.{}:7000", 11 + i));
-        assert!(
-            toml.contains("id = 5\nendpoint = \"10.0.0.15:7000\"\nregion = \"ap\"\ndc = \"a\"")
-        );
+        let toml = layout.config_toml(|i| format!("10.0.0.{}", 11 + i));
+        assert!(toml.contains(
+            "id = 5\nendpoint = \"10.0.0.15:7000\"\nraft_endpoint = \"10.0.0.15:7100\"\n\
+             region = \"ap\"\ndc = \"a\""
+        ));
         assert!(toml.contains("[[groups]]\nid = 2\nhome_region = \"us\"\nreplicas = [3, 4, 5]"));
         assert_eq!(layout.regions().len(), 3);
         assert_eq!(layout.datacenters()[1], (("eu", "b"), vec![1]));

@@ -9,8 +9,23 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     pub node_id: u64,
-    /// Address the gRPC server listens on (client API and Raft RPCs).
+    /// Address the client API listens on.
     pub listen: SocketAddr,
+    /// Address the node-to-node listener (Raft and move steps) listens on;
+    /// only the cluster's nodes may call it. Required with `[tls]`; without
+    /// it (plaintext only) node-to-node calls share `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_listen: Option<SocketAddr>,
+    /// The cluster's CA and this node's certificate and key. Every
+    /// connection to the node, and every one it makes to a peer, is mutual
+    /// TLS with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// No TLS and no peer checks anywhere: anyone who reaches a port can
+    /// call anything. Only for tests on a closed network; must be set
+    /// explicitly when there is no `[tls]`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_plaintext: bool,
     pub data_dir: PathBuf,
     /// Every node of the cluster, this one included, with its region and
     /// datacenter (this node's place is its own entry).
@@ -91,8 +106,12 @@ impl MovesConfig {
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     pub id: u64,
-    /// `host:port` other nodes and clients reach this peer at.
+    /// `host:port` clients reach this peer's client API at.
     pub endpoint: String,
+    /// `host:port` other nodes reach this peer's node-to-node listener at
+    /// (required with `[tls]`; without it, `endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_endpoint: Option<String>,
     /// Region name (`[a-z0-9-]`, e.g. `eu`); older configs without it are
     /// in region `local`.
     #[serde(default = "default_region")]
@@ -279,6 +298,7 @@ impl NodeConfig {
             }
         }
         self.validate_groups(&ids)?;
+        self.validate_transport()?;
         if let Some(policy) = self.moves.policy() {
             policy.validate().map_err(ConfigError::Invalid)?;
         }
@@ -309,6 +329,53 @@ impl NodeConfig {
             );
         }
         Ok(())
+    }
+
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        match (&self.tls, self.insecure_plaintext) {
+            (Some(_), true) => {
+                return invalid("set either [tls] or insecure_plaintext = true, not both".into());
+            }
+            (None, false) => {
+                return invalid(
+                    "no [tls] section: set [tls] ca, cert and key (`geowallet certs` makes \
+                     them), or insecure_plaintext = true for a test on a closed network"
+                        .into(),
+                );
+            }
+            (None, true) => {}
+            (Some(_), false) => {
+                if self.raft_listen.is_none() {
+                    return invalid(
+                        "[tls] needs raft_listen: node-to-node traffic has its own listener".into(),
+                    );
+                }
+                if let Some(p) = self.peers.iter().find(|p| p.raft_endpoint.is_none()) {
+                    return invalid(format!(
+                        "peer {}: [tls] needs its raft_endpoint (its node-to-node listener)",
+                        p.id
+                    ));
+                }
+            }
+        }
+        if self.raft_listen == Some(self.listen) {
+            return invalid(format!(
+                "raft_listen and listen are both {}: node-to-node traffic needs its own port",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where node `id`'s node-to-node listener is reached.
+    pub fn raft_endpoint_of(&self, id: u64) -> Option<String> {
+        let p = self.peers.iter().find(|p| p.id == id)?;
+        Some(
+            p.raft_endpoint
+                .clone()
+                .unwrap_or_else(|| p.endpoint.clone()),
+        )
     }
 
     fn validate_groups(&self, ids: &BTreeSet<u64>) -> Result<(), ConfigError> {
@@ -411,6 +478,7 @@ mod tests {
         node_id = 1
         listen = "127.0.0.1:7001"
         data_dir = "/tmp/x"
+        insecure_plaintext = true
         peers = [
             { id = 1, endpoint = "127.0.0.1:7001", region = "eu", dc = "a" },
             { id = 2, endpoint = "127.0.0.1:7002", region = "eu", dc = "b" },
@@ -426,6 +494,7 @@ mod tests {
             node_id = 2
             listen = "127.0.0.1:7002"
             data_dir = "/tmp/x"
+            insecure_plaintext = true
             peers = [{ id = 1, endpoint = "127.0.0.1:7001" }, { id = 2, endpoint = "127.0.0.1:7002" }]
         "#;
         let c: NodeConfig = toml::from_str(text).unwrap();
@@ -437,6 +506,69 @@ mod tests {
         assert_eq!(groups[0].id, 1);
         assert_eq!(groups[0].home_region, "local");
         assert_eq!(groups[0].replicas, vec![1, 2]);
+    }
+
+    // A node must choose its transport: TLS (with a node-to-node listener
+    // for itself and every peer) or, explicitly, plaintext; never both,
+    // and never one port for both listeners.
+    #[test]
+    fn transport_is_chosen_explicitly() {
+        let base: NodeConfig = toml::from_str(THREE).unwrap();
+        fn with_tls(c: &mut NodeConfig) {
+            c.insecure_plaintext = false;
+            c.tls = Some(crate::tls::TlsConfig {
+                ca: "/tls/ca.pem".into(),
+                cert: "/tls/node-1.pem".into(),
+                key: "/tls/node-1.key".into(),
+            });
+            c.raft_listen = Some("127.0.0.1:7101".parse().unwrap());
+            for p in &mut c.peers {
+                p.raft_endpoint = Some(format!("127.0.0.1:{}", 7100 + p.id));
+            }
+        }
+        let mut ok = base.clone();
+        with_tls(&mut ok);
+        ok.validate().unwrap();
+        assert_eq!(ok.raft_endpoint_of(2).as_deref(), Some("127.0.0.1:7102"));
+        assert_eq!(base.raft_endpoint_of(2).as_deref(), Some("127.0.0.1:7002"));
+        type Edit = Box<dyn Fn(&mut NodeConfig)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|c| c.insecure_plaintext = false),
+                "no [tls] section",
+            ),
+            (
+                Box::new(|c| {
+                    with_tls(c);
+                    c.insecure_plaintext = true;
+                }),
+                "not both",
+            ),
+            (
+                Box::new(|c| {
+                    with_tls(c);
+                    c.raft_listen = None;
+                }),
+                "needs raft_listen",
+            ),
+            (
+                Box::new(|c| {
+                    with_tls(c);
+                    c.peers[2].raft_endpoint = None;
+                }),
+                "peer 3: [tls] needs its raft_endpoint",
+            ),
+            (
+                Box::new(|c| c.raft_listen = Some(c.listen)),
+                "needs its own port",
+            ),
+        ];
+        for (edit, want) in cases {
+            let mut c = base.clone();
+            edit(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+        }
     }
 
     // Bad topology is refused with what is wrong: an unknown dc, a replica
@@ -485,6 +617,7 @@ mod tests {
         PeerConfig {
             id,
             endpoint: format!("127.0.0.1:{}", 7000 + id),
+            raft_endpoint: None,
             region: region.into(),
             dc: dc.into(),
         }
@@ -535,6 +668,7 @@ mod tests {
             node_id = 4
             listen = "127.0.0.1:7001"
             data_dir = "/tmp/x"
+            insecure_plaintext = true
             peers = [{ id = 1, endpoint = "127.0.0.1:7001" }]
         "#;
         let c: NodeConfig = toml::from_str(text).unwrap();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use geowallet_ledger::LedgerConfig;
 use geowallet_raft::{
-    ClockQuorum, GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits,
+    ClockQuorum, Dial, GroupRaft, GroupRegistry, LedgerStateMachine, LogAdapter, MessageLimits,
     NetworkFactory, NodeInfo, PeerChannels, RaftRpcService,
 };
 use geowallet_storage::{Db, Engine, GroupId, StateStore};
@@ -60,6 +60,9 @@ pub struct HostConfig {
     pub placement_interval: Duration,
     pub placement_stable_for: Duration,
     pub placement_transfer_gap: Duration,
+    /// How this node reaches its peers' node-to-node listeners (`None`:
+    /// plaintext to each node's `NodeInfo::addr`).
+    pub dial: Option<Dial>,
 }
 
 /// One group to host.
@@ -131,7 +134,10 @@ impl<E: Engine> GroupHost<E> {
             ..(*config.raft).clone()
         });
         let registry = Arc::new(GroupRegistry::default());
-        let channels = PeerChannels::default();
+        let channels = match &config.dial {
+            Some(dial) => PeerChannels::new(dial.clone()),
+            None => PeerChannels::default(),
+        };
         let interval = Duration::from_millis(config.raft.heartbeat_interval.max(1));
         let heartbeats = tokio::spawn(beat(Arc::downgrade(&registry), channels.clone(), interval));
         Arc::new(GroupHost {
@@ -158,6 +164,17 @@ impl<E: Engine> GroupHost<E> {
     /// Every node of the cluster.
     pub fn nodes(&self) -> &BTreeMap<u64, NodeInfo> {
         &self.config.nodes
+    }
+
+    /// This node's connection to peer `id`'s node-to-node listener (shared
+    /// with every group's Raft traffic).
+    pub fn peer_channel(&self, id: u64) -> Result<tonic::transport::Channel, String> {
+        let node = self
+            .config
+            .nodes
+            .get(&id)
+            .ok_or_else(|| format!("node {id} is not in this node's address book"))?;
+        self.channels.channel(id, node)
     }
 
     /// This node's own entry of the address book.

@@ -6,6 +6,8 @@
 //! runs under madsim.
 
 #[cfg(all(feature = "rocksdb", not(madsim)))]
+pub mod certs;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod config;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod ctl;
@@ -25,5 +27,7 @@ pub mod proposer;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod server;
 pub mod status;
+#[cfg(not(madsim))]
+pub mod tls;
 pub mod wallet_service;
 pub mod wire;

@@ -11,7 +11,12 @@ use anyhow::{Context, bail};
 use geowallet_client::{Client, ClientConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::certs::{Ca, ROLES};
 use crate::config::{DEFAULT_REGION, GroupConfig, NodeConfig, PeerConfig, RaftTuning};
+use crate::tls::TlsConfig;
+
+/// The names a local cluster's node certificates are valid for.
+const LOOPBACK_HOSTS: [&str; 2] = ["127.0.0.1", "localhost"];
 
 /// `DIR/cluster.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,7 +27,11 @@ pub struct ClusterFile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterNode {
     pub id: u64,
+    /// `host:port` of the client API.
     pub endpoint: String,
+    /// `host:port` of the node-to-node listener (Raft, move steps).
+    #[serde(default)]
+    pub raft_endpoint: String,
     /// `null` while the node is stopped (never 0: `kill 0` would signal the
     /// caller's own process group).
     pub pid: Option<u32>,
@@ -93,6 +102,7 @@ impl Topology {
 pub struct NodeProc {
     pub id: u64,
     pub endpoint: String,
+    pub raft_endpoint: String,
     pub region: String,
     pub dc: String,
     pub dir: PathBuf,
@@ -165,17 +175,32 @@ impl LocalCluster {
             peers.push(PeerConfig {
                 id: i as u64 + 1,
                 endpoint: format!("127.0.0.1:{}", free_port()?),
+                raft_endpoint: Some(format!("127.0.0.1:{}", free_port()?)),
                 region: region.clone(),
                 dc: dc.clone(),
             });
+        }
+        // A throwaway CA, a certificate per node and one per role.
+        let tls_dir = dir.join("tls");
+        let ca = Ca::open_or_create(&tls_dir, "geowallet dev")?;
+        for role in ROLES {
+            ca.issue_client(&tls_dir, role)?;
         }
         let mut nodes = Vec::new();
         for p in &peers {
             let node_dir = dir.join(format!("n{}", p.id));
             std::fs::create_dir_all(&node_dir)?;
+            let (cert, key) = ca.issue_node(&tls_dir, p.id, &LOOPBACK_HOSTS.map(String::from))?;
             let config = NodeConfig {
                 node_id: p.id,
                 listen: p.endpoint.parse()?,
+                raft_listen: p.raft_endpoint.as_deref().map(str::parse).transpose()?,
+                tls: Some(TlsConfig {
+                    ca: tls_dir.join("ca.pem"),
+                    cert,
+                    key,
+                }),
+                insecure_plaintext: false,
                 data_dir: node_dir.join("data"),
                 peers: peers.clone(),
                 groups: topology.groups.clone(),
@@ -188,6 +213,7 @@ impl LocalCluster {
             nodes.push(NodeProc {
                 id: p.id,
                 endpoint: p.endpoint.clone(),
+                raft_endpoint: p.raft_endpoint.clone().unwrap_or_default(),
                 region: p.region.clone(),
                 dc: p.dc.clone(),
                 dir: node_dir,
@@ -313,6 +339,7 @@ impl LocalCluster {
                 .map(|n| ClusterNode {
                     id: n.id,
                     endpoint: n.endpoint.clone(),
+                    raft_endpoint: n.raft_endpoint.clone(),
                     pid: n.pid(),
                     region: n.region.clone(),
                     dc: n.dc.clone(),
@@ -466,6 +493,7 @@ mod tests {
         let proc = |id: u64, child: Option<Child>| NodeProc {
             id,
             endpoint: format!("127.0.0.1:{}", 7000 + id),
+            raft_endpoint: format!("127.0.0.1:{}", 7100 + id),
             region: "eu".into(),
             dc: "b".into(),
             dir: dir.path().join(format!("n{id}")),

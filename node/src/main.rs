@@ -46,6 +46,41 @@ enum Cmd {
     },
     /// One command against a cluster.
     Ctl(ctl::CtlArgs),
+    /// Issue TLS certificates into a directory: the cluster's CA (made
+    /// once, reused after), node certificates and client certificates.
+    /// Reissuing a certificate over an existing one is a rotation: nodes
+    /// load it on SIGHUP or within seconds.
+    Certs {
+        /// The directory of `ca.pem`, `ca.key` and the issued `NAME.pem`,
+        /// `NAME.key`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A node certificate: `ID=HOST[,HOST...]`, the hosts (names or
+        /// IPs) its listeners are reached at (repeatable).
+        #[arg(long = "node", value_parser = parse_node_cert)]
+        nodes: Vec<(u64, Vec<String>)>,
+        /// A client certificate with this name (repeatable); a name equal
+        /// to a role (root, game, payments, ops, auditor) has that role.
+        #[arg(long = "client")]
+        clients: Vec<String>,
+    },
+}
+
+fn parse_node_cert(s: &str) -> Result<(u64, Vec<String>), String> {
+    let (id, hosts) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected ID=HOST[,HOST...]"))?;
+    let id: u64 = id
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| format!("{s:?}: the node id must be a number of at least 1"))?;
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok((id, hosts))
 }
 
 fn init_tracing() {
@@ -97,6 +132,26 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Dev {
             dir, demo, kills, ..
         } => dev_geo(dir, demo, kills).await,
+        Cmd::Certs {
+            dir,
+            nodes,
+            clients,
+        } => {
+            anyhow::ensure!(
+                !nodes.is_empty() || !clients.is_empty(),
+                "nothing to issue: name at least one --node ID=HOST or --client NAME"
+            );
+            let ca = geowallet_node::certs::Ca::open_or_create(&dir, "geowallet")?;
+            for (id, hosts) in nodes {
+                let (cert, _) = ca.issue_node(&dir, id, &hosts)?;
+                println!("issued {}", cert.display());
+            }
+            for name in clients {
+                let (cert, _) = ca.issue_client(&dir, &name)?;
+                println!("issued {}", cert.display());
+            }
+            Ok(())
+        }
         Cmd::Ctl(_) => unreachable!("handled in main"),
     }
 }

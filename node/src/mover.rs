@@ -31,7 +31,7 @@ use geowallet_raft::{ClockQuorum, Proposal};
 use geowallet_storage::{Engine, GroupId};
 use openraft::async_runtime::WatchReceiver;
 use prost::Message;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::directory::{self, Directory};
@@ -193,10 +193,8 @@ type StepResult<T> = Result<(T, u64), ProposeError>;
 pub struct Mover<E: Engine> {
     host: Arc<GroupHost<E>>,
     directory: Arc<Directory>,
-    /// Connections to peers, by endpoint.
-    peers: Mutex<HashMap<String, MoveServiceClient<Channel>>>,
-    /// The last leader each remote group named.
-    leaders: Mutex<HashMap<u64, String>>,
+    /// The last leader (node id) each remote group named.
+    leaders: Mutex<HashMap<u64, u64>>,
     /// Players whose move this node drives now.
     driving: Mutex<HashSet<u64>>,
     /// Pending transfers (payer, tx id) a scan found that this node settles now.
@@ -244,7 +242,6 @@ impl<E: Engine> Mover<E> {
         Arc::new(Mover {
             host,
             directory,
-            peers: Mutex::new(HashMap::new()),
             leaders: Mutex::new(HashMap::new()),
             driving: Mutex::new(HashSet::new()),
             settling: Mutex::new(HashSet::new()),
@@ -614,39 +611,33 @@ impl<E: Engine> Mover<E> {
                 tokio::time::sleep(STEP_RETRY_PAUSE).await;
                 continue;
             }
-            let endpoint = self
+            let target = self
                 .leaders
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&to)
-                .cloned()
-                .or_else(|| {
-                    let r = replicas[attempt % replicas.len()];
-                    self.host.nodes().get(&r).map(|n| n.addr.clone())
-                });
-            let Some(endpoint) = endpoint else {
-                continue;
-            };
+                .copied()
+                .unwrap_or(replicas[attempt % replicas.len()]);
             let req = MoveStep {
                 group_id: to,
                 command: command.clone(),
             };
-            let mut client = self.peer(&endpoint)?;
+            let mut client = self.peer(target)?;
             let call = tokio::time::timeout(STEP_RPC_TIMEOUT, client.step(req)).await;
             let hint = match call {
                 Ok(Ok(reply)) => {
                     self.leaders
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(to, endpoint);
+                        .insert(to, target);
                     return Ok(reply.into_inner().outcome);
                 }
                 Ok(Err(status)) => {
-                    last = format!("{endpoint}: {}", status.message());
-                    leader_hint(&status).filter(|h| *h != endpoint)
+                    last = format!("node {target}: {}", status.message());
+                    leader_hint(&status).filter(|h| *h != target)
                 }
                 Err(_) => {
-                    last = format!("{endpoint}: no answer within {STEP_RPC_TIMEOUT:?}");
+                    last = format!("node {target}: no answer within {STEP_RPC_TIMEOUT:?}");
                     None
                 }
             };
@@ -667,23 +658,18 @@ impl<E: Engine> Mover<E> {
         )))
     }
 
-    fn peer(&self, endpoint: &str) -> Result<MoveServiceClient<Channel>, ProposeError> {
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = peers.get(endpoint) {
-            return Ok(c.clone());
-        }
-        let channel = Endpoint::from_shared(format!("http://{endpoint}"))
-            .map_err(|e| ProposeError::Unavailable(format!("bad peer endpoint {endpoint}: {e}")))?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_millis(500))
-            .connect_lazy();
+    /// A move-step client of node `id`'s node-to-node listener, over the
+    /// node's one connection to it.
+    fn peer(&self, id: u64) -> Result<MoveServiceClient<Channel>, ProposeError> {
+        let channel = self
+            .host
+            .peer_channel(id)
+            .map_err(|e| ProposeError::Unavailable(format!("no connection to node {id}: {e}")))?;
         // An Arrive carries a whole wallet: up to an entry's size.
         let bytes_max = self.host.limits().message_bytes_max();
-        let client = MoveServiceClient::new(channel)
+        Ok(MoveServiceClient::new(channel)
             .max_decoding_message_size(bytes_max)
-            .max_encoding_message_size(bytes_max);
-        peers.insert(endpoint.to_string(), client.clone());
-        Ok(client)
+            .max_encoding_message_size(bytes_max))
     }
 
     /// Resumes the moves of every group this node leads, forever: a leader
@@ -912,13 +898,11 @@ fn leader_of<E: Engine>(raft: &geowallet_raft::GroupRaft<E>) -> Option<u64> {
     raft.metrics().borrow_watched().current_leader
 }
 
-/// The leader endpoint a `not_leader` status names, if any.
-fn leader_hint(status: &Status) -> Option<String> {
+/// The leader (node id) a `not_leader` status names, if any.
+fn leader_hint(status: &Status) -> Option<u64> {
     let detail = pb::ErrorDetail::decode(status.details()).ok()?;
     match detail.kind? {
-        pb::error_detail::Kind::NotLeader(n) if !n.leader_endpoint.is_empty() => {
-            Some(n.leader_endpoint)
-        }
+        pb::error_detail::Kind::NotLeader(n) if n.leader_id != 0 => Some(n.leader_id),
         _ => None,
     }
 }

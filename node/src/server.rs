@@ -1,3 +1,4 @@
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -5,7 +6,7 @@ use anyhow::Context;
 use geowallet_proto::raft::move_service_server::MoveServiceServer;
 use geowallet_proto::raft::raft_service_server::RaftServiceServer;
 use geowallet_proto::v1::wallet_server::WalletServer;
-use geowallet_raft::{ClockQuorum, MessageLimits, WallClock};
+use geowallet_raft::{ClockQuorum, Dial, MessageLimits, NodeInfo, WallClock};
 use geowallet_storage::{Db, GroupId};
 use openraft::{Config, SnapshotPolicy};
 
@@ -14,8 +15,10 @@ use crate::directory;
 use crate::dual_dc::DualDcPolicy;
 use crate::group_host::{GroupHost, GroupSpec, HostConfig};
 use crate::mover::MoveStepService;
+use crate::tls::{self, Tls};
 use crate::wallet_service::WalletService;
 use geowallet_raft::directory::GroupEntry;
+use tonic::service::interceptor::InterceptedService;
 
 /// Bytes of a client API gRPC message at most.
 const MESSAGE_BYTES_MAX: usize = 64 << 20;
@@ -58,6 +61,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         hosted.push(GroupId::DIRECTORY);
     }
     refuse_if_wiped(&config, &db, &hosted).await?;
+    let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch());
+    }
     let limits = MessageLimits::new(config.raft.message_bytes_max);
     let clocks = ClockQuorum::new(
         config.node_id,
@@ -94,6 +101,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             placement_interval: Duration::from_millis(config.raft.election_timeout_ms_min / 2),
             placement_stable_for: Duration::from_millis(config.raft.election_timeout_ms_max),
             placement_transfer_gap: Duration::from_millis(5 * config.raft.election_timeout_ms_max),
+            dial: Some(dialer(&config, tls.clone())),
         },
         db,
     );
@@ -139,30 +147,113 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .await?;
     }
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen on {}", config.listen))?;
-    tracing::info!(node = config.node_id, addr = %config.listen, groups = groups.len(), "serving");
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let wallet = WalletService::new(host.clone()).context("connect to the directory")?;
-    let server = tonic::transport::Server::builder()
-        .add_service(
-            RaftServiceServer::new(host.raft_service())
-                .max_decoding_message_size(limits.message_bytes_max()),
-        )
-        .add_service(
-            MoveServiceServer::new(MoveStepService {
-                host: host.clone(),
-                auto_moves: wallet.auto_moves.clone(),
-            })
-            .max_decoding_message_size(limits.message_bytes_max()),
-        )
-        .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX))
-        .serve_with_incoming_shutdown(incoming, shutdown_signal());
-    server.await.context("grpc server failed")?;
+    let raft_server = RaftServiceServer::new(host.raft_service())
+        .max_decoding_message_size(limits.message_bytes_max());
+    let move_server = MoveServiceServer::new(MoveStepService {
+        host: host.clone(),
+        auto_moves: wallet.auto_moves.clone(),
+    })
+    .max_decoding_message_size(limits.message_bytes_max());
+    let members: Arc<BTreeSet<u64>> = Arc::new(config.peers.iter().map(|p| p.id).collect());
+    let client_api = tonic::transport::Server::builder()
+        .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX));
+    let client_listener = bind(config.listen).await?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let node_listener = match config.raft_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    tracing::info!(
+        node = config.node_id,
+        addr = %config.listen,
+        raft_addr = ?config.raft_listen,
+        tls = tls.is_some(),
+        groups = groups.len(),
+        "serving"
+    );
+    let mut servers = tokio::task::JoinSet::new();
+    match node_listener {
+        Some(listener) => {
+            let node_api = tonic::transport::Server::builder()
+                .add_service(InterceptedService::new(
+                    raft_server,
+                    tls::members_only(members.clone()),
+                ))
+                .add_service(InterceptedService::new(
+                    move_server,
+                    tls::members_only(members),
+                ));
+            let incoming = tls::incoming(listener, tls.clone(), "node-to-node");
+            servers.spawn(
+                node_api.serve_with_incoming_shutdown(incoming, stopped(shutdown_rx.clone())),
+            );
+            // The client API stays plaintext until the client library speaks TLS.
+            let incoming = tls::incoming(client_listener, None, "client");
+            servers.spawn(client_api.serve_with_incoming_shutdown(incoming, stopped(shutdown_rx)));
+        }
+        None => {
+            // Plaintext only (validated): one listener serves both.
+            let incoming = tls::incoming(client_listener, None, "client");
+            servers.spawn(
+                client_api
+                    .add_service(raft_server)
+                    .add_service(move_server)
+                    .serve_with_incoming_shutdown(incoming, stopped(shutdown_rx)),
+            );
+        }
+    }
+    let server = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            Some(ended) = servers.join_next() => {
+                ended.context("grpc server task")?.context("grpc server failed")?;
+            }
+        }
+        let _ = shutdown_tx.send(true);
+        while let Some(ended) = servers.join_next().await {
+            ended
+                .context("grpc server task")?
+                .context("grpc server failed")?;
+        }
+        anyhow::Ok(())
+    };
+    server.await?;
     tracing::info!("shutting down");
     host.shutdown(Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// Dials peers' node-to-node listeners: mutual TLS, checking the peer is
+/// the node it should be, when the node has `[tls]`.
+fn dialer(config: &NodeConfig, tls: Option<Arc<Tls>>) -> Dial {
+    let addrs: BTreeMap<u64, String> = config
+        .peers
+        .iter()
+        .filter_map(|p| Some((p.id, config.raft_endpoint_of(p.id)?)))
+        .collect();
+    Arc::new(move |id: u64, node: &NodeInfo| {
+        let addr = addrs.get(&id).cloned().unwrap_or_else(|| node.addr.clone());
+        match &tls {
+            Some(tls) => tls.dial(&addr, &tls::node_name(id)),
+            None => geowallet_raft::plain_dial(
+                id,
+                &NodeInfo {
+                    addr,
+                    ..node.clone()
+                },
+            ),
+        }
+    })
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listen on {addr}"))
 }
 
 /// How long a node with an empty store waits for each peer's status.

@@ -24,7 +24,7 @@ pub use log_adapter::LogAdapter;
 pub use message_limits::{
     MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MIN, MessageLimits, REQUEST_BYTES_MAX,
 };
-pub use network::{NetworkFactory, PeerChannels};
+pub use network::{Dial, NetworkFactory, PeerChannels, plain_dial};
 pub use proposal::{Applied, Proposal};
 pub use service::{GroupRegistry, RaftRpcService};
 pub use state_machine::{AppliedState, LedgerStateMachine, SnapshotHandle, blocking};

@@ -86,10 +86,36 @@ fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
 /// peers, not peers × groups. Heartbeats of all groups to one peer go out
 /// together (`AppendBatch`), so their message count does not grow with the
 /// number of groups.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerChannels {
-    channels: Arc<Mutex<HashMap<String, Result<Peer, String>>>>,
+    channels: Arc<Mutex<HashMap<u64, Result<Peer, String>>>>,
     stats: Arc<BeatStats>,
+    dial: Dial,
+}
+
+/// Makes the (lazily connecting) channel to a peer's node-to-node
+/// listener: node id and its membership entry in, channel or why not out.
+/// The node's dialer looks up the peer's Raft listener and speaks mutual
+/// TLS; the default dials `NodeInfo::addr` in plaintext (tests and the
+/// simulator).
+pub type Dial = Arc<dyn Fn(u64, &NodeInfo) -> Result<Channel, String> + Send + Sync>;
+
+/// The plaintext dialer: `NodeInfo::addr`, no TLS.
+pub fn plain_dial(_id: u64, node: &NodeInfo) -> Result<Channel, String> {
+    Endpoint::from_shared(format!("http://{}", node.addr))
+        .map(|e| {
+            e.tcp_nodelay(true)
+                .connect_timeout(Duration::from_millis(500))
+                .http2_keep_alive_interval(Duration::from_secs(5))
+                .connect_lazy()
+        })
+        .map_err(|e| format!("bad endpoint {}: {e}", node.addr))
+}
+
+impl Default for PeerChannels {
+    fn default() -> Self {
+        PeerChannels::new(Arc::new(plain_dial))
+    }
 }
 
 /// Heartbeats sent and the `AppendBatch` calls that carried them, and
@@ -123,19 +149,27 @@ struct Beat {
 }
 
 impl PeerChannels {
-    fn get(&self, addr: &str) -> Result<Peer, String> {
+    /// Connections made by `dial`.
+    pub fn new(dial: Dial) -> PeerChannels {
+        PeerChannels {
+            channels: Arc::default(),
+            stats: Arc::default(),
+            dial,
+        }
+    }
+
+    /// The node's one channel to peer `id` (its node-to-node listener),
+    /// for other node-to-node services than Raft's (move steps).
+    pub fn channel(&self, id: u64, node: &NodeInfo) -> Result<Channel, String> {
+        self.get(id, node).map(|p| p.channel)
+    }
+
+    fn get(&self, id: u64, node: &NodeInfo) -> Result<Peer, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         channels
-            .entry(addr.to_string())
+            .entry(id)
             .or_insert_with(|| {
-                let channel = Endpoint::from_shared(format!("http://{addr}"))
-                    .map(|e| {
-                        e.tcp_nodelay(true)
-                            .connect_timeout(Duration::from_millis(500))
-                            .http2_keep_alive_interval(Duration::from_secs(5))
-                            .connect_lazy()
-                    })
-                    .map_err(|e| format!("bad endpoint {addr}: {e}"))?;
+                let channel = (self.dial)(id, node)?;
                 let (beats, rx) = mpsc::unbounded_channel();
                 tokio::spawn(batch_beats(channel.clone(), rx, self.stats.clone()));
                 Ok(Peer { channel, beats })
@@ -160,7 +194,7 @@ impl PeerChannels {
         )
     }
 
-    /// Peer addresses a connection was made for.
+    /// Peers a connection was made for.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.channels
@@ -277,7 +311,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> PeerClient {
-        let peer = self.channels.get(&node.addr);
+        let peer = self.channels.get(target, node);
         let client = peer.as_ref().map(|p| {
             RaftServiceClient::new(p.channel.clone())
                 .max_decoding_message_size(self.limits.message_bytes_max())

@@ -236,7 +236,15 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
                 Status::invalid_argument("snapshot stream ended before its last chunk")
             })??;
         }
-        let info = writer.finish().map_err(storage)?;
+        let info = writer.finish().map_err(|e| {
+            tracing::warn!(group = group_id, "refused a snapshot: {e}");
+            storage(e)
+        })?;
+        if let Err(why) = matches_meta(GroupId(group_id), &info, &meta) {
+            tracing::warn!(group = group_id, "refused a snapshot: {why}");
+            let _ = std::fs::remove_file(&path);
+            return Err(Status::invalid_argument(format!("refused snapshot: {why}")));
+        }
         tracing::info!(
             group = group_id,
             rows = info.rows,
@@ -251,4 +259,29 @@ impl<E: Engine> RaftService for RaftRpcService<E> {
         crate::state_machine::discard_unless_current(&dir, &path);
         self.reply(group_id, &resp.map_err(fatal)?)
     }
+}
+
+/// Whether a received snapshot file is what its metadata says: of the
+/// group it was sent for, at the log position and membership the meta
+/// names (openraft trusts the meta; the rows must agree with it).
+fn matches_meta(
+    group: GroupId,
+    info: &geowallet_storage::SnapshotFileInfo,
+    meta: &SnapshotMetaOf<crate::TypeConfig>,
+) -> Result<(), String> {
+    if info.group != group {
+        return Err(format!("its rows are of group {}, not {group}", info.group));
+    }
+    let applied = crate::state_machine::AppliedState::from_stored(Some(&info.applied))
+        .map_err(|e| format!("its applied position does not decode: {e}"))?;
+    if applied.last_applied != meta.last_log_id {
+        return Err(format!(
+            "its rows are at {:?} but its meta says {:?}",
+            applied.last_applied, meta.last_log_id
+        ));
+    }
+    if applied.membership != meta.last_membership {
+        return Err("its rows' membership differs from its meta's".to_string());
+    }
+    Ok(())
 }

@@ -206,6 +206,7 @@ async fn run_node(
             placement_interval: Duration::from_millis(150),
             placement_stable_for: Duration::from_millis(600),
             placement_transfer_gap: Duration::from_secs(3),
+            dial: None,
         },
         Db::with_engine(engine),
     );

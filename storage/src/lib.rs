@@ -20,6 +20,7 @@ mod mem_engine;
 #[cfg(feature = "rocksdb")]
 mod rocks_engine;
 mod seal;
+mod snapshot_books;
 mod snapshot_file;
 mod state_store;
 mod store_rows;
@@ -42,7 +43,7 @@ pub type DefaultEngine = RocksEngine;
 pub type DefaultEngine = MemEngine;
 pub use snapshot_file::{
     CheckpointInfo, SnapshotChunkReader, SnapshotChunkWriter, SnapshotFileInfo, open_checkpoint,
-    remove_snapshot, rename_durably, write_snapshot_file,
+    remove_snapshot, rename_durably, verify_for as verify_snapshot, write_snapshot_file,
 };
 pub use state_store::{AuditRead, CurrencyMoney, JournalFrom, JournalPage, StateStore, Totals};
 pub use store_rows::StoreRows;

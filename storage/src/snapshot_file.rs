@@ -19,6 +19,7 @@ use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{MetaTag, group_end, group_prefix, meta_key};
 use crate::mem_engine::{MEM_CHECKPOINT_FILE, MemView};
 use crate::seal::unseal;
+use crate::snapshot_books::SnapshotBooks;
 use crate::{Db, GroupId, StorageError};
 
 const MAGIC: &[u8; 8] = b"GWSNAP01";
@@ -44,6 +45,8 @@ struct Row {
 /// What a snapshot file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotFileInfo {
+    /// The group the snapshot says it is of.
+    pub group: GroupId,
     /// The applied Raft position (opaque bytes of the Raft layer).
     pub applied: Vec<u8>,
     pub rows: u64,
@@ -237,15 +240,25 @@ impl FrameReader {
 /// Reads the whole file, checking every frame; returns what it holds.
 pub(crate) fn verify(path: &Path) -> Result<SnapshotFileInfo, StorageError> {
     let mut reader = FrameReader::open(path)?;
-    let Frame::Header { applied, .. } = reader.next()? else {
+    let Frame::Header { group, applied } = reader.next()? else {
         return Err(reader.corrupt("first frame is not a header"));
     };
+    let mut books = SnapshotBooks::new(GroupId(group));
     let mut rows = 0u64;
     loop {
         match reader.next()? {
-            Frame::Rows(r) => rows += r.len() as u64,
+            Frame::Rows(r) => {
+                rows += r.len() as u64;
+                for row in &r {
+                    books
+                        .row(row.journal, &row.key, &row.value)
+                        .map_err(|e| reader.corrupt(&e))?;
+                }
+            }
             Frame::End { rows: expected } if expected == rows => {
+                books.balanced().map_err(|e| reader.corrupt(&e))?;
                 return Ok(SnapshotFileInfo {
+                    group: GroupId(group),
                     applied,
                     rows,
                     size_bytes: reader.offset,
@@ -255,6 +268,23 @@ pub(crate) fn verify(path: &Path) -> Result<SnapshotFileInfo, StorageError> {
             Frame::Header { .. } => return Err(reader.corrupt("second header")),
         }
     }
+}
+
+/// Verifies the snapshot file at `path` for group `group`, reading it
+/// whole: frame checksums, every row in the group's key range and
+/// readable, and balanced books (each currency's players' total is the
+/// sum of its accounts and the negative of the system accounts). A
+/// snapshot from a peer passes this before anything of ours is deleted.
+pub fn verify_for(path: &Path, group: GroupId) -> Result<SnapshotFileInfo, StorageError> {
+    let info = verify(path)?;
+    if info.group != group {
+        return Err(StorageError::SnapshotCorrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: format!("a snapshot of group {} sent for group {group}", info.group),
+        });
+    }
+    Ok(info)
 }
 
 pub(crate) fn install<E: Engine>(
@@ -274,7 +304,7 @@ pub(crate) fn install_upto<E: Engine>(
     path: &Path,
     stop_before: Option<Cf>,
 ) -> Result<Vec<u8>, StorageError> {
-    let info = verify(path)?;
+    let info = verify_for(path, group)?;
     let marker = path.to_string_lossy().into_owned();
     let mut batch = Batch::default();
     Db::<E>::meta_put(
@@ -573,4 +603,121 @@ fn finish_file(
     let info = verify(tmp)?;
     rename_durably(tmp, path)?;
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use geowallet_ledger::{Account, AccountId, Currency, PlayerId, SystemAccount};
+
+    use super::*;
+    use crate::keys::{account_key, players_total_key, system_key};
+    use crate::seal::{encode, seal};
+    use crate::{MemEngine, SyncMode};
+
+    fn eur() -> Currency {
+        Currency::parse("EUR").unwrap()
+    }
+
+    fn account_row(group: GroupId, player: u64, available: u64) -> Row {
+        let id = AccountId {
+            player: PlayerId(player),
+            currency: eur(),
+        };
+        let account = Account {
+            available,
+            ..Account::default()
+        };
+        Row {
+            journal: false,
+            key: account_key(group, &id),
+            value: encode("account", &account).unwrap(),
+        }
+    }
+
+    fn money_row(key: Vec<u8>, amount: i128) -> Row {
+        Row {
+            journal: false,
+            key,
+            value: seal(&amount.to_le_bytes()),
+        }
+    }
+
+    /// A snapshot file of `group`'s header with `rows`, as a peer could
+    /// send it (every frame checksum right).
+    fn forged(dir: &Path, name: &str, group: GroupId, rows: Vec<Row>) -> PathBuf {
+        let path = dir.join(name);
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        let n = rows.len() as u64;
+        for frame in [
+            Frame::Header {
+                group: group.0,
+                applied: vec![],
+            },
+            Frame::Rows(rows),
+            Frame::End { rows: n },
+        ] {
+            write_frame(&mut out, &frame, &path).unwrap();
+        }
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    /// Balanced rows of `group`: player 1 holds `amount`, the gateway owes it.
+    fn balanced(group: GroupId, amount: u64) -> Vec<Row> {
+        vec![
+            account_row(group, 1, amount),
+            money_row(players_total_key(group, eur()), i128::from(amount)),
+            money_row(
+                system_key(group, eur(), SystemAccount::Gateway),
+                -i128::from(amount),
+            ),
+        ]
+    }
+
+    // Proves a snapshot is refused before anything of the group is deleted
+    // when its books do not balance, its accounts disagree with the
+    // players' total, it holds another group's rows or names another
+    // group; a balanced one of the right group installs.
+    #[test]
+    fn forged_snapshots_are_refused_before_any_row_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::with_engine(MemEngine::new(SyncMode::Immediate));
+        let (g, other) = (GroupId(1), GroupId(2));
+        let mut batch = Batch::default();
+        for row in balanced(g, 700) {
+            batch.put(Cf::State, row.key, row.value);
+        }
+        db.write(batch, true).unwrap();
+        let before = db.state_store(g).dump().unwrap();
+        assert_eq!(before.accounts.len(), 1);
+
+        let mut unbalanced = balanced(g, 500);
+        unbalanced.pop();
+        let mut minted = balanced(g, 500);
+        minted[0] = account_row(g, 1, 1_000_000);
+        let mut foreign = balanced(g, 500);
+        foreign.push(account_row(other, 9, 0));
+        let cases = [
+            ("unbalanced", g, unbalanced, "do not balance"),
+            ("minted", g, minted, "the accounts hold 1000000"),
+            ("foreign", g, foreign, "a row outside group g1"),
+            (
+                "other-header",
+                other,
+                balanced(other, 500),
+                "a snapshot of group g2",
+            ),
+        ];
+        for (name, header, rows, why) in cases {
+            let path = forged(dir.path(), name, header, rows);
+            let err = install(&db, g, &path).unwrap_err().to_string();
+            assert!(err.contains(why), "{name}: {err}");
+            assert_eq!(db.state_store(g).dump().unwrap(), before, "{name}");
+        }
+        let path = forged(dir.path(), "good", g, balanced(g, 500));
+        install(&db, g, &path).unwrap();
+        let after = db.state_store(g).dump().unwrap();
+        assert_eq!(after.players_total.get(&eur()), Some(&500));
+    }
 }

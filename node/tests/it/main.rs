@@ -15,4 +15,5 @@ mod groups;
 mod migrate;
 mod placement;
 mod runtime_groups;
+mod tls;
 mod wiped;

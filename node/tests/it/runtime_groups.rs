@@ -51,6 +51,7 @@ async fn host(
             placement_interval: Duration::from_millis(150),
             placement_stable_for: Duration::from_millis(600),
             placement_transfer_gap: Duration::from_secs(3),
+            dial: None,
         },
         Db::open(&dir.join(format!("db{id}"))).unwrap(),
     );
