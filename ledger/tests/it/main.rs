@@ -1,5 +1,7 @@
 //! Integration tests of geowallet-ledger: `State` against a reference model.
 
+mod golden;
+mod golden_file;
 mod model;
 mod retention;
 
