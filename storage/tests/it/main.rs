@@ -11,6 +11,8 @@ use geowallet_storage::{
     SnapshotChunkWriter, StateStore, SyncMode, Totals,
 };
 
+mod golden;
+mod golden_file;
 mod mem_faults;
 mod wal_damage;
 
