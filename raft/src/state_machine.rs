@@ -20,7 +20,7 @@ use crate::{Applied, Proposal, TypeConfig};
 const ENTRIES_PER_WRITE_MAX: usize = 256;
 
 /// The Raft position the ledger state reflects, stored atomically with it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedState {
     pub last_applied: Option<LogIdOf<TypeConfig>>,
     pub membership: StoredMembershipOf<TypeConfig>,
@@ -486,5 +486,67 @@ impl<E: Engine> DirRows for DirStoreRows<'_, E> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::impls::leader_id_adv::LeaderId;
+    use openraft::{LogId, Membership, StoredMembership};
+
+    use super::*;
+    use crate::NodeInfo;
+
+    /// `current` as encoded when the test was written (see the golden files
+    /// under tests/golden/ for the other stored formats).
+    const POINTER_GOLDEN: &str = "010502ad02010502ad0201010101010d31302e302e302e313a3730303002657501610\
+                                   01b67312d696e2d303030303030303030303030303066662e736e6170";
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("a hex byte"))
+            .collect()
+    }
+
+    // The snapshot pointer file (`current`, read at every start) still has
+    // the committed bytes, and they still decode to the same pointer.
+    #[test]
+    fn current_snapshot_pointer_keeps_its_encoding() {
+        let log_id = LogId::new(
+            LeaderId {
+                term: 5,
+                node_id: 2,
+            },
+            301,
+        );
+        let node = NodeInfo {
+            addr: "10.0.0.1:7000".into(),
+            region: "eu".into(),
+            dc: "a".into(),
+        };
+        let nodes = std::collections::BTreeMap::from([(1, node)]);
+        let membership = Membership::new(vec![[1].into()], nodes).unwrap();
+        let pointer = CurrentSnapshot {
+            meta: SnapshotMetaOf::<TypeConfig> {
+                last_log_id: Some(log_id),
+                last_membership: StoredMembership::new(Some(log_id), membership),
+            },
+            file: "g1-in-00000000000000ff.snap".into(),
+        };
+        let today = hex(&encode(&pointer).unwrap());
+        let changed = "the on-disk format changed: if intended, add a migration and \
+                       update the golden bytes";
+        assert_eq!(today, POINTER_GOLDEN, "{changed}");
+        let read: CurrentSnapshot = decode("pointer", &unhex(POINTER_GOLDEN)).unwrap();
+        assert_eq!(
+            (read.meta, read.file),
+            (pointer.meta, pointer.file),
+            "{changed}"
+        );
     }
 }

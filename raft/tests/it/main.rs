@@ -4,6 +4,8 @@ use geowallet_raft::sim_runtime::MadsimRuntime;
 use openraft_rt::AsyncRuntime;
 use openraft_rt::testing::Suite;
 
+mod golden;
+mod golden_file;
 mod openraft_suite;
 mod snapshot_race;
 mod wallet_move;
