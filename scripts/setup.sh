@@ -3,8 +3,9 @@
 # Rust toolchain: protoc (gRPC code generation), libclang (RocksDB bindings),
 # libfaketime (the clock-skew test and jepsen-tests' clock nemesis run nodes
 # under it), iproute2, iptables, e2fsprogs and procps (jepsen-tests'
-# namespaced network, partitions, disks and its tests' process checks) and
-# cargo-nextest. Does nothing when they are already there.
+# namespaced network, partitions, disks and its tests' process checks),
+# cargo-nextest, and cargo-deny and cargo-machete (CI's supply-chain and
+# unused-dependency checks). Does nothing when they are already there.
 set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
@@ -25,4 +26,12 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-deny"
+  cargo install cargo-deny --locked
+fi
+if ! cargo machete --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-machete"
+  cargo install cargo-machete --locked
 fi
