@@ -55,6 +55,10 @@ pub struct Args {
     /// Use a running cluster (host:port,...) instead of starting one.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
+    /// With --endpoints: the cluster's CA and `root` client certificate
+    /// (`geowallet dev` writes them to DIR/tls); without it, plaintext.
+    #[arg(long, requires = "endpoints")]
+    pub tls_dir: Option<PathBuf>,
     /// With --endpoints: the cluster's cluster.json, for node RSS and CPU.
     #[arg(long, requires = "endpoints")]
     pub cluster_json: Option<PathBuf>,

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use geowallet_client::{Client, ClientConfig};
+use geowallet_client::{Client, ClientConfig, ClientTls};
 
 use crate::args::{Args, Topology};
 use crate::auditor::{AuditReport, audit_all};
@@ -96,7 +96,7 @@ async fn run_one(
     run_dir: &Path,
 ) -> anyhow::Result<(bool, Figure)> {
     let mut cluster = None;
-    let (endpoints, nodes) = if args.endpoints.is_empty() {
+    let (endpoints, nodes, tls) = if args.endpoints.is_empty() {
         let geowallet = geowallet_binary::locate(args.geowallet.as_deref())?;
         let dev_dir = run_dir.join("cluster");
         if dev_dir.exists() {
@@ -108,21 +108,28 @@ async fn run_one(
         let c = cluster.insert(DevCluster::start(&geowallet, &dev_dir, topology)?);
         let nodes = c.wait_ready().await?;
         let endpoints = nodes.iter().map(|n| n.endpoint.clone()).collect();
+        let tls = c
+            .client_tls()
+            .context("geowallet dev wrote no root client certificate")?;
         println!(
             "geowallet-bench: {} cluster up ({} nodes, {})",
             topology.name(),
             nodes.len(),
             geowallet.display()
         );
-        (endpoints, nodes)
+        (endpoints, nodes, Some(tls))
     } else {
         let nodes = match &args.cluster_json {
             Some(path) => read_cluster_file(path)?,
             None => Vec::new(),
         };
-        (args.endpoints.clone(), nodes)
+        let tls = match &args.tls_dir {
+            Some(dir) => Some(ClientTls::from_dir(dir, "root")?),
+            None => None,
+        };
+        (args.endpoints.clone(), nodes, tls)
     };
-    let measured = measure(args, endpoints, &nodes).await;
+    let measured = measure(args, endpoints, &nodes, tls).await;
     if let Some(c) = cluster.as_mut() {
         stop_cluster(c, args.keep_data);
     }
@@ -230,9 +237,14 @@ async fn measure(
     args: &Args,
     endpoints: Vec<String>,
     nodes: &[ClusterNode],
+    tls: Option<ClientTls>,
 ) -> anyhow::Result<Measured> {
     let monitor = NodeMonitor::start(nodes, proc_fs::clock_ticks_per_s().0);
-    let client = Client::connect(endpoints, ClientConfig::default())?;
+    let config = ClientConfig {
+        tls,
+        ..ClientConfig::default()
+    };
+    let client = Client::connect(endpoints, config)?;
     let wallets = WalletSet::new(args.wallets);
     let run_tag = format!("{:x}", now_ns());
     preload(args, &client, wallets, &run_tag).await?;

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use geowallet_client::{Account, Client, ClientConfig, Error};
+use geowallet_client::{Account, Client, ClientConfig, ClientTls, Error};
 
 use crate::args::Topology;
 use crate::cluster_file::{ClusterNode, read_cluster_file};
@@ -74,6 +74,12 @@ impl DevCluster {
         &self.dir
     }
 
+    /// The `root` client certificate `geowallet dev` wrote for this
+    /// cluster (`None` until it did).
+    pub fn client_tls(&self) -> Option<ClientTls> {
+        ClientTls::from_dir(&self.dir.join("tls"), "root").ok()
+    }
+
     /// Waits until cluster.json lists every node with a pid and the cluster
     /// answers a linearizable read; returns the nodes.
     pub async fn wait_ready(&mut self) -> anyhow::Result<Vec<ClusterNode>> {
@@ -92,7 +98,7 @@ impl DevCluster {
                 && nodes.iter().all(|n| n.pid.is_some())
             {
                 self.nodes = nodes.clone();
-                if serves_reads(&nodes).await {
+                if serves_reads(&nodes, self.client_tls()).await {
                     return Ok(nodes);
                 }
             }
@@ -174,9 +180,10 @@ impl Drop for DevCluster {
 }
 
 /// Whether the cluster answers a linearizable read (an unknown account is an answer).
-async fn serves_reads(nodes: &[ClusterNode]) -> bool {
+async fn serves_reads(nodes: &[ClusterNode], tls: Option<ClientTls>) -> bool {
     let config = ClientConfig {
         retry_budget: PROBE_RETRY_BUDGET,
+        tls,
         ..ClientConfig::default()
     };
     let Ok(client) = Client::connect(nodes.iter().map(|n| n.endpoint.clone()), config) else {

@@ -25,6 +25,8 @@ pub(crate) enum CallError {
     Invalid(String),
     /// The node does not offer this call (a cluster without a directory).
     Unsupported(String),
+    /// The caller's identity may not make this call: nothing was done.
+    PermissionDenied(String),
     /// The player is in another group (a read sent by a stale route).
     WrongGroup { group: u64, epoch: u64 },
 }
@@ -166,6 +168,7 @@ pub(crate) fn call_error(status: &tonic::Status) -> CallError {
     match status.code() {
         tonic::Code::InvalidArgument => CallError::Invalid(status.message().to_string()),
         tonic::Code::Unimplemented => CallError::Unsupported(status.message().to_string()),
+        tonic::Code::PermissionDenied => CallError::PermissionDenied(status.message().to_string()),
         _ => CallError::Transport(format!("{}: {}", status.code(), status.message())),
     }
 }

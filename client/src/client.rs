@@ -37,6 +37,41 @@ pub struct ClientConfig {
     pub commands_per_rpc_max: usize,
     /// RPCs in flight per node at most.
     pub rpcs_in_flight_max: usize,
+    /// Mutual TLS with the cluster (its CA, this client's certificate and
+    /// key); `None`: plaintext, for a cluster run with `insecure_plaintext`.
+    pub tls: Option<ClientTls>,
+}
+
+/// A client's TLS material, PEM text.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientTls { .. }")
+    }
+}
+
+impl ClientTls {
+    /// `DIR/ca.pem`, `DIR/<name>.pem` and `DIR/<name>.key`, as `geowallet
+    /// certs` and `geowallet dev` write them (`name`: a role, e.g. `root`).
+    pub fn from_dir(dir: &std::path::Path, name: &str) -> Result<ClientTls, Error> {
+        let read = |file: String| {
+            let path = dir.join(&file);
+            std::fs::read_to_string(&path).map_err(|e| Error::InvalidArgument {
+                message: format!("read {}: {e}", path.display()),
+            })
+        };
+        Ok(ClientTls {
+            ca_pem: read("ca.pem".into())?,
+            cert_pem: read(format!("{name}.pem"))?,
+            key_pem: read(format!("{name}.key"))?,
+        })
+    }
 }
 
 impl Default for ClientConfig {
@@ -51,6 +86,7 @@ impl Default for ClientConfig {
             backoff_max: Duration::from_millis(250),
             commands_per_rpc_max: 1024,
             rpcs_in_flight_max: 2,
+            tls: None,
         }
     }
 }
@@ -225,11 +261,7 @@ impl Client {
             return Ok(c.clone());
         }
         let cfg = &self.inner.config;
-        let channel = Endpoint::from_shared(format!("http://{endpoint}"))
-            .map_err(|e| CallError::Unreachable(format!("bad endpoint {endpoint}: {e}")))?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_millis(500))
-            .connect_lazy();
+        let channel = channel(endpoint, cfg.tls.as_ref())?;
         let client = WalletClient::new(channel);
         let limits = BatchLimits {
             commands_per_rpc_max: cfg.commands_per_rpc_max,
@@ -308,6 +340,9 @@ impl Client {
             }
             CallError::Invalid(m) => Next::Done(Err(Error::InvalidArgument { message: m })),
             CallError::Unsupported(m) => Next::Done(Err(Error::Unsupported { message: m })),
+            CallError::PermissionDenied(m) => {
+                Next::Done(Err(Error::PermissionDenied { message: m }))
+            }
             CallError::WrongGroup { group, epoch } => {
                 Next::Done(Err(Error::WrongGroup { group, epoch }))
             }
@@ -1137,8 +1172,11 @@ impl Client {
             client.status(pb::StatusRequest {}),
         )
         .await
-        .map_err(|e| Error::Unavailable {
-            message: format!("{endpoint}: {e:?}"),
+        .map_err(|e| match e {
+            CallError::PermissionDenied(message) => Error::PermissionDenied { message },
+            e => Error::Unavailable {
+                message: format!("{endpoint}: {e:?}"),
+            },
         })?;
         Ok(Status {
             node_id: s.node_id,
@@ -1255,6 +1293,30 @@ fn op_player(op: &Op) -> u64 {
         Op::Unfreeze(o) => o.account.as_ref(),
     };
     account.map_or(0, |a| a.player)
+}
+
+/// A lazily connecting channel to `endpoint`, over mutual TLS when `tls`
+/// is set (the server's certificate must name the endpoint's host).
+fn channel(endpoint: &str, tls: Option<&ClientTls>) -> Result<Channel, CallError> {
+    let bad =
+        |e: &dyn std::fmt::Display| CallError::Invalid(format!("bad endpoint {endpoint}: {e}"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let e = Endpoint::from_shared(format!("{scheme}://{endpoint}"))
+        .map_err(|e| bad(&e))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_millis(500));
+    #[cfg(not(madsim))]
+    let e = match tls {
+        Some(t) => {
+            use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+            let config = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&t.ca_pem))
+                .identity(Identity::from_pem(&t.cert_pem, &t.key_pem));
+            e.tls_config(config).map_err(|e| bad(&e))?
+        }
+        None => e,
+    };
+    Ok(e.connect_lazy())
 }
 
 #[cfg(test)]

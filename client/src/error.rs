@@ -46,6 +46,10 @@ pub enum Error {
     TxIdConflict,
     #[error("invalid request: {message}")]
     InvalidArgument { message: String },
+    /// The caller's identity (its client certificate's role) may not make
+    /// this call; nothing was done.
+    #[error("permission denied: {message}")]
+    PermissionDenied { message: String },
     #[error("refused ({code}): {message}")]
     Refused { code: String, message: String },
     #[error(
@@ -108,6 +112,7 @@ impl Error {
             Error::TxIdConflict => "tx_id_conflict",
             Error::Protocol { .. } => "protocol",
             Error::InvalidArgument { .. } => "invalid_argument",
+            Error::PermissionDenied { .. } => "permission_denied",
             Error::Refused { code, .. } => code,
             Error::Indeterminate { .. } => "indeterminate",
             Error::Unavailable { .. } => "unavailable",

@@ -15,7 +15,7 @@ mod client;
 mod error;
 mod types;
 
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, ClientTls};
 pub use error::Error;
 pub use types::{
     Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, GroupStatus, JournalCursor,

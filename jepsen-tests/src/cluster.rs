@@ -66,11 +66,15 @@ pub struct Cluster {
     flipped: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
-/// The cluster's CA and each node's certificate (valid for its address),
-/// issued by `geowallet certs` into `dir`.
+/// The cluster's CA, each node's certificate (valid for its address) and
+/// the `root` client certificate the client hosts use, issued by
+/// `geowallet certs` into `dir`.
 fn issue_certs(binary: &Path, dir: &Path, net: &Net) -> anyhow::Result<()> {
     let mut cmd = std::process::Command::new(binary);
-    cmd.arg("certs").arg("--dir").arg(dir);
+    cmd.arg("certs")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--client", "root"]);
     for (i, host) in net.nodes.iter().enumerate() {
         cmd.arg("--node").arg(format!("{}={}", i + 1, host.ip));
     }

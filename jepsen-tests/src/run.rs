@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use geowallet_client::{Client, ClientConfig};
+use geowallet_client::{Client, ClientConfig, ClientTls};
 use geowallet_storage::{Db, GroupId};
 use geowallet_testkit::{HistoryEvent, read_history, to_edn};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -162,11 +162,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     )?;
     cluster.start_all()?;
     let endpoints: Vec<String> = (0..net.nodes.len()).map(|i| net.node_endpoint(i)).collect();
+    let tls_dir = dir.join("tls");
     let probe = Client::connect(
         endpoints.clone(),
         ClientConfig {
             rpc_timeout: Duration::from_millis(500),
             retry_budget: Duration::from_secs(10),
+            tls: Some(ClientTls::from_dir(&tls_dir, "root")?),
             ..ClientConfig::default()
         },
     )?;
@@ -186,6 +188,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .arg("worker")
             .arg("--endpoints")
             .arg(endpoints.join(","))
+            .arg("--tls-dir")
+            .arg(&tls_dir)
             .arg("--history")
             .arg(&history)
             .arg("--surprises")

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use geowallet_client::{Account, Client, ClientConfig};
+use geowallet_client::{Account, Client, ClientConfig, ClientTls};
 use geowallet_harness::{HOLD_TTL_NS, Rotation, Runner};
 use geowallet_testkit::{KeyChoice, Recorder, Workload, WorkloadConfig};
 use tokio::io::AsyncBufReadExt;
@@ -27,6 +27,9 @@ const RESOLVE_PROCESS_OFFSET: u64 = 500_000_000;
 pub struct WorkerArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
+    /// The cluster's CA and the `root` client certificate (mutual TLS).
+    #[arg(long)]
+    pub tls_dir: Option<PathBuf>,
     /// History file to write (JSON lines).
     #[arg(long)]
     pub history: PathBuf,
@@ -146,6 +149,11 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
             rpc_timeout: Duration::from_millis(1_000),
             retry_budget: Duration::from_millis(args.retry_budget_ms),
             region: args.region.clone().unwrap_or_default(),
+            tls: args
+                .tls_dir
+                .as_deref()
+                .map(|d| ClientTls::from_dir(d, "root"))
+                .transpose()?,
             ..ClientConfig::default()
         },
     )?;

@@ -520,6 +520,7 @@ mod tests {
                 ca: "/tls/ca.pem".into(),
                 cert: "/tls/node-1.pem".into(),
                 key: "/tls/node-1.key".into(),
+                clients: Default::default(),
             });
             c.raft_listen = Some("127.0.0.1:7101".parse().unwrap());
             for p in &mut c.peers {

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand, ValueEnum};
 use geowallet_client::{
-    Account, Balance, Client, ClientConfig, CreditKind, DebitKind, Error, JournalCursor, Receipt,
-    Tx,
+    Account, Balance, Client, ClientConfig, ClientTls, CreditKind, DebitKind, Error, JournalCursor,
+    Receipt, Tx,
 };
 use serde_json::json;
 
@@ -29,6 +29,15 @@ pub struct CtlArgs {
     /// Shard group to address (0: each node's default group).
     #[arg(long, global = true, default_value_t = 0)]
     pub group: u64,
+    /// Directory of the cluster's CA and client certificates (`ca.pem`,
+    /// `<role>.pem`, `<role>.key`; `geowallet dev` writes them to
+    /// `DIR/tls`): calls go over mutual TLS. Without it, plaintext.
+    #[arg(long, global = true)]
+    pub tls_dir: Option<std::path::PathBuf>,
+    /// The client certificate of `--tls-dir` to call as (its role decides
+    /// what may be called).
+    #[arg(long, global = true, default_value = "root", requires = "tls_dir")]
+    pub role: String,
     #[command(subcommand)]
     pub verb: Verb,
 }
@@ -249,10 +258,18 @@ fn debit_kind(k: DebitKindArg) -> DebitKind {
 
 /// Runs one ctl command; returns the process exit code.
 pub async fn run(args: CtlArgs) -> i32 {
+    let tls = match &args.tls_dir {
+        Some(dir) => match ClientTls::from_dir(dir, &args.role) {
+            Ok(t) => Some(t),
+            Err(e) => return fail(&e),
+        },
+        None => None,
+    };
     let config = ClientConfig {
         retry_budget: Duration::from_secs(10),
         region: args.region.clone(),
         group: args.group,
+        tls,
         ..Default::default()
     };
     let client = match Client::connect(args.endpoints.clone(), config) {
@@ -343,8 +360,9 @@ pub async fn run(args: CtlArgs) -> i32 {
             })
         }
         Verb::Status => match status_output(&client).await {
-            Some(out) => Ok(out),
-            None => {
+            Ok(Some(out)) => Ok(out),
+            Err(e) => Err(e),
+            Ok(None) => {
                 eprintln!(
                     "error: no node answered (asked {}); check the endpoints and that the \
                      nodes run [unavailable]",
@@ -632,7 +650,8 @@ pub const EXIT_NO_NODE_ANSWERS: i32 = 3;
 /// lists. `nodes` has one entry per node (the seeds' older fields kept);
 /// `groups` has each group as its leader reports it (or, leaderless, the
 /// answer with the highest term). `None` when no node answered.
-async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
+/// `Ok(None)`: no node answered; `Err`: a node refused the caller.
+async fn status_output(client: &Client) -> Result<Option<(serde_json::Value, String)>, Error> {
     let mut asked: Vec<String> = client.seeds().to_vec();
     let mut answers: Vec<(String, Result<geowallet_client::Status, Error>)> = Vec::new();
     let mut i = 0;
@@ -650,7 +669,11 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
         i += 1;
     }
     if answers.iter().all(|(_, a)| a.is_err()) {
-        return None;
+        let denied = answers.into_iter().find_map(|(_, a)| {
+            a.err()
+                .filter(|e| matches!(e, Error::PermissionDenied { .. }))
+        });
+        return denied.map_or(Ok(None), Err);
     }
     let topology: BTreeMap<String, geowallet_client::NodeRef> = answers
         .iter()
@@ -803,8 +826,8 @@ async fn status_output(client: &Client) -> Option<(serde_json::Value, String)> {
             moves.transfers_begun, moves.transfers_pending
         ));
     }
-    Some((
+    Ok(Some((
         json!({ "nodes": nodes, "groups": group_values }),
         lines.join("\n"),
-    ))
+    )))
 }

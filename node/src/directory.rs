@@ -23,13 +23,18 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// `endpoints`: the directory's replicas.
-    pub fn new(endpoints: Vec<String>) -> Result<Directory, geowallet_client::Error> {
+    /// `endpoints`: the directory's replicas; `tls`: this node's identity
+    /// towards them.
+    pub fn new(
+        endpoints: Vec<String>,
+        tls: Option<geowallet_client::ClientTls>,
+    ) -> Result<Directory, geowallet_client::Error> {
         // Short: a lookup runs inside a client's call, whose own deadline
         // must not pass while one directory replica does not answer.
         let config = ClientConfig {
             rpc_timeout: Duration::from_millis(250),
             retry_budget: Duration::from_secs(2),
+            tls,
             ..Default::default()
         };
         Ok(Directory {

@@ -24,6 +24,7 @@ pub mod move_policy;
 pub mod mover;
 pub mod placement;
 pub mod proposer;
+pub mod roles;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod server;
 pub mod status;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use geowallet_client::{Client, ClientConfig};
+use geowallet_client::{Client, ClientConfig, ClientTls};
 use serde::{Deserialize, Serialize};
 
 use crate::certs::{Ca, ROLES};
@@ -199,6 +199,7 @@ impl LocalCluster {
                     ca: tls_dir.join("ca.pem"),
                     cert,
                     key,
+                    clients: Default::default(),
                 }),
                 insecure_plaintext: false,
                 data_dir: node_dir.join("data"),
@@ -352,9 +353,22 @@ impl LocalCluster {
             .with_context(|| format!("write {}", path.display()))
     }
 
-    /// A client for this cluster.
+    /// `config` with this cluster's `root` certificate, unless it has TLS
+    /// material of its own.
+    pub fn with_root_tls(&self, mut config: ClientConfig) -> anyhow::Result<ClientConfig> {
+        let dir = self.dir.join("tls");
+        if config.tls.is_none() && dir.join("root.pem").exists() {
+            config.tls = Some(ClientTls::from_dir(&dir, "root")?);
+        }
+        Ok(config)
+    }
+
+    /// A client for this cluster (as `root`).
     pub fn client(&self, config: ClientConfig) -> anyhow::Result<Client> {
-        Ok(Client::connect(self.endpoints(), config)?)
+        Ok(Client::connect(
+            self.endpoints(),
+            self.with_root_tls(config)?,
+        )?)
     }
 
     /// Waits until one running node is leader and serves a linearizable

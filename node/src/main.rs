@@ -208,10 +208,19 @@ async fn dev_geo(dir: Option<PathBuf>, run_demo: bool, kills: u32) -> anyhow::Re
     );
     println!("  data and logs: {}", dir.display());
     println!("  cluster file:  {}", dir.join("cluster.json").display());
+    let tls = dir.join("tls");
     println!("  endpoints:     {endpoints}");
-    println!("  try: geowallet ctl --endpoints {endpoints} status");
     println!(
-        "       geowallet ctl --endpoints {endpoints} --region eu open --player 1 --currency EUR --tx o1"
+        "  certificates:  {} (CA, one client certificate per role)",
+        tls.display()
+    );
+    println!(
+        "  try: geowallet ctl --endpoints {endpoints} --tls-dir {} status",
+        tls.display()
+    );
+    println!(
+        "       geowallet ctl --endpoints {endpoints} --tls-dir {} --region eu open --player 1 --currency EUR --tx o1",
+        tls.display()
     );
     if run_demo {
         let result = geo_demo::run(&mut cluster, kills).await;
@@ -230,8 +239,16 @@ async fn dev(dir: Option<PathBuf>, run_demo: bool, nodes: u64) -> anyhow::Result
     println!("geowallet dev: {nodes} nodes up, leader is node {leader}");
     println!("  data and logs: {}", dir.display());
     println!("  cluster file:  {}", dir.join("cluster.json").display());
+    let tls = dir.join("tls");
     println!("  endpoints:     {endpoints}");
-    println!("  try: geowallet ctl --endpoints {endpoints} status");
+    println!(
+        "  certificates:  {} (CA, one client certificate per role)",
+        tls.display()
+    );
+    println!(
+        "  try: geowallet ctl --endpoints {endpoints} --tls-dir {} status",
+        tls.display()
+    );
     if run_demo {
         let result = demo::run(&mut cluster).await;
         cluster.stop_all();

@@ -15,7 +15,8 @@ use crate::directory;
 use crate::dual_dc::DualDcPolicy;
 use crate::group_host::{GroupHost, GroupSpec, HostConfig};
 use crate::mover::MoveStepService;
-use crate::tls::{self, Tls};
+use crate::roles::Access;
+use crate::tls::{self, Tls, TlsConfig};
 use crate::wallet_service::WalletService;
 use geowallet_raft::directory::GroupEntry;
 use tonic::service::interceptor::InterceptedService;
@@ -147,7 +148,18 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .await?;
     }
 
-    let wallet = WalletService::new(host.clone()).context("connect to the directory")?;
+    let node_client_tls = config.tls.as_ref().map(TlsConfig::client_tls).transpose()?;
+    let access = Access {
+        clients: Arc::new(
+            config
+                .tls
+                .as_ref()
+                .map(|t| t.clients.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    let wallet = WalletService::new(host.clone(), node_client_tls, access)
+        .context("connect to the directory")?;
     let raft_server = RaftServiceServer::new(host.raft_service())
         .max_decoding_message_size(limits.message_bytes_max());
     let move_server = MoveServiceServer::new(MoveStepService {
@@ -191,8 +203,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             servers.spawn(
                 node_api.serve_with_incoming_shutdown(incoming, stopped(shutdown_rx.clone())),
             );
-            // The client API stays plaintext until the client library speaks TLS.
-            let incoming = tls::incoming(client_listener, None, "client");
+            let incoming = tls::incoming(client_listener, tls.clone(), "client");
             servers.spawn(client_api.serve_with_incoming_shutdown(incoming, stopped(shutdown_rx)));
         }
         None => {
@@ -282,6 +293,7 @@ async fn refuse_if_wiped(config: &NodeConfig, db: &Db, hosted: &[GroupId]) -> an
         .collect();
     let client_config = geowallet_client::ClientConfig {
         rpc_timeout: WIPED_CHECK_RPC_TIMEOUT,
+        tls: config.tls.as_ref().map(TlsConfig::client_tls).transpose()?,
         ..Default::default()
     };
     let client = geowallet_client::Client::connect(endpoints.clone(), client_config)

@@ -12,7 +12,7 @@
 //! and key for every new connection, so a rotated certificate takes effect
 //! without a restart (on SIGHUP, or when the files change).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -32,6 +32,8 @@ use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+pub use crate::roles::{Identity, PeerInfo};
+
 /// A TLS handshake that has not finished in this long is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepted connections waiting for the gRPC server at most.
@@ -47,23 +49,23 @@ pub struct TlsConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Client certificate names and their roles, beyond certificates named
+    /// after a role (`root`, `game`, `payments`, `ops`, `auditor`), which
+    /// have that role. E.g. `payout-worker = "payments"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clients: BTreeMap<String, crate::roles::Role>,
 }
 
-/// Who is on the other end of a connection, from its certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    /// A node of the cluster (common name `node-<id>`).
-    Node(u64),
-    /// A client, by its certificate's common name.
-    Client(String),
-}
-
-impl std::fmt::Display for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Identity::Node(id) => write!(f, "{}", node_name(*id)),
-            Identity::Client(name) => write!(f, "client {name:?}"),
-        }
+impl TlsConfig {
+    /// This node's identity as a client of other nodes' client API.
+    pub fn client_tls(&self) -> anyhow::Result<geowallet_client::ClientTls> {
+        let read =
+            |p: &Path| std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()));
+        Ok(geowallet_client::ClientTls {
+            ca_pem: read(&self.ca)?,
+            cert_pem: read(&self.cert)?,
+            key_pem: read(&self.key)?,
+        })
     }
 }
 
@@ -84,18 +86,6 @@ pub fn identity_of(cert: &CertificateDer<'_>) -> Option<Identity> {
         Some(id) => Identity::Node(id),
         None => Identity::Client(cn.to_string()),
     })
-}
-
-/// What tonic hands a service about the connection a request came on
-/// (a request extension).
-#[derive(Debug, Clone)]
-pub struct PeerInfo {
-    pub remote: SocketAddr,
-    /// The connection passed the TLS handshake (with a certificate of the
-    /// cluster's CA).
-    pub tls: bool,
-    /// What the certificate names; `None` without TLS or a common name.
-    pub identity: Option<Identity>,
 }
 
 /// The node's TLS material, reloaded when its files change.

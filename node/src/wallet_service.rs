@@ -1,3 +1,4 @@
+use crate::roles::{Access, Action};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,8 @@ pub struct WalletService<E: Engine = DefaultEngine> {
     /// Counts each player's callers' regions and moves wallets that should
     /// follow their player (when the policy is on).
     pub auto_moves: Option<Arc<AutoMoves>>,
+    /// Which client may call what.
+    pub access: Access,
     /// Demo aid ([`SIMULATED_RTT_ENV`]): the round trip an Execute call
     /// from another region waits before it is served.
     pub simulated_rtt: Option<Duration>,
@@ -138,14 +141,20 @@ impl<E: Engine> WalletService<E> {
     /// The service over `host`; with a directory when the topology has one
     /// (group 0), and then the mover of wallets between its groups, whose
     /// resumption of moves left unfinished starts here (within a runtime).
-    pub fn new(host: Arc<GroupHost<E>>) -> Result<WalletService<E>, geowallet_client::Error> {
+    /// `directory_client`: how this node calls the directory's replicas
+    /// (its TLS identity); `access`: who may call what here.
+    pub fn new(
+        host: Arc<GroupHost<E>>,
+        directory_client: Option<geowallet_client::ClientTls>,
+        access: Access,
+    ) -> Result<WalletService<E>, geowallet_client::Error> {
         let directory = match host.replicas_of(GroupId::DIRECTORY) {
             Some(replicas) => {
                 let endpoints = replicas
                     .iter()
                     .filter_map(|r| host.nodes().get(r).map(|n| n.addr.clone()))
                     .collect();
-                Some(Arc::new(Directory::new(endpoints)?))
+                Some(Arc::new(Directory::new(endpoints, directory_client)?))
             }
             None => None,
         };
@@ -177,6 +186,7 @@ impl<E: Engine> WalletService<E> {
             directory,
             mover,
             auto_moves,
+            access,
             simulated_rtt,
         })
     }
@@ -427,6 +437,13 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let actions: Vec<Action> = req
+            .get_ref()
+            .commands
+            .iter()
+            .filter_map(action_of)
+            .collect();
+        self.access.check(req.extensions(), &actions)?;
         let req = req.into_inner();
         if let Some(rtt) = self.simulated_rtt {
             let here = self.host.me().map(|n| n.region.as_str());
@@ -522,6 +539,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::BalanceRequest>,
     ) -> Result<Response<pb::BalanceResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Balance])?;
         let group = self.group(req.get_ref().group_id)?;
         let account = match wire::account(req.get_ref().account.as_ref(), "account") {
             Ok(a) => a,
@@ -563,6 +581,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::AuditRequest>,
     ) -> Result<Response<pb::AuditResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Audit])?;
         let req = req.into_inner();
         let group = self.group(req.group_id)?;
         let refs = req.accounts;
@@ -626,6 +645,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::JournalRequest>,
     ) -> Result<Response<pb::JournalResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Journal])?;
         let r = req.into_inner();
         let group = self.group(r.group_id)?;
         let account = wire::account(r.account.as_ref(), "account")
@@ -685,6 +705,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::PlaceRequest>,
     ) -> Result<Response<pb::PlacementResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Place])?;
         let req = req.into_inner();
         let dir = self.directory_group()?;
         let cmd = DirCommand::Place {
@@ -713,6 +734,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::PlacementRequest>,
     ) -> Result<Response<pb::PlacementResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Placement])?;
         let player = req.into_inner().player;
         let dir = self.directory_group()?;
         self.linearize(&dir).await?;
@@ -737,6 +759,8 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::TransferLeaderRequest>,
     ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        self.access
+            .check(req.extensions(), &[Action::TransferLeader])?;
         let req = req.into_inner();
         if req.group_id == 0 && self.directory.is_none() {
             return Err(Status::invalid_argument("name the group (group_id)"));
@@ -789,6 +813,7 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::MigrateRequest>,
     ) -> Result<Response<pb::MigrateResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Migrate])?;
         let req = req.into_inner();
         let Some(mover) = &self.mover else {
             return Err(Status::unimplemented(
@@ -839,8 +864,9 @@ impl<E: Engine> Wallet for WalletService<E> {
 
     async fn status(
         &self,
-        _req: Request<pb::StatusRequest>,
+        req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
+        self.access.check(req.extensions(), &[Action::Status])?;
         let mut status = crate::status::status(&self.host);
         if let Some(mover) = &self.mover {
             let mut moves = mover.stats.to_pb();
@@ -919,4 +945,20 @@ fn placement_response<E: Engine>(host: &GroupHost<E>, reply: DirReply) -> pb::Pl
         }
         DirReply::GroupsSet => pb::PlacementResponse::default(),
     }
+}
+
+/// What one command of an `Execute` does, for the access check.
+fn action_of(c: &pb::Command) -> Option<Action> {
+    use pb::command::Op;
+    Some(match c.op.as_ref()? {
+        Op::Open(_) => Action::Open,
+        Op::Credit(_) => Action::Credit,
+        Op::Debit(_) => Action::Debit,
+        Op::Transfer(_) => Action::Transfer,
+        Op::Hold(_) => Action::Hold,
+        Op::Capture(_) => Action::Capture,
+        Op::Release(_) => Action::Release,
+        Op::Freeze(_) => Action::Freeze,
+        Op::Unfreeze(_) => Action::Unfreeze,
+    })
 }

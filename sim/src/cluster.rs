@@ -264,7 +264,8 @@ async fn run_node(
             auto_moves: None,
         }))
         .add_service(WalletServer::new(
-            WalletService::new(host).expect("the simulated node's service starts"),
+            WalletService::new(host, None, Default::default())
+                .expect("the simulated node's service starts"),
         ));
     if let Err(e) = server.serve(addr(id)).await {
         panic!("simulated node {id} stopped serving: {e}");

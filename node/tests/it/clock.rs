@@ -163,10 +163,12 @@ async fn a_leader_days_ahead_never_stamps_ledger_time() {
     );
     let quick = Client::connect(
         live.clone(),
-        ClientConfig {
-            retry_budget: Duration::from_secs(2),
-            ..Default::default()
-        },
+        cluster
+            .with_root_tls(ClientConfig {
+                retry_budget: Duration::from_secs(2),
+                ..Default::default()
+            })
+            .unwrap(),
     )
     .unwrap();
     match quick

@@ -16,7 +16,7 @@ fn client(cluster: &LocalCluster, region: &str) -> Client {
         retry_budget: Duration::from_secs(30),
         ..Default::default()
     };
-    Client::connect(cluster.endpoints(), config).unwrap()
+    cluster.client(config).unwrap()
 }
 
 /// Opens `account` from `c`'s region (which places the player there) and

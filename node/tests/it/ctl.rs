@@ -1,13 +1,28 @@
 use std::process::Command;
 
+use geowallet_node::local_cluster::LocalCluster;
+
 use crate::cluster::TestCluster;
 
-pub fn ctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_geowallet"))
-        .args(["ctl", "--endpoints", endpoints])
-        .args(args)
-        .output()
-        .unwrap();
+/// `geowallet ctl` against `cluster`, as its `root` client.
+pub fn ctl(cluster: &LocalCluster, args: &[&str]) -> (i32, String, String) {
+    let eps = cluster.endpoints().join(",");
+    let tls = cluster.dir.join("tls");
+    ctl_at(&eps, Some(&tls), &[&["--role", "root"][..], args].concat())
+}
+
+/// `geowallet ctl --endpoints endpoints [--tls-dir tls_dir] args`.
+pub fn ctl_at(
+    endpoints: &str,
+    tls_dir: Option<&std::path::Path>,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_geowallet"));
+    cmd.args(["ctl", "--endpoints", endpoints]);
+    if let Some(dir) = tls_dir {
+        cmd.arg("--tls-dir").arg(dir);
+    }
+    let out = cmd.args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -20,12 +35,14 @@ pub fn ctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_json_and_refusal_contract() {
     let tc = TestCluster::start(100_000).await;
-    let eps = tc.cluster.endpoints().join(",");
     let w = ["--player", "5", "--currency", "EUR"];
-    let (code, _, err) = ctl(&eps, &[&["open"][..], &w, &["--tx", "ctl-open"]].concat());
+    let (code, _, err) = ctl(
+        &tc.cluster,
+        &[&["open"][..], &w, &["--tx", "ctl-open"]].concat(),
+    );
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = ctl(
-        &eps,
+        &tc.cluster,
         &[
             &["--json", "credit"][..],
             &w,
@@ -44,14 +61,17 @@ async fn ctl_json_and_refusal_contract() {
         &["--tx", "ctl-dep", "--amount", "1234"],
     ]
     .concat();
-    let (code, again, err) = ctl(&eps, &[&retry[..], &["--created-at-ns", &created]].concat());
+    let (code, again, err) = ctl(
+        &tc.cluster,
+        &[&retry[..], &["--created-at-ns", &created]].concat(),
+    );
     assert_eq!(code, 0, "{err}");
     let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
     assert_eq!(
         (again["available"].as_u64(), again["log_index"].as_u64()),
         (Some(1234), v["log_index"].as_u64())
     );
-    let (code, out, _) = ctl(&eps, &[&["--json", "balance"][..], &w].concat());
+    let (code, out, _) = ctl(&tc.cluster, &[&["--json", "balance"][..], &w].concat());
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
@@ -59,7 +79,7 @@ async fn ctl_json_and_refusal_contract() {
         (Some(1234), Some(0))
     );
     let (code, out, err) = ctl(
-        &eps,
+        &tc.cluster,
         &[&["debit"][..], &w, &["--tx", "ctl-bet", "--amount", "5000"]].concat(),
     );
     assert_eq!(code, 1);
@@ -70,7 +90,7 @@ async fn ctl_json_and_refusal_contract() {
         "{err}"
     );
     let (code, _, err) = ctl(
-        &eps,
+        &tc.cluster,
         &[&["credit"][..], &w, &["--tx", "ctl-dep", "--amount", "1"]].concat(),
     );
     assert_eq!(
@@ -80,13 +100,16 @@ async fn ctl_json_and_refusal_contract() {
     assert!(err.contains("tx_id_conflict"), "{err}");
     // Same id, another creation time: a conflict, never a second apply.
     let later = (created.parse::<u64>().unwrap() + 1).to_string();
-    let (code, _, err) = ctl(&eps, &[&retry[..], &["--created-at-ns", &later]].concat());
+    let (code, _, err) = ctl(
+        &tc.cluster,
+        &[&retry[..], &["--created-at-ns", &later]].concat(),
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("tx_id_conflict"), "{err}");
     // Created before the window: outcome unknown (exit 3), with how to retry, on one line.
     let old = (created.parse::<u64>().unwrap() - 8 * 24 * 3600 * 1_000_000_000).to_string();
     let (code, _, err) = ctl(
-        &eps,
+        &tc.cluster,
         &[
             &["credit"][..],
             &w,
@@ -104,7 +127,7 @@ async fn ctl_json_and_refusal_contract() {
         err.contains(&format!("--tx ctl-old --created-at-ns {old}")),
         "{err}"
     );
-    let (code, out, err) = ctl(&eps, &[&["--json", "journal"][..], &w].concat());
+    let (code, out, err) = ctl(&tc.cluster, &[&["--json", "journal"][..], &w].concat());
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let seqs: Vec<_> = v["entries"]
@@ -115,7 +138,7 @@ async fn ctl_json_and_refusal_contract() {
         .collect();
     assert_eq!(seqs, [Some(1), Some(2)], "open and the one credit: {v}");
     let (code, out, err) = ctl(
-        &eps,
+        &tc.cluster,
         &["--json", "audit", "--players", "5,6", "--currency", "EUR"],
     );
     assert_eq!(code, 0, "{err}");
@@ -129,7 +152,7 @@ async fn ctl_json_and_refusal_contract() {
         ),
         (Some("1234"), Some(true))
     );
-    let (code, out, _) = ctl(&eps, &["--json", "status"]);
+    let (code, out, _) = ctl(&tc.cluster, &["--json", "status"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["nodes"].as_array().unwrap().len(), 3);

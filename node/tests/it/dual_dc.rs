@@ -38,7 +38,7 @@ fn client(cluster: &LocalCluster, budget: Duration) -> Client {
         retry_budget: budget,
         ..Default::default()
     };
-    Client::connect(cluster.endpoints(), config).unwrap()
+    cluster.client(config).unwrap()
 }
 
 async fn deposit(c: &Client, player: u64, tx: &Tx, amount: u64) -> Result<u64, Error> {
@@ -70,7 +70,7 @@ async fn player_in(c: &Client, group: u64) -> u64 {
 
 /// Group `id` as `ctl --json status` reports it.
 fn group_status(cluster: &LocalCluster, id: u64) -> serde_json::Value {
-    let (code, out, err) = ctl(&cluster.endpoints().join(","), &["--json", "status"]);
+    let (code, out, err) = ctl(cluster, &["--json", "status"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     v["groups"]

@@ -18,7 +18,7 @@ fn client(cluster: &LocalCluster, region: &str) -> Client {
         retry_budget: Duration::from_secs(20),
         ..Default::default()
     };
-    Client::connect(cluster.endpoints(), config).unwrap()
+    cluster.client(config).unwrap()
 }
 
 /// What one writer saw: tx ids acknowledged, tx ids whose outcome is

@@ -8,7 +8,7 @@ use geowallet_node::config::GroupConfig;
 use geowallet_node::local_cluster::{LocalCluster, Topology};
 
 use crate::cluster::start_topology;
-use crate::ctl::ctl;
+use crate::ctl::{ctl, ctl_at};
 
 /// Nodes 1 and 2 in `eu` (datacenters a and b), node 3 in `us`; groups 1
 /// (home eu) and 2 (home us) on every node, group 3 on nodes 2 and 3 only.
@@ -30,21 +30,26 @@ fn topology() -> Topology {
     }
 }
 
-fn client(seeds: Vec<String>, group: u64, region: &str) -> Client {
+/// A client of `cluster` (as root) that knows only `seeds`.
+fn client_of(cluster: &LocalCluster, seeds: Vec<String>, group: u64, region: &str) -> Client {
     let config = ClientConfig {
         group,
         region: region.into(),
         retry_budget: Duration::from_secs(20),
         ..Default::default()
     };
-    Client::connect(seeds, config).unwrap()
+    Client::connect(seeds, cluster.with_root_tls(config).unwrap()).unwrap()
+}
+
+fn client(cluster: &LocalCluster, group: u64, region: &str) -> Client {
+    client_of(cluster, cluster.endpoints(), group, region)
 }
 
 /// Waits until every group serves a linearizable read.
 async fn wait_for_groups(cluster: &LocalCluster, groups: &[u64], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     for g in groups {
-        let c = client(cluster.endpoints(), *g, "eu");
+        let c = client(cluster, *g, "eu");
         loop {
             match c.balance(&Account::new(0, "EUR")).await {
                 Ok(_) | Err(Error::UnknownAccount { .. }) => break,
@@ -72,9 +77,9 @@ async fn credit_tx(c: &Client, player: u64, tx: &Tx, amount: u64) -> u64 {
     r.balance.available
 }
 
-fn placement_of(eps: &str, player: u64) -> u64 {
+fn placement_of(cluster: &LocalCluster, player: u64) -> u64 {
     let (code, out, err) = ctl(
-        eps,
+        cluster,
         &["--json", "placement", "--player", &player.to_string()],
     );
     assert_eq!(code, 0, "{err}");
@@ -94,8 +99,8 @@ fn placement_of(eps: &str, player: u64) -> u64 {
 async fn a_transfer_across_groups_applies_and_leaves_routes_alone() {
     let (cluster, _dir) = start_topology("geowallet-cross-", &topology());
     wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
-    let eu = client(cluster.endpoints(), 0, "eu");
-    let us = client(cluster.endpoints(), 0, "us");
+    let eu = client(&cluster, 0, "eu");
+    let us = client(&cluster, 0, "us");
     let (payer, payee) = (Account::new(7, "EUR"), Account::new(8, "EUR"));
     eu.open(&Tx::new("open-7"), &payer).await.expect("open 7");
     us.open(&Tx::new("open-8"), &payee).await.expect("open 8");
@@ -145,10 +150,9 @@ async fn a_transfer_across_groups_applies_and_leaves_routes_alone() {
 async fn players_are_placed_by_region_and_routed_to_their_group() {
     let (mut cluster, _dir) = start_topology("geowallet-groups-", &topology());
     wait_for_groups(&cluster, &[1, 2, 3], Duration::from_secs(30)).await;
-    let eps = cluster.endpoints().join(",");
 
-    let eu = client(cluster.endpoints(), 0, "eu");
-    let us = client(cluster.endpoints(), 0, "us");
+    let eu = client(&cluster, 0, "eu");
+    let us = client(&cluster, 0, "us");
     let mut eu_groups = std::collections::BTreeSet::new();
     for player in 1..=30u64 {
         let (c, region) = if player <= 20 {
@@ -162,7 +166,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
         )
         .await
         .unwrap_or_else(|e| panic!("open {player} from {region}: {e}"));
-        let group = placement_of(&eps, player);
+        let group = placement_of(&cluster, player);
         if region == "eu" {
             assert!(
                 group == 1 || group == 3,
@@ -185,7 +189,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
 
     // Sent to group 2 explicitly, an eu player's deposit is redirected to
     // its group and applies there, once.
-    let wrong = client(cluster.endpoints(), 2, "eu");
+    let wrong = client(&cluster, 2, "eu");
     let tx = Tx::new("dep-1-b");
     assert_eq!(credit_tx(&wrong, 1, &tx, 100).await, 101);
     assert_eq!(
@@ -194,7 +198,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
         "a retry changes nothing"
     );
     let (code, out, err) = ctl(
-        &eps,
+        &cluster,
         &[
             "--group",
             "2",
@@ -210,7 +214,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
     assert!(out.contains("\"available\":101"), "{out}");
     // A wallet never opened is placed nowhere: refused, not created.
     let (code, _, err) = ctl(
-        &eps,
+        &cluster,
         &[
             "--group",
             "1",
@@ -231,15 +235,17 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
     assert!(err.contains("unknown_account"), "{err}");
 
     // Node 1 does not host group 3: asked alone, it redirects to a replica.
-    let in_3 = (1..=20u64).find(|p| placement_of(&eps, *p) == 3).unwrap();
-    let only_node_1 = client(vec![cluster.node(1).endpoint.clone()], 0, "eu");
+    let in_3 = (1..=20u64)
+        .find(|p| placement_of(&cluster, *p) == 3)
+        .unwrap();
+    let only_node_1 = client_of(&cluster, vec![cluster.node(1).endpoint.clone()], 0, "eu");
     let b = only_node_1
         .balance(&Account::new(in_3, "EUR"))
         .await
         .unwrap();
     assert!(b.available >= in_3);
 
-    let (code, out, err) = ctl(&eps, &["--json", "status"]);
+    let (code, out, err) = ctl(&cluster, &["--json", "status"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let nodes = v["nodes"].as_array().unwrap();
@@ -275,7 +281,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
     // An operator hands group 3 to node 3 (the tiebreaker-ranked voter:
     // placement will later hand it back to node 2); node 1 is no voter of it.
     let (code, out, err) = ctl(
-        &eps,
+        &cluster,
         &["--group", "3", "--json", "transfer-leader", "--node", "3"],
     );
     assert_eq!(code, 0, "{err}");
@@ -285,7 +291,10 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
         (Some(3), Some(3)),
         "{v}"
     );
-    let (code, _, err) = ctl(&eps, &["--group", "3", "transfer-leader", "--node", "1"]);
+    let (code, _, err) = ctl(
+        &cluster,
+        &["--group", "3", "transfer-leader", "--node", "1"],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("not a voter of group 3"), "{err}");
 
@@ -301,7 +310,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
         let after = credit(c, player, &format!("dep2-{player}"), 1).await;
         assert_eq!(after, before + 1, "player {player} after node 1 died");
     }
-    let (code, out, _) = ctl(&eps, &["--json", "status"]);
+    let (code, out, _) = ctl(&cluster, &["--json", "status"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["nodes"][0]["up"], false, "{v}");
@@ -309,7 +318,7 @@ async fn players_are_placed_by_region_and_routed_to_their_group() {
 
     // Restarted, node 1 catches up in every group it hosts.
     cluster.spawn(1).unwrap();
-    let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
+    let probe = cluster.client(ClientConfig::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let committed = |s: &geowallet_client::Status, g: u64| {
@@ -347,7 +356,7 @@ fn ctl_status_exits_3_when_no_node_answers() {
         .local_addr()
         .unwrap()
         .port();
-    let (code, _, err) = ctl(&format!("127.0.0.1:{port}"), &["status"]);
+    let (code, _, err) = ctl_at(&format!("127.0.0.1:{port}"), None, &["status"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no node answered"), "{err}");
 }
@@ -403,11 +412,11 @@ async fn a_directory_only_node_restarts() {
         }],
     };
     let (mut cluster, _dir) = start_topology("geowallet-dironly-", &topology);
-    let eu = client(cluster.endpoints(), 0, "eu");
+    let eu = client(&cluster, 0, "eu");
     eu.open(&Tx::new("open-1"), &Account::new(1, "EUR"))
         .await
         .unwrap();
-    let probe = Client::connect(cluster.endpoints(), ClientConfig::default()).unwrap();
+    let probe = cluster.client(ClientConfig::default()).unwrap();
     let directory_applied = |s: &geowallet_client::Status| {
         s.groups
             .iter()

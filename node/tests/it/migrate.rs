@@ -18,7 +18,7 @@ fn client(cluster: &LocalCluster, region: &str, group: u64) -> Client {
         retry_budget: Duration::from_secs(20),
         ..Default::default()
     };
-    Client::connect(cluster.endpoints(), config).unwrap()
+    cluster.client(config).unwrap()
 }
 
 /// Every group's books balance on their own (transit counts), and the
@@ -362,31 +362,30 @@ async fn a_leader_dying_at_each_step_of_a_move_leaves_one_owner() {
 async fn ctl_migrate_and_placement_contract() {
     use crate::ctl::ctl;
     let (mut cluster, _dir) = start_topology("geowallet-migrate-ctl-", &Topology::geo(1));
-    let eps = cluster.endpoints().join(",");
     let w = ["--player", "41", "--currency", "EUR"];
     let open = [&["--region", "eu", "open"][..], &w, &["--tx", "o"]].concat();
-    let (code, _, err) = ctl(&eps, &open);
+    let (code, _, err) = ctl(&cluster, &open);
     assert_eq!(code, 0, "{err}");
-    let placement = |eps: &str| {
-        let (code, out, err) = ctl(eps, &["--json", "placement", "--player", "41"]);
+    let placement = |cluster: &LocalCluster| {
+        let (code, out, err) = ctl(cluster, &["--json", "placement", "--player", "41"]);
         assert_eq!(code, 0, "{err}");
         serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
     };
-    let p = placement(&eps);
+    let p = placement(&cluster);
     assert_eq!(
         (&p["group"], &p["home_region"], &p["epoch"]),
         (&1.into(), &"eu".into(), &1.into())
     );
-    let (code, out, err) = ctl(&eps, &["migrate", "--player", "41", "--region", "us"]);
+    let (code, out, err) = ctl(&cluster, &["migrate", "--player", "41", "--region", "us"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("moved to group 2"), "{out}");
-    let p = placement(&eps);
+    let p = placement(&cluster);
     assert_eq!(
         (&p["group"], &p["home_region"], &p["epoch"]),
         (&2.into(), &"us".into(), &2.into())
     );
     let (code, out, err) = ctl(
-        &eps,
+        &cluster,
         &["--json", "migrate", "--player", "41", "--region", "us"],
     );
     assert_eq!(code, 0, "{err}");
@@ -403,7 +402,7 @@ async fn ctl_migrate_and_placement_contract() {
         ),
         (&["migrate", "--player", "41"][..], "needs --region"),
     ] {
-        let (code, out, err) = ctl(&eps, args);
+        let (code, out, err) = ctl(&cluster, args);
         assert_ne!(code, 0, "{args:?}");
         assert!(out.is_empty(), "{args:?}: {out}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -523,11 +522,13 @@ async fn a_move_to_a_group_that_cannot_take_it_does_not_start() {
     cluster.kill(4).unwrap();
     let hasty = Client::connect(
         cluster.endpoints(),
-        ClientConfig {
-            region: "us".into(),
-            retry_budget: Duration::from_secs(5),
-            ..Default::default()
-        },
+        cluster
+            .with_root_tls(ClientConfig {
+                region: "us".into(),
+                retry_budget: Duration::from_secs(5),
+                ..Default::default()
+            })
+            .unwrap(),
     )
     .unwrap();
     let refused = hasty.migrate(71, "us").await.unwrap_err();
@@ -536,11 +537,13 @@ async fn a_move_to_a_group_that_cannot_take_it_does_not_start() {
     assert_eq!((p.group, p.epoch), (1, 1));
     let quick = Client::connect(
         cluster.endpoints(),
-        ClientConfig {
-            region: "eu".into(),
-            retry_budget: Duration::from_secs(2),
-            ..Default::default()
-        },
+        cluster
+            .with_root_tls(ClientConfig {
+                region: "eu".into(),
+                retry_budget: Duration::from_secs(2),
+                ..Default::default()
+            })
+            .unwrap(),
     )
     .unwrap();
     let bet = quick

@@ -41,10 +41,12 @@ async fn leadership_settles_in_home_dc_a_fails_over_to_b_and_back() {
     wait_leader(&cluster, 3, Duration::from_secs(30)).await;
     let c = Client::connect(
         cluster.endpoints(),
-        ClientConfig {
-            retry_budget: Duration::from_secs(20),
-            ..Default::default()
-        },
+        cluster
+            .with_root_tls(ClientConfig {
+                retry_budget: Duration::from_secs(20),
+                ..Default::default()
+            })
+            .unwrap(),
     )
     .unwrap();
     let account = Account::new(9, "EUR");

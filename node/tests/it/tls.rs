@@ -8,7 +8,10 @@ use geowallet_node::tls::{Tls, TlsConfig};
 use geowallet_proto::raft::raft_service_client::RaftServiceClient;
 use geowallet_proto::raft::{RaftBatch, RaftMessage};
 
+use geowallet_node::roles::{Action, Role};
+
 use crate::cluster::TestCluster;
+use crate::ctl::ctl_at;
 
 /// Calls `Vote` with a term far ahead on `addr` through `channel`: what a
 /// stranger would send to churn leaders.
@@ -30,6 +33,7 @@ fn tls_of(dir: &std::path::Path, name: &str) -> std::sync::Arc<Tls> {
         ca: dir.join("ca.pem"),
         cert: dir.join(format!("{name}.pem")),
         key: dir.join(format!("{name}.key")),
+        clients: Default::default(),
     })
     .unwrap()
 }
@@ -99,4 +103,150 @@ async fn node_listener_serves_only_the_clusters_nodes() {
         tc.logs()
     );
     assert!(log.contains("refused a TLS connection"), "{}", tc.logs());
+}
+
+/// The ctl arguments of each verb the role table covers (`place` has no
+/// verb of its own: `open` places).
+fn verb_args(action: Action) -> Option<Vec<&'static str>> {
+    let w = ["--player", "1", "--currency", "EUR"];
+    let tx = ["--tx", "perm-test"];
+    let args: Vec<&str> = match action {
+        Action::Open => [&["open"][..], &w, &tx].concat(),
+        Action::Credit => [&["credit"][..], &w, &tx, &["--amount", "5"]].concat(),
+        Action::Debit => [&["debit"][..], &w, &tx, &["--amount", "5"]].concat(),
+        Action::Transfer => [
+            &["transfer"][..],
+            &w,
+            &tx,
+            &["--to-player", "2", "--amount", "5"],
+        ]
+        .concat(),
+        Action::Hold => [&["hold"][..], &w, &tx, &["--hold", "h1", "--amount", "5"]].concat(),
+        Action::Capture => [&["capture"][..], &w, &tx, &["--hold", "h0"]].concat(),
+        Action::Release => [&["release"][..], &w, &tx, &["--hold", "h0"]].concat(),
+        Action::Freeze => [&["freeze"][..], &w, &tx].concat(),
+        Action::Unfreeze => [&["unfreeze"][..], &w, &tx].concat(),
+        Action::Balance => [&["balance"][..], &w].concat(),
+        Action::Journal => [&["journal"][..], &w].concat(),
+        Action::Audit => vec!["audit", "--players", "1,2", "--currency", "EUR"],
+        Action::Status => vec!["status"],
+        Action::Placement => vec!["placement", "--player", "1"],
+        Action::Migrate => vec!["migrate", "--player", "1", "--region", "local"],
+        Action::TransferLeader => vec!["transfer-leader", "--node", "2"],
+        Action::Place => return None,
+    };
+    Some(args)
+}
+
+// Proves the client API over mutual TLS refuses each role every verb it
+// may not call (exit 1, one stderr line with `permission denied`), and the
+// refused calls changed nothing; a caller without a client certificate, or
+// with another cluster's, gets no answer at all; root may call everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_is_refused_what_it_may_not_call() {
+    let tc = TestCluster::start(100_000).await;
+    let client = tc.client();
+    let (alice, bob) = (
+        geowallet_client::Account::new(1, "EUR"),
+        geowallet_client::Account::new(2, "EUR"),
+    );
+    for (a, tx) in [(&alice, "open-1"), (&bob, "open-2")] {
+        client
+            .open(&geowallet_client::Tx::new(tx), a)
+            .await
+            .unwrap();
+    }
+    client
+        .credit(
+            &geowallet_client::Tx::new("dep-1"),
+            &alice,
+            100,
+            geowallet_client::CreditKind::Deposit,
+        )
+        .await
+        .unwrap();
+    let before = client.balance(&alice).await.unwrap();
+    let eps = tc.cluster.endpoints().join(",");
+    let tls = tc.cluster.dir.join("tls");
+    let mut refused = 0;
+    for role in Role::ALL {
+        for action in Action::ALL.into_iter().filter(|a| !role.may(*a)) {
+            let Some(args) = verb_args(action) else {
+                continue;
+            };
+            let (code, out, err) = ctl_at(
+                &eps,
+                Some(&tls),
+                &[&["--role", role.name()][..], &args].concat(),
+            );
+            assert_eq!(code, 1, "{} {}: {out}{err}", role.name(), action.name());
+            assert!(
+                err.contains("permission denied") && err.trim().lines().count() == 1,
+                "{} {}: {err}",
+                role.name(),
+                action.name()
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 36, "refusals checked (the role table changed?)");
+    assert_eq!(client.balance(&alice).await.unwrap(), before);
+    let journal = client
+        .journal(&alice, geowallet_client::JournalCursor::Seq(0), 100)
+        .await
+        .unwrap();
+    assert_eq!(journal.entries.len(), 2, "open and deposit only");
+
+    // What a role may do, it does: a game bets, an auditor reads.
+    let (code, _, err) = ctl_at(
+        &eps,
+        Some(&tls),
+        &[
+            "--role",
+            "game",
+            "debit",
+            "--player",
+            "1",
+            "--currency",
+            "EUR",
+            "--tx",
+            "bet-1",
+            "--amount",
+            "7",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ctl_at(
+        &eps,
+        Some(&tls),
+        &[
+            "--role",
+            "auditor",
+            "--json",
+            "balance",
+            "--player",
+            "1",
+            "--currency",
+            "EUR",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"available\":93"), "{out}");
+
+    // No client certificate (plaintext), or another cluster's: no answer.
+    let (code, _, err) = ctl_at(&eps, None, &["status"]);
+    assert_ne!(code, 0, "{err}");
+    let other = tempfile::tempdir().unwrap();
+    let ca = Ca::open_or_create(other.path(), "other cluster").unwrap();
+    ca.issue_client(other.path(), "root").unwrap();
+    let (code, _, err) = ctl_at(&eps, Some(other.path()), &["status"]);
+    assert_ne!(code, 0, "{err}");
+    let log = std::fs::read_to_string(tc.cluster.node(1).log_path()).unwrap()
+        + &std::fs::read_to_string(tc.cluster.node(2).log_path()).unwrap()
+        + &std::fs::read_to_string(tc.cluster.node(3).log_path()).unwrap();
+    assert!(
+        log.contains("permission denied: client \"game\" (role game) may not"),
+        "{}",
+        tc.logs()
+    );
 }
