@@ -21,6 +21,7 @@ mod etcd_model;
 mod event_list;
 mod expect;
 mod final_state;
+pub mod golden_file;
 mod history;
 mod history_format;
 mod key_choice;

@@ -494,7 +494,7 @@ fn check_log(golden: &mut GoldenFile) {
 // committed bytes still decode to the same value.
 #[test]
 fn ledger_types_keep_their_encoding() {
-    let mut golden = GoldenFile::open("ledger.txt");
+    let mut golden = crate::golden_file::golden("ledger.txt");
     check_rows(&mut golden);
     check_log(&mut golden);
     golden.finish();

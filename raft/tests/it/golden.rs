@@ -256,7 +256,7 @@ fn check_directory_replies(golden: &mut GoldenFile) {
 // and the committed bytes still decode to the same values.
 #[test]
 fn raft_records_keep_their_encoding() {
-    let mut golden = GoldenFile::open("raft.txt");
+    let mut golden = crate::golden_file::golden("raft.txt");
     check_log(&mut golden);
     check_state(&mut golden);
     check_directory_rows(&mut golden);

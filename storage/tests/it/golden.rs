@@ -373,7 +373,7 @@ fn read_state(
 // line, log entry and Raft metadata.
 #[test]
 fn stored_rows_keep_their_bytes() {
-    let mut golden = GoldenFile::open("rows.txt");
+    let mut golden = crate::golden_file::golden("rows.txt");
     let mut committed = Vec::new();
     let mut state = Changes::default();
     for (name, changes) in state_cases() {
@@ -445,7 +445,7 @@ fn install_committed(golden: &mut GoldenFile, dir: &Path, bytes: &[u8], changes:
 // the committed files still install and open as the same rows.
 #[test]
 fn snapshot_files_keep_their_bytes() {
-    let mut golden = GoldenFile::open("snapshot.txt");
+    let mut golden = crate::golden_file::golden("snapshot.txt");
     let dir = tempfile::tempdir().unwrap();
     let (engine, changes) = snapshot_source();
     let checkpoint = dir.path().join("s.ckpt");
