@@ -28,6 +28,17 @@ async fn forged_vote(channel: tonic::transport::Channel) -> Result<(), tonic::St
     }
 }
 
+/// Sends an empty heartbeat batch: a member's certificate gets an empty
+/// answer, so an error here can only be the transport or the access check.
+async fn empty_batch(channel: tonic::transport::Channel) -> Result<(), tonic::Status> {
+    let mut client = RaftServiceClient::new(channel);
+    let call = client.append_batch(RaftBatch { messages: vec![] });
+    match tokio::time::timeout(Duration::from_secs(5), call).await {
+        Ok(r) => r.map(|reply| assert!(reply.into_inner().messages.is_empty())),
+        Err(_) => Err(tonic::Status::deadline_exceeded("no answer within 5 s")),
+    }
+}
+
 fn tls_of(dir: &std::path::Path, name: &str) -> std::sync::Arc<Tls> {
     Tls::load(&TlsConfig {
         ca: dir.join("ca.pem"),
@@ -41,7 +52,10 @@ fn tls_of(dir: &std::path::Path, name: &str) -> std::sync::Arc<Tls> {
 // Proves the node-to-node listener refuses a plaintext caller, a caller
 // with another cluster's certificate, a client certificate of this
 // cluster and a node certificate for an id outside the cluster, while a
-// member's certificate gets through; and the refused calls changed nothing.
+// member's certificate gets the same probe through; and the refused calls
+// changed nothing. (The transport refusals are probed with a call a member
+// gets answered, so they could not pass by the call failing for its own
+// reasons.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_listener_serves_only_the_clusters_nodes() {
     let tc = TestCluster::start(100_000).await;
@@ -55,8 +69,7 @@ async fn node_listener_serves_only_the_clusters_nodes() {
     let plain = tonic::transport::Endpoint::from_shared(format!("http://{raft_addr}"))
         .unwrap()
         .connect_lazy();
-    let err = forged_vote(plain).await.unwrap_err();
-    assert_ne!(err.code(), tonic::Code::Ok, "{err:?}");
+    empty_batch(plain).await.unwrap_err();
 
     // Another cluster's CA, even for a node id of ours: the handshake fails.
     let other = tempfile::tempdir().unwrap();
@@ -67,7 +80,7 @@ async fn node_listener_serves_only_the_clusters_nodes() {
     let channel = tls_of(other.path(), "node-2")
         .dial(&raft_addr, "node-1")
         .unwrap();
-    let err = forged_vote(channel).await.unwrap_err();
+    let err = empty_batch(channel).await.unwrap_err();
     assert_ne!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
 
     // Our CA, but a client's certificate, or a node that is not a member.
@@ -83,16 +96,11 @@ async fn node_listener_serves_only_the_clusters_nodes() {
 
     // A member's certificate passes (an empty batch changes nothing).
     let channel = tls_of(&ours, "node-2").dial(&raft_addr, "node-1").unwrap();
-    let reply = RaftServiceClient::new(channel)
-        .append_batch(RaftBatch { messages: vec![] })
-        .await
-        .unwrap();
-    assert!(reply.into_inner().messages.is_empty());
+    empty_batch(channel).await.unwrap();
 
     // The server's name is checked too: node 1 cannot pose as node 3.
     let channel = tls_of(&ours, "node-2").dial(&raft_addr, "node-3").unwrap();
-    let err = forged_vote(channel).await.unwrap_err();
-    assert_ne!(err.code(), tonic::Code::Ok, "{err:?}");
+    empty_batch(channel).await.unwrap_err();
 
     let term_after = client.status_of(&endpoint).await.unwrap().groups[0].term;
     assert_eq!(term_before, term_after, "a refused vote moved the term");
