@@ -309,24 +309,33 @@ pub(crate) fn journal_account_prefix(group: GroupId, account: &AccountId) -> Vec
     k
 }
 
-/// Decodes the account part of an account or hold key (after the 9-byte prefix).
-pub(crate) fn decode_account(rest: &[u8]) -> Option<AccountId> {
-    let player = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
-    let raw = rest.get(8..16)?;
-    let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
-    let code = std::str::from_utf8(&raw[..len]).ok()?;
-    let currency = Currency::parse(code).ok()?;
+/// Decodes an account as `push_account` writes it (exactly 16 bytes).
+pub(crate) fn decode_account(raw: &[u8]) -> Option<AccountId> {
+    let player = u64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+    let currency = decode_currency(raw.get(8..)?)?;
     Some(AccountId {
         player: PlayerId(player),
         currency,
     })
 }
 
-pub(crate) fn decode_system(rest: &[u8]) -> Option<(Currency, SystemAccount)> {
-    let raw = rest.get(..8)?;
-    let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
+/// Decodes a currency as `currency_bytes` writes it, and nothing else: with
+/// other bytes after the code's NUL, a key would name the same row as the
+/// one we write, and scans (a snapshot's check, totals) would count it
+/// while point reads (apply) miss it.
+pub(crate) fn decode_currency(raw: &[u8]) -> Option<Currency> {
+    let len = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
     let currency = Currency::parse(std::str::from_utf8(&raw[..len]).ok()?).ok()?;
-    let byte = *rest.get(8)?;
+    (currency_bytes(currency)[..] == *raw).then_some(currency)
+}
+
+/// Decodes the rest of a system account key (exactly 9 bytes).
+pub(crate) fn decode_system(rest: &[u8]) -> Option<(Currency, SystemAccount)> {
+    if rest.len() != 9 {
+        return None;
+    }
+    let currency = decode_currency(&rest[..8])?;
+    let byte = rest[8];
     let which = SystemAccount::ALL
         .into_iter()
         .find(|s| system_byte(*s) == byte)?;

@@ -9,10 +9,10 @@ use geowallet_ledger::{
 use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{
-    DirKey, MetaTag, StateKind, account_key, decode_account, decode_system, decode_time_key,
-    directory_key, group_end, group_prefix, hold_key, journal_account_prefix, journal_key,
-    ledger_meta_key, player_key, players_total_key, system_key, time_key, transfer_key,
-    transfer_range, tx_key,
+    DirKey, MetaTag, StateKind, account_key, decode_account, decode_currency, decode_system,
+    decode_time_key, directory_key, group_end, group_prefix, hold_key, journal_account_prefix,
+    journal_key, ledger_meta_key, player_key, players_total_key, system_key, time_key,
+    transfer_key, transfer_range, tx_key,
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
@@ -460,12 +460,6 @@ fn decode_money_row(key: &[u8], value: &[u8]) -> Result<(Currency, i128), Storag
     Ok((currency, decode_i128(key, value, "money row")?))
 }
 
-fn decode_currency(raw: &[u8]) -> Option<Currency> {
-    let raw = raw.get(..8)?;
-    let len = raw.iter().position(|b| *b == 0).unwrap_or(8);
-    Currency::parse(std::str::from_utf8(&raw[..len]).ok()?).ok()
-}
-
 pub(crate) fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
     let kind = key
         .get(8)
@@ -480,14 +474,16 @@ pub(crate) fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(
                 .insert(id, decode::<Account>("account", key, value)?);
         }
         StateKind::Hold => {
-            let id = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            let id = rest.get(..16).and_then(decode_account);
+            let id = id.ok_or_else(|| bad_key(key))?;
             let hold = token(&rest[16..]).and_then(|s| HoldId::new(s).ok());
             let hold = hold.ok_or_else(|| bad_key(key))?;
             rows.holds
                 .insert((id, hold), decode::<Hold>("hold", key, value)?);
         }
         StateKind::Tx => {
-            let wallet = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            let wallet = rest.get(..16).and_then(decode_account);
+            let wallet = wallet.ok_or_else(|| bad_key(key))?;
             let tx = token(&rest[16..]).and_then(|s| TxId::new(s).ok());
             let tx = tx.ok_or_else(|| bad_key(key))?;
             let record = decode::<TxRecord>("tx record", key, value)?;
@@ -510,9 +506,13 @@ pub(crate) fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(
             let t: TimeKey = decode_time_key(rest).ok_or_else(|| bad_key(key))?;
             rows.time_index.entry(t.index()).or_default().insert(t);
         }
-        StateKind::LedgerMeta => rows.meta = decode::<Meta>("ledger meta", key, value)?,
+        StateKind::LedgerMeta if rest.is_empty() => {
+            rows.meta = decode::<Meta>("ledger meta", key, value)?;
+        }
+        StateKind::LedgerMeta => return Err(bad_key(key)),
         StateKind::Transfer => {
-            let from = decode_account(rest).ok_or_else(|| bad_key(key))?;
+            let from = rest.get(..16).and_then(decode_account);
+            let from = from.ok_or_else(|| bad_key(key))?;
             let tx = token(&rest[16..]).and_then(|s| TxId::new(s).ok());
             let tx = tx.ok_or_else(|| bad_key(key))?;
             let t = decode::<PendingTransfer>("pending transfer", key, value)?;
