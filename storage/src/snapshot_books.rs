@@ -1,8 +1,8 @@
 //! The check a snapshot passes before it replaces a group's rows: every
-//! row in the group's key range and readable (checksums, encodings), and
-//! the books balanced. A snapshot that fails is refused with nothing of
-//! ours deleted, so a damaged or forged one can neither empty a group nor
-//! leave rows a restart cannot read.
+//! row in the group's key range and readable (checksums, encodings), each
+//! column family's keys ascending, and the books balanced. A snapshot that
+//! fails is refused with nothing of ours deleted, so a damaged or forged
+//! one can neither empty a group nor leave rows a restart cannot read.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +22,8 @@ pub(crate) struct SnapshotBooks {
     players: BTreeMap<Currency, i128>,
     /// Sum of the system accounts.
     system: BTreeMap<Currency, i128>,
+    /// The last key seen of the state rows and of the journal rows.
+    last_key: [Option<Vec<u8>>; 2],
 }
 
 impl SnapshotBooks {
@@ -31,6 +33,7 @@ impl SnapshotBooks {
             accounts: BTreeMap::new(),
             players: BTreeMap::new(),
             system: BTreeMap::new(),
+            last_key: [None, None],
         }
     }
 
@@ -39,6 +42,15 @@ impl SnapshotBooks {
         if key.get(..8) != Some(&group_prefix(self.group)[..]) {
             return Err(format!("a row outside group {}", self.group));
         }
+        // Install writes each column family's rows, in stream order, to one
+        // table file, which takes ascending keys only: a repeated or
+        // out-of-order key would fail it after our rows were deleted (and a
+        // repeated one would be counted twice here, once in the store).
+        let last = &mut self.last_key[usize::from(journal)];
+        if last.as_deref().is_some_and(|l| key <= l) {
+            return Err("rows out of key order (a key repeated or going back)".to_string());
+        }
+        *last = Some(key.to_vec());
         if journal {
             return decode::<JournalEntry>("journal entry", key, value)
                 .map(drop)
@@ -51,7 +63,11 @@ impl SnapshotBooks {
             *self.accounts.entry(id.currency).or_default() += money;
         }
         for ((currency, _), amount) in &row.system {
-            *self.system.entry(*currency).or_default() += amount;
+            // Forged balances could wrap the sum into balancing.
+            let sum = self.system.entry(*currency).or_default();
+            *sum = sum
+                .checked_add(*amount)
+                .ok_or_else(|| format!("{currency}: the system accounts overflow"))?;
         }
         for (currency, total) in &row.players_total {
             self.players.insert(*currency, *total);
