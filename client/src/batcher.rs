@@ -96,6 +96,18 @@ async fn run(client: WalletClient<Channel>, mut rx: mpsc::Receiver<Queued>, limi
     }
 }
 
+/// Metadata key naming a call; the server's log lines for the call, up to
+/// the apply of its commands, carry it.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// `<pid in hex>-<n>`: unique per process run, and the same inputs give the
+/// same ids (no randomness, so simulations stay reproducible).
+fn next_request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", std::process::id())
+}
+
 async fn send(
     mut client: WalletClient<Channel>,
     batch: Vec<Queued>,
@@ -106,14 +118,18 @@ async fn send(
     let (commands, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|q| (q.command, q.reply)).unzip();
     let n = commands.len();
-    let req = pb::ExecuteRequest {
+    let request_id = next_request_id();
+    let mut req = tonic::Request::new(pb::ExecuteRequest {
         commands,
         region,
         group_id,
-    };
+    });
+    if let Ok(v) = request_id.parse() {
+        req.metadata_mut().insert(REQUEST_ID_HEADER, v);
+    }
     let result = match tokio::time::timeout(timeout, client.execute(req)).await {
         Err(_) => Err(CallError::Transport(format!(
-            "no answer within {timeout:?}"
+            "no answer within {timeout:?} (request {request_id})"
         ))),
         Ok(Err(status)) => Err(call_error(&status)),
         Ok(Ok(resp)) => {

@@ -16,6 +16,11 @@ pub struct NodeConfig {
     /// it (plaintext only) node-to-node calls share `listen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raft_listen: Option<SocketAddr>,
+    /// Address the Prometheus metrics endpoint (plain HTTP, `GET /metrics`)
+    /// listens on; none when unset. It serves counters and gauges only, no
+    /// balances or player data; bind it where only the monitoring reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The cluster's CA and this node's certificate and key. Every
     /// connection to the node, and every one it makes to a peer, is mutual
     /// TLS with them.
@@ -358,6 +363,13 @@ impl NodeConfig {
                     ));
                 }
             }
+        }
+        if let Some(m) = self.metrics_listen
+            && (m == self.listen || Some(m) == self.raft_listen)
+        {
+            return invalid(format!(
+                "metrics_listen {m} is also a gRPC listener: give the metrics endpoint its own port"
+            ));
         }
         if self.raft_listen == Some(self.listen) {
             return invalid(format!(

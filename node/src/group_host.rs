@@ -21,6 +21,7 @@ use geowallet_storage::{Db, Engine, GroupId, StateStore};
 use tokio::task::JoinHandle;
 
 use crate::dual_dc::{DualDc, DualDcPolicy};
+use crate::metrics::Metrics;
 use crate::placement::{self, PlacementPolicy};
 use crate::proposer::Proposer;
 
@@ -123,6 +124,7 @@ pub struct GroupHost<E: Engine> {
     registry: Arc<GroupRegistry<E>>,
     groups: RwLock<BTreeMap<GroupId, Arc<Group<E>>>>,
     heartbeats: JoinHandle<()>,
+    metrics: Arc<Metrics>,
 }
 
 impl<E: Engine> GroupHost<E> {
@@ -148,6 +150,7 @@ impl<E: Engine> GroupHost<E> {
             registry,
             groups: RwLock::new(BTreeMap::new()),
             heartbeats,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -155,6 +158,11 @@ impl<E: Engine> GroupHost<E> {
     /// them (one per peer per tick, whatever the number of groups).
     pub fn heartbeat_stats(&self) -> (u64, u64) {
         self.channels.beat_stats()
+    }
+
+    /// This node's metrics (what `/metrics` serves).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn node_id(&self) -> u64 {
@@ -296,6 +304,7 @@ impl<E: Engine> GroupHost<E> {
             self.config.limits,
             self.config.clocks.clone(),
             dual_dc.clone(),
+            (self.metrics.clone(), id.0),
         );
         let initializer = spec
             .initializer

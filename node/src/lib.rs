@@ -20,6 +20,7 @@ pub mod geo_demo;
 pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
+pub mod metrics;
 pub mod move_policy;
 pub mod mover;
 pub mod placement;

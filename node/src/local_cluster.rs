@@ -32,6 +32,9 @@ pub struct ClusterNode {
     /// `host:port` of the node-to-node listener (Raft, move steps).
     #[serde(default)]
     pub raft_endpoint: String,
+    /// `host:port` of the Prometheus endpoint (`GET /metrics`).
+    #[serde(default)]
+    pub metrics: String,
     /// `null` while the node is stopped (never 0: `kill 0` would signal the
     /// caller's own process group).
     pub pid: Option<u32>,
@@ -103,6 +106,8 @@ pub struct NodeProc {
     pub id: u64,
     pub endpoint: String,
     pub raft_endpoint: String,
+    /// `host:port` of its Prometheus endpoint.
+    pub metrics: String,
     pub region: String,
     pub dc: String,
     pub dir: PathBuf,
@@ -191,10 +196,12 @@ impl LocalCluster {
             let node_dir = dir.join(format!("n{}", p.id));
             std::fs::create_dir_all(&node_dir)?;
             let (cert, key) = ca.issue_node(&tls_dir, p.id, &LOOPBACK_HOSTS.map(String::from))?;
+            let metrics = format!("127.0.0.1:{}", free_port()?);
             let config = NodeConfig {
                 node_id: p.id,
                 listen: p.endpoint.parse()?,
                 raft_listen: p.raft_endpoint.as_deref().map(str::parse).transpose()?,
+                metrics_listen: Some(metrics.parse()?),
                 tls: Some(TlsConfig {
                     ca: tls_dir.join("ca.pem"),
                     cert,
@@ -215,6 +222,7 @@ impl LocalCluster {
                 id: p.id,
                 endpoint: p.endpoint.clone(),
                 raft_endpoint: p.raft_endpoint.clone().unwrap_or_default(),
+                metrics,
                 region: p.region.clone(),
                 dc: p.dc.clone(),
                 dir: node_dir,
@@ -341,6 +349,7 @@ impl LocalCluster {
                     id: n.id,
                     endpoint: n.endpoint.clone(),
                     raft_endpoint: n.raft_endpoint.clone(),
+                    metrics: n.metrics.clone(),
                     pid: n.pid(),
                     region: n.region.clone(),
                     dc: n.dc.clone(),
@@ -508,6 +517,7 @@ mod tests {
             id,
             endpoint: format!("127.0.0.1:{}", 7000 + id),
             raft_endpoint: format!("127.0.0.1:{}", 7100 + id),
+            metrics: format!("127.0.0.1:{}", 7200 + id),
             region: "eu".into(),
             dc: "b".into(),
             dir: dir.path().join(format!("n{id}")),
@@ -529,6 +539,7 @@ mod tests {
         assert_eq!(nodes[1]["id"], 2);
         assert_eq!(nodes[1]["pid"], running_pid, "running node: {text}");
         assert!(text.contains("\"pid\": null"), "{text}");
+        assert_eq!(nodes[1]["metrics"], "127.0.0.1:7202", "{text}");
         assert_eq!(nodes[1]["region"], "eu");
         assert_eq!(nodes[1]["dc"], "b");
         let config = dir.path().join("n2").join("node.toml");

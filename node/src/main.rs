@@ -86,10 +86,18 @@ fn parse_node_cert(s: &str) -> Result<(u64, Vec<String>), String> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt()
+    // Colour only on a terminal: a log file gets plain `key=value` lines
+    // (or one JSON object per line with GEOWALLET_LOG_FORMAT=json).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(ansi);
+    if std::env::var("GEOWALLET_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 fn main() {

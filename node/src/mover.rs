@@ -253,6 +253,19 @@ impl<E: Engine> Mover<E> {
     /// directory places it there (or it was there already). Must run on
     /// the leader of the player's group.
     pub async fn migrate(&self, player: u64, region: &str) -> Result<Moved, MoveError> {
+        let result = self.migrate_once(player, region).await;
+        let outcome = match &result {
+            Ok(m) if m.moved => "moved",
+            Ok(_) => "already_there",
+            Err(MoveError::NotLeader { .. }) => "not_leader",
+            Err(MoveError::Unavailable { .. }) => "unfinished",
+            Err(_) => "refused",
+        };
+        self.host.metrics().wallet_move(outcome);
+        result
+    }
+
+    async fn migrate_once(&self, player: u64, region: &str) -> Result<Moved, MoveError> {
         let target = self.host.group_in_region(region).ok_or_else(|| {
             let regions: Vec<&str> = self.host.regions().into_iter().collect();
             MoveError::NoGroupInRegion {

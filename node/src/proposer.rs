@@ -13,6 +13,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::dual_dc::DualDc;
+use crate::metrics::Metrics;
 
 /// Requests per Raft entry at most (fewer under a small transport limit:
 /// `MessageLimits::requests_per_entry_max`).
@@ -42,6 +43,9 @@ pub enum ProposeError {
 struct Submission {
     requests: Vec<Request>,
     reply: oneshot::Sender<Result<Vec<Outcome>, ProposeError>>,
+    /// The caller's span (its request id): where the entry and its log
+    /// index are logged once applied.
+    span: tracing::Span,
 }
 
 /// Hands requests to one group's Raft, batched.
@@ -56,15 +60,24 @@ impl Proposer {
     /// most what `limits` lets one entry carry. Entries are stamped with
     /// this node's time only while `clocks` finds it agrees with a quorum.
     /// Outcomes are answered once `dual_dc` lets the entry be acknowledged.
+    /// Each entry's size goes to `metrics` under the group id.
     pub fn start<E: Engine>(
         raft: GroupRaft<E>,
         limits: MessageLimits,
         clocks: ClockQuorum,
         dual_dc: Arc<DualDc>,
+        metrics: (Arc<Metrics>, u64),
     ) -> Proposer {
         let requests_per_entry_max = REQUESTS_PER_ENTRY_MAX.min(limits.requests_per_entry_max());
         let (tx, rx) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
-        tokio::spawn(run(raft, rx, requests_per_entry_max, clocks, dual_dc));
+        tokio::spawn(run(
+            raft,
+            rx,
+            requests_per_entry_max,
+            clocks,
+            dual_dc,
+            metrics,
+        ));
         Proposer {
             tx,
             requests_per_entry_max,
@@ -87,7 +100,11 @@ impl Proposer {
         }
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Submission { requests, reply })
+            .send(Submission {
+                requests,
+                reply,
+                span: tracing::Span::current(),
+            })
             .await
             .map_err(|_| ProposeError::Unavailable("the node is shutting down".into()))?;
         rx.await
@@ -140,6 +157,7 @@ async fn run<E: Engine>(
     requests_per_entry_max: usize,
     clocks: ClockQuorum,
     dual_dc: Arc<DualDc>,
+    metrics: (Arc<Metrics>, u64),
 ) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
     // A submission that did not fit the previous batch starts the next one.
@@ -166,6 +184,9 @@ async fn run<E: Engine>(
             batch.push(s);
         }
         let (raft, clocks, dual_dc) = (raft.clone(), clocks.clone(), dual_dc.clone());
+        if total > 0 {
+            metrics.0.proposal(metrics.1, total);
+        }
         tokio::spawn(async move {
             propose_batch(&raft, &clocks, &dual_dc, batch, total, slot).await;
         });
@@ -225,6 +246,12 @@ async fn propose_batch<E: Engine>(
                 "apply answers one outcome per request"
             );
             for (s, n) in batch.into_iter().zip(counts) {
+                tracing::debug!(
+                    parent: &s.span,
+                    log_index = resp.log_id.index,
+                    requests = n,
+                    "applied"
+                );
                 let _ = s.reply.send(Ok(outcomes.by_ref().take(n).collect()));
             }
         }

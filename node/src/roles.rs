@@ -87,12 +87,13 @@ impl Role {
             Role::Root => true,
             Role::Game => matches!(
                 action,
-                Open | Credit | Debit | Hold | Capture | Release | Balance | Place | Placement
+                Open | Bet | Win | Hold | Capture | Release | Balance | Place | Placement
             ),
             Role::Payments => matches!(
                 action,
-                Open | Credit
-                    | Debit
+                Open | Deposit
+                    | Withdraw
+                    | Fee
                     | Transfer
                     | Hold
                     | Capture
@@ -114,8 +115,17 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Open,
-    Credit,
-    Debit,
+    /// Credit of kind deposit (money in from the payment gateway).
+    Deposit,
+    /// Credit of kind win, bonus or refund (money from the house).
+    Win,
+    /// Debit, or capture of a hold, of kind withdrawal (money out to the
+    /// payment gateway).
+    Withdraw,
+    /// Debit, or capture of a hold, of kind bet (money to the house).
+    Bet,
+    /// Debit, or capture of a hold, of kind fee.
+    Fee,
     Transfer,
     Hold,
     Capture,
@@ -133,10 +143,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 20] = [
         Action::Open,
-        Action::Credit,
-        Action::Debit,
+        Action::Deposit,
+        Action::Win,
+        Action::Withdraw,
+        Action::Bet,
+        Action::Fee,
         Action::Transfer,
         Action::Hold,
         Action::Capture,
@@ -156,8 +169,11 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::Open => "open",
-            Action::Credit => "credit",
-            Action::Debit => "debit",
+            Action::Deposit => "deposit",
+            Action::Win => "win",
+            Action::Withdraw => "withdraw",
+            Action::Bet => "bet",
+            Action::Fee => "fee",
             Action::Transfer => "transfer",
             Action::Hold => "hold",
             Action::Capture => "capture",

@@ -14,12 +14,17 @@ use crate::config::{GroupConfig, NodeConfig};
 use crate::directory;
 use crate::dual_dc::DualDcPolicy;
 use crate::group_host::{GroupHost, GroupSpec, HostConfig};
+use crate::metrics::{self, ApiLayer};
 use crate::mover::MoveStepService;
 use crate::roles::Access;
+use crate::status;
 use crate::tls::{self, Tls, TlsConfig};
 use crate::wallet_service::WalletService;
 use geowallet_raft::directory::GroupEntry;
 use tonic::service::interceptor::InterceptedService;
+
+/// The client API's gRPC service name (health checks and reflection).
+pub const WALLET_SERVICE: &str = "geowallet.v1.Wallet";
 
 /// Bytes of a client API gRPC message at most.
 const MESSAGE_BYTES_MAX: usize = 64 << 20;
@@ -82,6 +87,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         topology.insert(GroupId::DIRECTORY, replicas.clone());
     }
     let nodes = config.node_infos();
+    let engine = db.engine().clone();
     let host = GroupHost::new(
         HostConfig {
             node_id: config.node_id,
@@ -106,6 +112,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         },
         db,
     );
+    let metrics = host.metrics().clone();
+    engine.observe_syncs(Box::new(move |took, appends| {
+        metrics.wal_sync(took, appends)
+    }));
     if let Some(replicas) = directory.filter(|r| r.contains(&config.node_id)) {
         // The directory's home: the region of its lowest-id replica.
         let home = replicas
@@ -168,8 +178,34 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     })
     .max_decoding_message_size(limits.message_bytes_max());
     let members: Arc<BTreeSet<u64>> = Arc::new(config.peers.iter().map(|p| p.id).collect());
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<WalletServer<WalletService<geowallet_storage::DefaultEngine>>>()
+        .await;
+    // Reflection in both versions (v1, and v1alpha that older tools ask),
+    // listing only what this listener serves.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(geowallet_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(WALLET_SERVICE)
+            .with_service_name("grpc.health.v1.Health")
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .context("build the gRPC reflection service")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("build the gRPC reflection service")?;
     let client_api = tonic::transport::Server::builder()
-        .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX));
+        .layer(ApiLayer {
+            metrics: host.metrics().clone(),
+            node_id: config.node_id,
+        })
+        .add_service(WalletServer::new(wallet).max_decoding_message_size(MESSAGE_BYTES_MAX))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     let client_listener = bind(config.listen).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -188,6 +224,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         "serving"
     );
     let mut servers = tokio::task::JoinSet::new();
+    if let Some(addr) = config.metrics_listen {
+        let listener = bind(addr).await?;
+        let host = host.clone();
+        let render = Arc::new(move || host.metrics().render(&status::status(&host).groups));
+        tokio::spawn(metrics::serve(listener, render));
+    }
     match node_listener {
         Some(listener) => {
             let node_api = tonic::transport::Server::builder()
@@ -224,6 +266,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 ended.context("grpc server task")?.context("grpc server failed")?;
             }
         }
+        health
+            .set_not_serving::<WalletServer<WalletService<geowallet_storage::DefaultEngine>>>()
+            .await;
         let _ = shutdown_tx.send(true);
         while let Some(ended) = servers.join_next().await {
             ended

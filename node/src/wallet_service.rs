@@ -437,12 +437,10 @@ impl<E: Engine> Wallet for WalletService<E> {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        let actions: Vec<Action> = req
-            .get_ref()
-            .commands
-            .iter()
-            .filter_map(action_of)
-            .collect();
+        let mut actions: Vec<Action> = Vec::new();
+        for c in &req.get_ref().commands {
+            actions_of(c, &mut actions);
+        }
         self.access.check(req.extensions(), &actions)?;
         let req = req.into_inner();
         if let Some(rtt) = self.simulated_rtt {
@@ -528,10 +526,13 @@ impl<E: Engine> Wallet for WalletService<E> {
             }
         }
         self.follow_players(&group, &callers, &req.region);
-        let results = results
+        let results: Vec<pb::CommandResult> = results
             .into_iter()
             .map(|r| r.expect("every command answered"))
             .collect();
+        self.host
+            .metrics()
+            .refusals("Execute", results.iter().filter_map(refusal_code));
         Ok(Response::new(pb::ExecuteResponse { results }))
     }
 
@@ -901,6 +902,14 @@ fn moved_away(
 }
 
 /// The players a command touches (both sides of a transfer).
+/// The refusal code of a refused command's result.
+fn refusal_code(r: &pb::CommandResult) -> Option<&str> {
+    match &r.result {
+        Some(pb::command_result::Result::Refused(refusal)) => Some(refusal.code.as_str()),
+        _ => None,
+    }
+}
+
 fn players(c: &geowallet_ledger::Command) -> Vec<u64> {
     match c {
         geowallet_ledger::Command::Transfer { from, to, .. } => {
@@ -948,17 +957,39 @@ fn placement_response<E: Engine>(host: &GroupHost<E>, reply: DirReply) -> pb::Pl
 }
 
 /// What one command of an `Execute` does, for the access check.
-fn action_of(c: &pb::Command) -> Option<Action> {
+/// What a command does, for the role check: its verb, and for money
+/// that enters or leaves a wallet the kind of money (a game server may
+/// capture a bet's hold, never a withdrawal's). A kind that does not
+/// decode adds nothing: the command is refused as invalid anyway.
+fn actions_of(c: &pb::Command, out: &mut Vec<Action>) {
     use pb::command::Op;
-    Some(match c.op.as_ref()? {
-        Op::Open(_) => Action::Open,
-        Op::Credit(_) => Action::Credit,
-        Op::Debit(_) => Action::Debit,
-        Op::Transfer(_) => Action::Transfer,
-        Op::Hold(_) => Action::Hold,
-        Op::Capture(_) => Action::Capture,
-        Op::Release(_) => Action::Release,
-        Op::Freeze(_) => Action::Freeze,
-        Op::Unfreeze(_) => Action::Unfreeze,
-    })
+    let debit = |kind: i32| match pb::DebitKind::try_from(kind) {
+        Ok(pb::DebitKind::Bet) => Some(Action::Bet),
+        Ok(pb::DebitKind::Withdrawal) => Some(Action::Withdraw),
+        Ok(pb::DebitKind::Fee) => Some(Action::Fee),
+        _ => None,
+    };
+    let Some(op) = c.op.as_ref() else {
+        return;
+    };
+    match op {
+        Op::Open(_) => out.push(Action::Open),
+        Op::Credit(o) => out.extend(match pb::CreditKind::try_from(o.kind) {
+            Ok(pb::CreditKind::Deposit) => Some(Action::Deposit),
+            Ok(pb::CreditKind::Win | pb::CreditKind::Bonus | pb::CreditKind::Refund) => {
+                Some(Action::Win)
+            }
+            _ => None,
+        }),
+        Op::Debit(o) => out.extend(debit(o.kind)),
+        Op::Transfer(_) => out.push(Action::Transfer),
+        Op::Hold(_) => out.push(Action::Hold),
+        Op::Capture(o) => {
+            out.push(Action::Capture);
+            out.extend(debit(o.kind));
+        }
+        Op::Release(_) => out.push(Action::Release),
+        Op::Freeze(_) => out.push(Action::Freeze),
+        Op::Unfreeze(_) => out.push(Action::Unfreeze),
+    }
 }

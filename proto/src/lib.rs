@@ -12,3 +12,9 @@ pub mod v1 {
 pub mod raft {
     tonic::include_proto!("geowallet.raft.v1");
 }
+
+/// The encoded `FileDescriptorSet` of both `.proto` files: what the gRPC
+/// reflection service answers, so a client without the `.proto` files can
+/// list and call the API.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/geowallet_descriptor.bin"));

@@ -33,7 +33,7 @@ pub use keys::{DirKey, GroupId};
 pub use log_store::LogStore;
 pub use mem_engine::{CrashFaults, LYING_SYNC_PERIOD, MemEngine, SyncMode};
 #[cfg(feature = "rocksdb")]
-pub use rocks_engine::{PLANT_BUG_ENV, RocksEngine};
+pub use rocks_engine::{PLANT_BUG_ENV, RocksEngine, SyncObserver};
 
 /// The engine stores use unless told otherwise: RocksDB, or the in-memory
 /// twin in builds without the `rocksdb` feature (the simulator).

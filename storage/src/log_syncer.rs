@@ -50,7 +50,11 @@ fn run(db: Weak<RocksEngine>, rx: Receiver<SyncCallback>) {
             }
             return;
         };
+        let started = std::time::Instant::now();
         let result = db.rocks.flush_wal(true);
+        if let Some(observe) = db.sync_observer.get() {
+            observe(started.elapsed(), pending.len());
+        }
         drop(db);
         for cb in pending.drain(..) {
             cb(result

@@ -14,6 +14,8 @@ use crate::{StorageError, SyncCallback};
 pub struct RocksEngine {
     pub(crate) rocks: DB,
     syncer: LogSyncer,
+    /// Told the time and size of every WAL sync (the node's metrics).
+    pub(crate) sync_observer: std::sync::OnceLock<SyncObserver>,
     cache: rocksdb::Cache,
     /// A planted bug for jepsen-tests to catch, never set in production
     /// (`PLANT_BUG_ENV=lying-fsync`): every write that is not synced on its
@@ -70,7 +72,17 @@ fn cf_options(cf: Cf, cache: &rocksdb::Cache) -> Options {
     opts
 }
 
+/// Called after every WAL sync with its duration and the number of log
+/// appends it made durable.
+pub type SyncObserver = Box<dyn Fn(std::time::Duration, usize) + Send + Sync>;
+
 impl RocksEngine {
+    /// Has `observer` told of every WAL sync from now on. Only the first
+    /// observer set is kept (false: one was already set).
+    pub fn observe_syncs(&self, observer: SyncObserver) -> bool {
+        self.sync_observer.set(observer).is_ok()
+    }
+
     /// Opens (creating if missing) the database under `path`.
     pub fn open(path: &Path) -> Result<Arc<RocksEngine>, StorageError> {
         let mut opts = Options::default();
@@ -106,6 +118,7 @@ impl RocksEngine {
         let engine = Arc::new_cyclic(|weak| RocksEngine {
             rocks,
             syncer: LogSyncer::start(weak.clone()),
+            sync_observer: std::sync::OnceLock::new(),
             cache,
             lying_fsync,
         });

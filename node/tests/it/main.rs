@@ -13,6 +13,7 @@ mod failover;
 mod geo;
 mod groups;
 mod migrate;
+mod observability;
 mod placement;
 mod runtime_groups;
 mod tls;

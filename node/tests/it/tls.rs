@@ -120,8 +120,23 @@ fn verb_args(action: Action) -> Option<Vec<&'static str>> {
     let tx = ["--tx", "perm-test"];
     let args: Vec<&str> = match action {
         Action::Open => [&["open"][..], &w, &tx].concat(),
-        Action::Credit => [&["credit"][..], &w, &tx, &["--amount", "5"]].concat(),
-        Action::Debit => [&["debit"][..], &w, &tx, &["--amount", "5"]].concat(),
+        Action::Deposit => [&["credit"][..], &w, &tx, &["--amount", "5"]].concat(),
+        Action::Win => [
+            &["credit"][..],
+            &w,
+            &tx,
+            &["--amount", "5", "--kind", "win"],
+        ]
+        .concat(),
+        Action::Withdraw => [
+            &["debit"][..],
+            &w,
+            &tx,
+            &["--amount", "5", "--kind", "withdrawal"],
+        ]
+        .concat(),
+        Action::Bet => [&["debit"][..], &w, &tx, &["--amount", "5"]].concat(),
+        Action::Fee => [&["debit"][..], &w, &tx, &["--amount", "5", "--kind", "fee"]].concat(),
         Action::Transfer => [
             &["transfer"][..],
             &w,
@@ -130,7 +145,13 @@ fn verb_args(action: Action) -> Option<Vec<&'static str>> {
         ]
         .concat(),
         Action::Hold => [&["hold"][..], &w, &tx, &["--hold", "h1", "--amount", "5"]].concat(),
-        Action::Capture => [&["capture"][..], &w, &tx, &["--hold", "h0"]].concat(),
+        Action::Capture => [
+            &["capture"][..],
+            &w,
+            &tx,
+            &["--hold", "h0", "--kind", "bet"],
+        ]
+        .concat(),
         Action::Release => [&["release"][..], &w, &tx, &["--hold", "h0"]].concat(),
         Action::Freeze => [&["freeze"][..], &w, &tx].concat(),
         Action::Unfreeze => [&["unfreeze"][..], &w, &tx].concat(),
@@ -197,7 +218,30 @@ async fn each_role_is_refused_what_it_may_not_call() {
             refused += 1;
         }
     }
-    assert_eq!(refused, 36, "refusals checked (the role table changed?)");
+    assert_eq!(refused, 47, "refusals checked (the role table changed?)");
+    // The kind of money decides too: a game server captures a bet's hold,
+    // never a withdrawal's; a payment service does not pay wins.
+    for (role, args) in [
+        (
+            "game",
+            vec!["capture", "--hold", "h0", "--kind", "withdrawal"],
+        ),
+        ("game", vec!["credit", "--amount", "5", "--kind", "deposit"]),
+        (
+            "payments",
+            vec!["credit", "--amount", "5", "--kind", "bonus"],
+        ),
+        ("payments", vec!["capture", "--hold", "h0", "--kind", "bet"]),
+    ] {
+        let w = ["--player", "1", "--currency", "EUR", "--tx", "perm-kind"];
+        let (code, out, err) = ctl_at(
+            &eps,
+            Some(&tls),
+            &[&["--role", role][..], &args, &w].concat(),
+        );
+        assert_eq!(code, 1, "{role} {args:?}: {out}{err}");
+        assert!(err.contains("permission denied"), "{role} {args:?}: {err}");
+    }
     assert_eq!(client.balance(&alice).await.unwrap(), before);
     let journal = client
         .journal(&alice, geowallet_client::JournalCursor::Seq(0), 100)
