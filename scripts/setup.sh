@@ -4,8 +4,10 @@
 # libfaketime (the clock-skew test and jepsen-tests' clock nemesis run nodes
 # under it), iproute2, iptables, e2fsprogs and procps (jepsen-tests'
 # namespaced network, partitions, disks and its tests' process checks),
-# cargo-nextest, and cargo-deny and cargo-machete (CI's supply-chain and
-# unused-dependency checks). Does nothing when they are already there.
+# cargo-nextest, cargo-deny and cargo-machete (CI's supply-chain and
+# unused-dependency checks), and cargo-fuzz with the nightly toolchain it
+# builds with (CI's bounded fuzz run, scripts/fuzz.sh). Does nothing when
+# they are already there.
 set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
@@ -34,4 +36,12 @@ fi
 if ! cargo machete --version >/dev/null 2>&1; then
   echo "setup: installing cargo-machete"
   cargo install cargo-machete --locked
+fi
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "setup: installing the nightly toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
 fi
