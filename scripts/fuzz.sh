@@ -26,7 +26,10 @@ build=(--sanitizer none --target-dir "$target_dir")
 started=$(date +%s)
 cargo +nightly fuzz build "${build[@]}"
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+# The files the snapshot target receives: in memory when the machine can.
+files=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+trap 'rm -rf "$scratch" "$files"' EXIT
+export GEOWALLET_FUZZ_SCRATCH="$files"
 failed=()
 for target in $(cargo +nightly fuzz list); do
   mkdir "$scratch/$target"

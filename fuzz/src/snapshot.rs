@@ -195,16 +195,18 @@ fn books_balance(rows: &MemRows) -> Result<(), String> {
     Ok(())
 }
 
-/// A directory of this process for the received files: in memory when the
-/// machine has `/dev/shm` (every receive syncs its file twice).
+/// A directory of this process for the received files, under
+/// `GEOWALLET_FUZZ_SCRATCH` when set (`scripts/fuzz.sh` sets it and
+/// removes it after the run), else in memory when the machine has
+/// `/dev/shm` (every receive syncs its file twice), else the temp dir.
 fn scratch_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
+        let base = match std::env::var_os("GEOWALLET_FUZZ_SCRATCH") {
+            Some(dir) => PathBuf::from(dir),
+            None if shm.is_dir() => shm.to_path_buf(),
+            None => std::env::temp_dir(),
         };
         let dir = base.join(format!("geowallet-fuzz-snapshot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the scratch dir");
