@@ -6,8 +6,9 @@
 # namespaced network, partitions, disks and its tests' process checks),
 # cargo-nextest, cargo-deny and cargo-machete (CI's supply-chain and
 # unused-dependency checks), and cargo-fuzz with the nightly toolchain it
-# builds with (CI's bounded fuzz run, scripts/fuzz.sh). Does nothing when
-# they are already there.
+# builds with (CI's bounded fuzz run, scripts/fuzz.sh), and python3 with a
+# virtualenv of grpcio and grpcio-reflection (the generic-client test).
+# Does nothing when they are already there.
 set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
@@ -17,6 +18,8 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -44,4 +47,14 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
+fi
+# A generic gRPC client (no .proto at hand) for the reflection test:
+# Python's grpcio, grpcio-reflection and protobuf from PyPI, in a virtualenv
+# (GEOWALLET_PYTHON names another interpreter that has them).
+py_venv="${GEOWALLET_PY_VENV:-$HOME/.cache/geowallet-py}"
+if [ -z "${GEOWALLET_PYTHON:-}" ] && ! "$py_venv/bin/python" -c "import grpc, grpc_reflection, google.protobuf" >/dev/null 2>&1; then
+  echo "setup: installing grpcio, grpcio-reflection and protobuf into $py_venv"
+  mkdir -p "$(dirname "$py_venv")"
+  python3 -m venv "$py_venv"
+  "$py_venv/bin/pip" install --quiet --disable-pip-version-check grpcio grpcio-reflection protobuf
 fi
