@@ -255,6 +255,20 @@ impl Client {
 
     /// The connection to `endpoint`, made on first use. A malformed endpoint
     /// (say, a bad leader hint in a server's config) is an error, not a panic.
+    /// The endpoints the client was made with.
+    pub(crate) fn seed_endpoints(&self) -> Vec<String> {
+        self.inner.seeds.clone()
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// A gRPC client over the shared connection to `endpoint`.
+    pub(crate) fn wallet_client(&self, endpoint: &str) -> Result<WalletClient<Channel>, CallError> {
+        Ok(self.conn(endpoint)?.client.clone())
+    }
+
     fn conn(&self, endpoint: &str) -> Result<Arc<Conn>, CallError> {
         let mut conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = conns.get(endpoint) {

@@ -87,6 +87,15 @@ pub enum Error {
         "the server's answer breaks the protocol ({message}); check that client and server versions match"
     )]
     Protocol { message: String },
+    /// A group's change stream broke its hash chain: an event is missing,
+    /// altered or out of order (or the node's stored events are damaged).
+    /// Not retried; report it.
+    #[error("group {group}'s event chain is broken at log index {log_index}: {message}")]
+    ChainBroken {
+        group: u64,
+        log_index: u64,
+        message: String,
+    },
 }
 
 impl Error {
@@ -111,6 +120,7 @@ impl Error {
             Error::TxIdFromFuture { .. } => "tx_id_from_future",
             Error::TxIdConflict => "tx_id_conflict",
             Error::Protocol { .. } => "protocol",
+            Error::ChainBroken { .. } => "chain_broken",
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::PermissionDenied { .. } => "permission_denied",
             Error::Refused { code, .. } => code,
@@ -133,6 +143,7 @@ impl Error {
             Error::Indeterminate { .. }
                 | Error::Unavailable { .. }
                 | Error::Protocol { .. }
+                | Error::ChainBroken { .. }
                 | Error::TxIdExpired { .. }
                 | Error::Unsupported { .. }
                 | Error::WrongGroup { .. }

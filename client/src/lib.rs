@@ -13,10 +13,12 @@
 mod batcher;
 mod client;
 mod error;
+mod events;
 mod types;
 
 pub use client::{Client, ClientConfig, ClientTls};
 pub use error::Error;
+pub use events::{Chain, EventLine, EventStream, GroupEvents, Resume};
 pub use types::{
     Account, Audit, Balance, CreditKind, CurrencyTotals, DebitKind, GroupStatus, JournalCursor,
     JournalEntry, JournalPage, Migration, MoveStats, NodeRef, Receipt, Replica, Status, Tx,

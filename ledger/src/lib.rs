@@ -20,6 +20,7 @@ mod config;
 mod cross_transfer;
 mod currency;
 mod entry;
+mod events;
 mod execute;
 mod fingerprint;
 mod hold;
@@ -48,6 +49,10 @@ pub use command::{Command, CreditKind, DebitKind};
 pub use config::LedgerConfig;
 pub use cross_transfer::{PendingTransfer, is_final};
 pub use currency::Currency;
+pub use events::{
+    Chain, EntryEvents, GENESIS, LINE_COLUMNS, canonical_line, chain_next, entry_header, hex,
+    parse_hex, quote_tx,
+};
 pub use fingerprint::{Fnv1a, fingerprint};
 pub use hold::{Hold, HoldStatus};
 pub use ids::{AccountId, HoldId, LogIndex, PlayerId, TxId};

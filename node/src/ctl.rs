@@ -42,6 +42,21 @@ pub struct CtlArgs {
     pub verb: Verb,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum JournalCmd {
+    /// Writes group `--group`'s journal of one UTC day as CSV: every line
+    /// with its entry's hash chain values, then per-currency totals by
+    /// kind. `geowallet verify FILE` checks it offline.
+    Export {
+        /// The UTC day, YYYY-MM-DD.
+        #[arg(long)]
+        day: String,
+        /// Where to write (stdout without it).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct Wallet {
     #[arg(long)]
@@ -187,9 +202,16 @@ pub enum Verb {
     /// One page of a wallet's journal, from line `--from-seq` (lines are
     /// numbered from 1 per wallet), or from `--from-index`/`--from-position`
     /// (the older cursor: the first line applied at or after that log index).
+    #[command(args_conflicts_with_subcommands = true)]
     Journal {
-        #[command(flatten)]
-        w: Wallet,
+        /// `export`: a day's journal of a group as CSV with its hash chain.
+        #[command(subcommand)]
+        export: Option<JournalCmd>,
+        #[arg(long)]
+        player: Option<u64>,
+        /// Currency code, e.g. EUR.
+        #[arg(long)]
+        currency: Option<String>,
         #[arg(long, default_value_t = 0)]
         from_seq: u64,
         #[arg(long, default_value_t = 0)]
@@ -198,6 +220,15 @@ pub enum Verb {
         from_position: u32,
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// The group's (`--group`) committed events from log index `--from`, one
+    /// JSON object per Raft entry per line; follows new events until
+    /// interrupted, or ends after `--until`.
+    Events {
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        until: Option<u64>,
     },
     /// Linearizable audit: balances of `--players` in `--currency` and every
     /// currency's totals, all at one applied index. Exits 1 if a currency's
@@ -282,7 +313,14 @@ pub async fn run(args: CtlArgs) -> i32 {
             .await
             .map(|b| balance_output(w, b)),
         Verb::Journal {
-            w,
+            export: Some(JournalCmd::Export { day, out }),
+            ..
+        } => return journal_export(&client, &args, day, out.as_deref()).await,
+        Verb::Events { from, until } => return events(&client, &args, *from, *until).await,
+        Verb::Journal {
+            export: None,
+            player,
+            currency,
             from_seq,
             from_index,
             from_position,
@@ -296,8 +334,14 @@ pub async fn run(args: CtlArgs) -> i32 {
             } else {
                 JournalCursor::Seq(*from_seq)
             };
+            let (Some(player), Some(currency)) = (player, currency) else {
+                return fail(&Error::InvalidArgument {
+                    message: "journal needs --player and --currency (or: journal export --day)"
+                        .into(),
+                });
+            };
             client
-                .journal(&account(w), from, *limit)
+                .journal(&Account::new(*player, currency.clone()), from, *limit)
                 .await
                 .map(journal_output)
         }
@@ -407,6 +451,90 @@ pub async fn run(args: CtlArgs) -> i32 {
     }
 }
 
+/// `ctl journal export`: the file, and one summary line on stderr.
+async fn journal_export(
+    client: &Client,
+    args: &CtlArgs,
+    day: &str,
+    out: Option<&std::path::Path>,
+) -> i32 {
+    let mut file: Box<dyn std::io::Write> = match out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                return fail(&Error::InvalidArgument {
+                    message: format!("create {}: {e}", path.display()),
+                });
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let endpoint = &args.endpoints[0];
+    match crate::journal_export::export(client, endpoint, args.group, day, &mut file).await {
+        Ok(done) => {
+            let chain = done
+                .chain
+                .map(|(first, last)| format!("chain {first} .. {last}"))
+                .unwrap_or_else(|| "no events that day".into());
+            eprintln!(
+                "exported {day}: {} entries, {} lines up to log index {}; {chain}",
+                done.entries, done.lines, done.until_index
+            );
+            0
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `ctl events`: one JSON line per entry.
+async fn events(client: &Client, args: &CtlArgs, from: u64, until: Option<u64>) -> i32 {
+    use std::io::Write;
+    let from = geowallet_client::Resume {
+        next_index: from,
+        chain: None,
+    };
+    let mut stream = client.events(args.group, from, until);
+    let mut stdout = std::io::stdout();
+    while let Some(e) = stream.next().await {
+        let e = match e {
+            Ok(e) => e,
+            Err(e) => return fail(&e),
+        };
+        let lines: Vec<serde_json::Value> = e
+            .lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "player": l.account.player,
+                    "currency": l.account.currency,
+                    "seq": l.line.seq,
+                    "position": l.line.position,
+                    "kind": l.line.kind,
+                    "amount": l.line.amount,
+                    "available": l.line.balance.available,
+                    "held": l.line.balance.held,
+                    "tx_id": l.line.tx_id,
+                })
+            })
+            .collect();
+        let row = json!({
+            "group": e.group,
+            "log_index": e.log_index,
+            "time_ns": e.time_ns,
+            "prev_chain": geowallet_ledger::hex(&e.prev_chain),
+            "chain": geowallet_ledger::hex(&e.chain),
+            "lines": lines,
+        });
+        if writeln!(stdout, "{row}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            return 0;
+        }
+    }
+    0
+}
+
 fn fail(e: &Error) -> i32 {
     eprintln!("error: {e} [{}]", e.code());
     match e {
@@ -433,6 +561,7 @@ fn verb_tx(verb: &Verb) -> Option<&TxArg> {
         | Verb::Unfreeze { tx, .. } => Some(tx),
         Verb::Balance { .. }
         | Verb::Journal { .. }
+        | Verb::Events { .. }
         | Verb::Audit { .. }
         | Verb::Status
         | Verb::Placement { .. }
@@ -494,6 +623,7 @@ async fn write(client: &Client, verb: &Verb, t: &Tx) -> Result<(serde_json::Valu
         Verb::Unfreeze { w, .. } => client.unfreeze(&t, &account(w)).await?,
         Verb::Balance { .. }
         | Verb::Journal { .. }
+        | Verb::Events { .. }
         | Verb::Audit { .. }
         | Verb::Status
         | Verb::Placement { .. }

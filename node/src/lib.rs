@@ -19,6 +19,8 @@ pub mod dual_dc;
 pub mod geo_demo;
 pub mod group_host;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
+pub mod journal_export;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod local_cluster;
 pub mod metrics;
 pub mod move_policy;

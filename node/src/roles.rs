@@ -99,6 +99,7 @@ impl Role {
                     | Capture
                     | Release
                     | Balance
+                    | Events
                     | Place
                     | Placement
             ),
@@ -106,7 +107,10 @@ impl Role {
                 action,
                 Status | Freeze | Unfreeze | Migrate | TransferLeader | Place | Placement
             ),
-            Role::Auditor => matches!(action, Balance | Journal | Audit | Status | Placement),
+            Role::Auditor => matches!(
+                action,
+                Balance | Journal | Events | Audit | Status | Placement
+            ),
         }
     }
 }
@@ -134,6 +138,8 @@ pub enum Action {
     Unfreeze,
     Balance,
     Journal,
+    /// The change stream of a group's committed events.
+    Events,
     Audit,
     Status,
     Place,
@@ -143,7 +149,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Open,
         Action::Deposit,
         Action::Win,
@@ -158,6 +164,7 @@ impl Action {
         Action::Unfreeze,
         Action::Balance,
         Action::Journal,
+        Action::Events,
         Action::Audit,
         Action::Status,
         Action::Place,
@@ -182,6 +189,7 @@ impl Action {
             Action::Unfreeze => "unfreeze",
             Action::Balance => "balance",
             Action::Journal => "journal",
+            Action::Events => "events",
             Action::Audit => "audit",
             Action::Status => "status",
             Action::Place => "place",

@@ -702,6 +702,30 @@ impl<E: Engine> Wallet for WalletService<E> {
         }))
     }
 
+    type EventsStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::EventsResponse, Status>> + Send + 'static>,
+    >;
+
+    async fn events(
+        &self,
+        req: Request<pb::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        self.access.check(req.extensions(), &[Action::Events])?;
+        let req = req.into_inner();
+        let group = self.group(req.group_id)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENT_BATCHES_AHEAD);
+        tokio::spawn(stream_events(
+            group,
+            req.from_index.max(1),
+            req.until_index,
+            tx,
+        ));
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn place(
         &self,
         req: Request<pb::PlaceRequest>,
@@ -902,6 +926,83 @@ fn moved_away(
 }
 
 /// The players a command touches (both sides of a transfer).
+/// Change stream batches read ahead of the client at most (back-pressure:
+/// the reader waits while they are unsent).
+const EVENT_BATCHES_AHEAD: usize = 4;
+/// Entries per change stream batch at most.
+const EVENTS_PER_BATCH: usize = 256;
+/// How long an idle change stream waits for the applied index to move
+/// before it looks again (and notices a client that left).
+const EVENTS_IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// Feeds `tx` the group's events from `from` on, in order, as they are
+/// applied here (applied means committed: nothing sent is ever undone);
+/// ends after `until` (when not 0) or when the client goes away.
+async fn stream_events<E: Engine>(
+    group: Arc<Group<E>>,
+    mut from: u64,
+    until: u64,
+    tx: tokio::sync::mpsc::Sender<Result<pb::EventsResponse, Status>>,
+) {
+    let mut applied_rx = group.raft.metrics();
+    loop {
+        // Rows are written with the applied position: every event at or
+        // below `applied` is in the read that follows.
+        let applied = applied_rx
+            .borrow_watched()
+            .last_applied
+            .as_ref()
+            .map_or(0, |l| l.index);
+        let store = group.store.clone();
+        let rows =
+            geowallet_raft::blocking(move || store.events_from(from, EVENTS_PER_BATCH)).await;
+        let mut rows = match rows {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                let _ = tx
+                    .send(Err(Status::data_loss(format!(
+                        "read the group's events: {e}"
+                    ))))
+                    .await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                return;
+            }
+        };
+        if until > 0 {
+            rows.retain(|e| e.log_index <= until);
+        }
+        if let Some(last) = rows.last() {
+            from = last.log_index + 1;
+            let batch = pb::EventsResponse {
+                entries: rows.iter().map(wire::group_events).collect(),
+            };
+            if tx.send(Ok(batch)).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if until > 0 && (applied >= until || from > until) {
+            return;
+        }
+        tokio::select! {
+            waited = tokio::time::timeout(EVENTS_IDLE_WAIT, applied_rx.changed()) => {
+                if let Ok(Err(_)) = waited {
+                    let _ = tx
+                        .send(Err(Status::unavailable(
+                            "the group stopped on this node; resume on another replica",
+                        )))
+                        .await;
+                    return;
+                }
+            }
+            () = tx.closed() => return,
+        }
+    }
+}
+
 /// The refusal code of a refused command's result.
 fn refusal_code(r: &pb::CommandResult) -> Option<&str> {
     match &r.result {

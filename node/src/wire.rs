@@ -202,23 +202,7 @@ pub fn refused(r: impl Into<pb::Refusal>) -> pb::CommandResult {
 }
 
 pub fn journal_kind(k: &JournalKind) -> String {
-    match k {
-        JournalKind::Open => "open".into(),
-        JournalKind::Credit(c) => format!("credit:{}", format!("{c:?}").to_lowercase()),
-        JournalKind::Debit(d) => format!("debit:{}", format!("{d:?}").to_lowercase()),
-        JournalKind::TransferOut => "transfer_out".into(),
-        JournalKind::TransferIn => "transfer_in".into(),
-        JournalKind::Hold => "hold".into(),
-        JournalKind::Capture(d) => format!("capture:{}", format!("{d:?}").to_lowercase()),
-        JournalKind::Release => "release".into(),
-        JournalKind::Expire => "expire".into(),
-        JournalKind::Freeze => "freeze".into(),
-        JournalKind::Unfreeze => "unfreeze".into(),
-        JournalKind::MoveOut => "move_out".into(),
-        JournalKind::MoveIn => "move_in".into(),
-        JournalKind::MoveBack => "move_back".into(),
-        JournalKind::TransferBack => "transfer_back".into(),
-    }
+    k.name()
 }
 
 pub fn journal_entry(e: &JournalEntry) -> pb::JournalEntry {
@@ -235,6 +219,20 @@ pub fn journal_entry(e: &JournalEntry) -> pb::JournalEntry {
         balance: Some(balance(e.balance)),
         seq: e.seq,
         group: e.group,
+        player: e.account.player.0,
+        currency: e.account.currency.to_string(),
+    }
+}
+
+/// One entry's events as sent on the change stream.
+pub fn group_events(e: &geowallet_ledger::EntryEvents) -> pb::GroupEvents {
+    pb::GroupEvents {
+        group_id: e.group,
+        log_index: e.log_index,
+        time_ns: e.time_ns,
+        prev_chain: e.prev_chain.to_vec(),
+        chain: e.chain.to_vec(),
+        lines: e.lines.iter().map(journal_entry).collect(),
     }
 }
 

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
 use geowallet_ledger::{
-    EntryContext, LedgerConfig, LogIndex, MoveCommand, MoveOutcome, Outcome, Request,
+    EntryContext, EntryEvents, GENESIS, LedgerConfig, LogIndex, MoveCommand, MoveOutcome, Outcome,
+    Request,
 };
 use geowallet_storage::{DefaultEngine, Engine, StateStore, remove_snapshot};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
@@ -105,9 +106,7 @@ impl<E: Engine> LedgerStateMachine<E> {
         let (outcomes, changes) = geowallet_ledger::apply(&rows, &self.config, ctx, requests);
         // A failed read makes the outcomes meaningless: nothing is written.
         rows.finish().map_err(storage_io)?;
-        self.store
-            .persist(&changes, &encode(applied)?)
-            .map_err(storage_io)?;
+        self.persist_entry(ctx, &changes, applied)?;
         Ok(outcomes)
     }
 
@@ -123,10 +122,46 @@ impl<E: Engine> LedgerStateMachine<E> {
         let (outcome, changes) = geowallet_ledger::apply_move(&rows, &self.config, ctx, step);
         // A failed read makes the outcome meaningless: nothing is written.
         rows.finish().map_err(storage_io)?;
-        self.store
-            .persist(&changes, &encode(applied)?)
-            .map_err(storage_io)?;
+        self.persist_entry(ctx, &changes, applied)?;
         Ok(outcome)
+    }
+
+    /// Writes an entry's changes, its events chained after the group's
+    /// last ones (when it wrote journal lines), and the applied position,
+    /// in one batch. The events are the lines this entry created: a wallet
+    /// arriving from another group brings its older lines along, which are
+    /// not events of this group.
+    fn persist_entry(
+        &self,
+        ctx: EntryContext,
+        changes: &geowallet_ledger::Changes,
+        applied: &AppliedState,
+    ) -> Result<(), io::Error> {
+        let lines: Vec<geowallet_ledger::JournalEntry> = changes
+            .journal
+            .iter()
+            .filter(|l| l.group == ctx.group && l.log_index == ctx.log_index)
+            .cloned()
+            .collect();
+        let events = if lines.is_empty() {
+            None
+        } else {
+            let prev = self.store.last_events().map_err(storage_io)?;
+            let time_ns = changes
+                .meta
+                .as_ref()
+                .map_or(ctx.leader_time_ns, |m| m.leader_time_ns);
+            Some(EntryEvents::new(
+                ctx.group,
+                ctx.log_index.0,
+                time_ns,
+                prev.map_or(GENESIS, |p| p.chain),
+                lines,
+            ))
+        };
+        self.store
+            .persist_with_events(changes, &encode(applied)?, events.as_ref())
+            .map_err(storage_io)
     }
 
     /// Applies an entry of directory commands (the directory group's) and

@@ -48,6 +48,9 @@ pub(crate) enum StateKind {
     /// A transfer to another group not settled yet
     /// (`geowallet_ledger::PendingTransfer`), by payer account and tx id.
     Transfer = 10,
+    /// A group's committed events of one Raft entry
+    /// (`geowallet_ledger::EntryEvents`), by log index.
+    Event = 11,
 }
 
 impl StateKind {
@@ -63,6 +66,7 @@ impl StateKind {
             8 => StateKind::Directory,
             9 => StateKind::Player,
             10 => StateKind::Transfer,
+            11 => StateKind::Event,
             _ => return None,
         })
     }
@@ -287,6 +291,21 @@ pub(crate) fn directory_key(group: GroupId, key: DirKey) -> Vec<u8> {
         }
     }
     k
+}
+
+/// The events of the group's entry `log_index`.
+pub(crate) fn event_key(group: GroupId, log_index: u64) -> Vec<u8> {
+    let mut k = state_key(group, StateKind::Event, 8);
+    k.extend_from_slice(&log_index.to_be_bytes());
+    k
+}
+
+/// The first key after every event row of `group`.
+pub(crate) fn event_end(group: GroupId) -> Vec<u8> {
+    state_key(group, StateKind::Event, 0)
+        .into_iter()
+        .chain([0xff; 9])
+        .collect()
 }
 
 pub(crate) fn ledger_meta_key(group: GroupId) -> Vec<u8> {

@@ -2,17 +2,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use geowallet_ledger::{
-    Account, AccountId, Changes, Currency, Hold, HoldId, JournalEntry, LogIndex, MemRows, Meta,
-    PendingTransfer, PlayerId, PlayerMove, SystemAccount, TimeKey, TxId, TxRecord,
+    Account, AccountId, Changes, Currency, EntryEvents, Hold, HoldId, JournalEntry, LogIndex,
+    MemRows, Meta, PendingTransfer, PlayerId, PlayerMove, SystemAccount, TimeKey, TxId, TxRecord,
 };
 
 use crate::DefaultEngine;
 use crate::engine::{Batch, Cf, Direction, Engine, EngineView};
 use crate::keys::{
     DirKey, MetaTag, StateKind, account_key, decode_account, decode_currency, decode_system,
-    decode_time_key, directory_key, group_end, group_prefix, hold_key, journal_account_prefix,
-    journal_key, ledger_meta_key, player_key, players_total_key, system_key, time_key,
-    transfer_key, transfer_range, tx_key,
+    decode_time_key, directory_key, event_end, event_key, group_end, group_prefix, hold_key,
+    journal_account_prefix, journal_key, ledger_meta_key, player_key, players_total_key,
+    system_key, time_key, transfer_key, transfer_range, tx_key,
 };
 use crate::seal::{decode, encode, seal, unseal};
 use crate::snapshot_file;
@@ -120,6 +120,17 @@ impl<E: Engine> StateStore<E> {
     /// Writes what one apply changed together with the applied position, in
     /// one atomic batch (no fsync: the Raft log is the durable record).
     pub fn persist(&self, changes: &Changes, applied: &[u8]) -> Result<(), StorageError> {
+        self.persist_with_events(changes, applied, None)
+    }
+
+    /// [`StateStore::persist`], and the entry's committed `events` (with
+    /// their chain value) in the same batch.
+    pub fn persist_with_events(
+        &self,
+        changes: &Changes,
+        applied: &[u8],
+        events: Option<&EntryEvents>,
+    ) -> Result<(), StorageError> {
         let mut batch = Batch::default();
         let g = self.group;
         for (id, account) in &changes.accounts {
@@ -182,8 +193,49 @@ impl<E: Engine> StateStore<E> {
             let key = journal_key(g, &e.account, e.seq);
             batch.put(Cf::Journal, key, encode("journal entry", e)?);
         }
+        if let Some(e) = events {
+            batch.put(Cf::State, event_key(g, e.log_index), encode("events", e)?);
+        }
         Db::<E>::meta_put(&mut batch, g, MetaTag::Applied, applied);
         self.db.write(batch, false)
+    }
+
+    /// The group's committed events from entry `from_index` on, oldest
+    /// first, at most `limit` entries.
+    pub fn events_from(
+        &self,
+        from_index: u64,
+        limit: usize,
+    ) -> Result<Vec<EntryEvents>, StorageError> {
+        let mut out = Vec::new();
+        self.db.engine().scan(
+            Cf::State,
+            &event_key(self.group, from_index),
+            &event_end(self.group),
+            Direction::Forward,
+            &mut |k, v| {
+                out.push(decode::<EntryEvents>("events", k, v)?);
+                Ok(out.len() < limit.max(1))
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The group's last committed events (their chain is the group's
+    /// current chain value); `None` before any.
+    pub fn last_events(&self) -> Result<Option<EntryEvents>, StorageError> {
+        let mut out = None;
+        self.db.engine().scan(
+            Cf::State,
+            &event_key(self.group, 0),
+            &event_end(self.group),
+            Direction::Reverse,
+            &mut |k, v| {
+                out = Some(decode::<EntryEvents>("events", k, v)?);
+                Ok(false)
+            },
+        )?;
+        Ok(out)
     }
 
     /// `accounts` (and, with `Totals::Read`, every currency's totals) from
@@ -524,7 +576,15 @@ pub(crate) fn dump_row(rows: &mut MemRows, key: &[u8], value: &[u8]) -> Result<(
             rows.players
                 .insert(player, decode::<PlayerMove>("player move", key, value)?);
         }
-        // Not ledger rows: checked for damage only.
+        // Not ledger rows: checked for damage, for being where their key
+        // says and for their chain value matching their content.
+        StateKind::Event => {
+            let index: [u8; 8] = rest.try_into().map_err(|_| bad_key(key))?;
+            let e = decode::<EntryEvents>("events", key, value)?;
+            if e.log_index != u64::from_be_bytes(index) || !e.is_sealed() {
+                return Err(bad_key(key));
+            }
+        }
         StateKind::Directory => {
             unseal(value, "directory row", key)?;
         }
