@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-20}"
+# A fixed seed (FUZZ_SEED, default 1): CI's search is the same on every run,
+# so a failure there replays; FUZZ_SEED=0 lets libFuzzer pick one (longer
+# exploratory runs).
+seed="${FUZZ_SEED:-1}"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "fuzz: cargo +nightly fuzz is not available (scripts/setup.sh installs it)" >&2
   exit 2
@@ -36,7 +40,7 @@ for target in $(cargo +nightly fuzz list); do
   log="$scratch/$target.log"
   # -timeout: an input running 10 s is a hang, reported like a crash.
   if cargo +nightly fuzz run "${build[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" \
-    -- -max_total_time="$seconds" -timeout=10 >"$log" 2>&1; then
+    -- -max_total_time="$seconds" -seed="$seed" -timeout=10 >"$log" 2>&1; then
     echo "fuzz: $target: $(grep -E '^Done [0-9]+ runs' "$log" | tail -n 1)"
   else
     echo "fuzz: $target FAILED:" >&2

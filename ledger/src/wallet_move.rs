@@ -443,6 +443,10 @@ fn check_wallet(player: PlayerId, wallet: &WalletRows) -> Result<(), String> {
         if a.total().is_none() {
             return Err(format!("account {id} holds more than u64::MAX"));
         }
+        // Arrival journals one more line after it.
+        if a.journal_seq == u64::MAX {
+            return Err(format!("account {id}'s journal sequence is exhausted"));
+        }
     }
     let mut holds = BTreeSet::new();
     for (id, hold, h) in &wallet.holds {
@@ -756,7 +760,8 @@ mod tests {
     }
 
     // Proves arriving rows that break the invariants (another player's
-    // account, an account twice, held money without a hold) are refused
+    // account, an account twice, held money without a hold, a journal
+    // sequence with no room for the arrival's line) are refused
     // and nothing is booked, where booking them would create money or
     // panic every replica.
     #[test]
@@ -779,7 +784,12 @@ mod tests {
         stranger.accounts[0].0 = eur(2);
         let mut unheld = wallet.clone();
         unheld.accounts[0].1.held = 5;
-        for (n, bad) in [twice, stranger, unheld].into_iter().enumerate() {
+        // Found by the move_step fuzz target: arrival adds a journal line
+        // after the last sequence, which overflowed (a panic on every
+        // replica in a build with overflow checks, seq 0 without).
+        let mut exhausted = wallet.clone();
+        exhausted.accounts[0].1.journal_seq = u64::MAX;
+        for (n, bad) in [twice, stranger, unheld, exhausted].into_iter().enumerate() {
             let arrive = MoveCommand::Arrive {
                 player: player(),
                 id: id(1 + n as u64, 1),
