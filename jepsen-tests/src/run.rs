@@ -325,6 +325,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .context("the checker thread died")?
             .map_err(|e| anyhow::anyhow!(e))?
     };
+    // Replicas are compared on disk: first let every one apply what its
+    // group had committed (a node restarted late may still be catching up).
+    if let Err(lag) = wait_replicas_applied(&net, &probe, CONVERGE_TIMEOUT).await {
+        println!("geowallet-jepsen: {lag}");
+    }
     cluster.stop_all();
     let replicas = compare_replicas(&cluster, &layout);
     let edn_path = dir.join("history.edn");
@@ -390,6 +395,51 @@ async fn wait_leaders(
             bail!(
                 "groups {wanted:?} not all led within {timeout:?} (led: {led:?}); see the node.log files"
             );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until every node has applied, in each group it hosts, at least
+/// what that group had committed when the wait began. `Err` names the
+/// replicas still behind at `timeout`.
+async fn wait_replicas_applied(net: &Net, probe: &Client, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut targets: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    for i in 0..net.nodes.len() {
+        if let Ok(s) = probe.status_of(&net.node_endpoint(i)).await {
+            for g in &s.groups {
+                let t = targets.entry(g.id).or_default();
+                *t = (*t).max(g.committed_index);
+            }
+        }
+    }
+    loop {
+        let mut behind = Vec::new();
+        for i in 0..net.nodes.len() {
+            match probe.status_of(&net.node_endpoint(i)).await {
+                Ok(s) => {
+                    for g in &s.groups {
+                        let target = targets.get(&g.id).copied().unwrap_or(0);
+                        if g.applied_index < target {
+                            behind.push(format!(
+                                "n{} group {} applied {} < {target}",
+                                s.node_id, g.id, g.applied_index
+                            ));
+                        }
+                    }
+                }
+                Err(e) => behind.push(format!("node {i}: {e}")),
+            }
+        }
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "replicas still behind after {timeout:?}: {}",
+                behind.join(", ")
+            ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
