@@ -165,7 +165,7 @@ async fn follow(
             match tokio::time::timeout(client.config().rpc_timeout, wallet.events(req)).await {
                 Ok(Ok(resp)) => resp.into_inner(),
                 Ok(Err(status)) => {
-                    fatal(&status)?;
+                    fatal(&status, group, at.next_index)?;
                     last_error = format!("{endpoint}: {}", status.message());
                     continue;
                 }
@@ -203,7 +203,7 @@ async fn follow(
                 Ok(None) if until.is_some() => return Ok(()),
                 Ok(None) => break,
                 Err(status) => {
-                    fatal(&status)?;
+                    fatal(&status, group, at.next_index)?;
                     last_error = format!("{endpoint}: {}", status.message());
                     break;
                 }
@@ -213,15 +213,15 @@ async fn follow(
     unreachable!("the attempts loop ends by returning")
 }
 
-/// Errors another node or a retry cannot fix.
-fn fatal(status: &tonic::Status) -> Result<(), Error> {
+/// Errors another node or a retry cannot fix (`at`: the index asked for).
+fn fatal(status: &tonic::Status, group: u64, at: u64) -> Result<(), Error> {
     match call_error(status) {
         CallError::PermissionDenied(message) => Err(Error::PermissionDenied { message }),
         CallError::Invalid(message) => Err(Error::InvalidArgument { message }),
         CallError::Unsupported(message) => Err(Error::Unsupported { message }),
         _ if status.code() == tonic::Code::DataLoss => Err(Error::ChainBroken {
-            group: 0,
-            log_index: 0,
+            group,
+            log_index: at,
             message: status.message().to_string(),
         }),
         _ => Ok(()),

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use futures::{FutureExt, Stream, StreamExt};
 use geowallet_ledger::{
-    EntryContext, EntryEvents, GENESIS, LedgerConfig, LogIndex, MoveCommand, MoveOutcome, Outcome,
-    Request,
+    Chain, EntryContext, EntryEvents, GENESIS, LedgerConfig, LogIndex, MoveCommand, MoveOutcome,
+    Outcome, Request,
 };
 use geowallet_storage::{DefaultEngine, Engine, StateStore, remove_snapshot};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
@@ -60,6 +60,10 @@ pub struct LedgerStateMachine<E: Engine = DefaultEngine> {
     /// openraft builds in a task of its own, so without it a build could read
     /// an install half done, or delete the file an install is reading.
     snapshot_lock: Arc<Mutex<()>>,
+    /// The chain of the group's last event row, once read (`None`: read it
+    /// from the store). Saves apply a reverse seek per entry; forgotten
+    /// when a snapshot replaces the rows.
+    last_chain: std::sync::Mutex<Option<Chain>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -82,6 +86,7 @@ impl<E: Engine> LedgerStateMachine<E> {
         prune_snapshot_dir(&snapshot_dir)?;
         Ok(LedgerStateMachine {
             snapshot_lock: Arc::new(Mutex::new(())),
+            last_chain: std::sync::Mutex::new(None),
             applied: Arc::new(RwLock::new(applied)),
             store,
             snapshot_dir,
@@ -143,10 +148,18 @@ impl<E: Engine> LedgerStateMachine<E> {
             .filter(|l| l.group == ctx.group && l.log_index == ctx.log_index)
             .cloned()
             .collect();
+        let mut last_chain = self.last_chain.lock().unwrap_or_else(|p| p.into_inner());
         let events = if lines.is_empty() {
             None
         } else {
-            let prev = self.store.last_events().map_err(storage_io)?;
+            let prev = match *last_chain {
+                Some(chain) => chain,
+                None => self
+                    .store
+                    .last_events()
+                    .map_err(storage_io)?
+                    .map_or(GENESIS, |p| p.chain),
+            };
             let time_ns = changes
                 .meta
                 .as_ref()
@@ -155,13 +168,17 @@ impl<E: Engine> LedgerStateMachine<E> {
                 ctx.group,
                 ctx.log_index.0,
                 time_ns,
-                prev.map_or(GENESIS, |p| p.chain),
+                prev,
                 lines,
             ))
         };
         self.store
             .persist_with_events(changes, &encode(applied)?, events.as_ref())
-            .map_err(storage_io)
+            .map_err(storage_io)?;
+        if let Some(e) = &events {
+            *last_chain = Some(e.chain);
+        }
+        Ok(())
     }
 
     /// Applies an entry of directory commands (the directory group's) and
@@ -427,6 +444,8 @@ impl<E: Engine> RaftStateMachine<TypeConfig> for LedgerStateMachine<E> {
             meta.clone(),
         );
         let path = snapshot.path.clone();
+        // The rows (event rows included) are replaced: read the chain anew.
+        *self.last_chain.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let stored = blocking(move || {
             let _serial = lock.lock().unwrap_or_else(|p| p.into_inner());
             let path = into_dir(&dir, &path, store.group())?;
