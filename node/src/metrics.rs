@@ -475,7 +475,14 @@ where
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<i32>().ok())
                     .map_or(tonic::Code::Ok, tonic::Code::from_i32);
-                metrics.api_call(&method, code, started.elapsed());
+                // A path no service implements is any string a caller
+                // likes: one label for all of them keeps the series bounded.
+                let method = if code == tonic::Code::Unimplemented {
+                    "unknown"
+                } else {
+                    method.as_str()
+                };
+                metrics.api_call(method, code, started.elapsed());
             }
             answer
         })
