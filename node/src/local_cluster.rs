@@ -136,9 +136,25 @@ pub struct LocalCluster {
     binary: PathBuf,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port on 127.0.0.1")?;
-    Ok(l.local_addr()?.port())
+/// Picks ports on 127.0.0.1 that are free and distinct from each other.
+/// Each stays bound until the picker is dropped: the kernel chooses a port
+/// for `bind(0)` at random, and a port released at once could be handed out
+/// again to the next call (CI saw a node's client endpoint equal another
+/// node's Raft endpoint: the client then reached a listener without the
+/// wallet service and was answered "unimplemented").
+#[derive(Default)]
+pub struct PortPicker {
+    held: Vec<std::net::TcpListener>,
+}
+
+impl PortPicker {
+    pub fn pick(&mut self) -> anyhow::Result<u16> {
+        let l =
+            std::net::TcpListener::bind("127.0.0.1:0").context("find a free port on 127.0.0.1")?;
+        let port = l.local_addr()?.port();
+        self.held.push(l);
+        Ok(port)
+    }
 }
 
 impl LocalCluster {
@@ -175,12 +191,13 @@ impl LocalCluster {
         tuning: RaftTuning,
     ) -> anyhow::Result<LocalCluster> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        let mut ports = PortPicker::default();
         let mut peers = Vec::new();
         for (i, (region, dc)) in topology.nodes.iter().enumerate() {
             peers.push(PeerConfig {
                 id: i as u64 + 1,
-                endpoint: format!("127.0.0.1:{}", free_port()?),
-                raft_endpoint: Some(format!("127.0.0.1:{}", free_port()?)),
+                endpoint: format!("127.0.0.1:{}", ports.pick()?),
+                raft_endpoint: Some(format!("127.0.0.1:{}", ports.pick()?)),
                 region: region.clone(),
                 dc: dc.clone(),
             });
@@ -196,7 +213,7 @@ impl LocalCluster {
             let node_dir = dir.join(format!("n{}", p.id));
             std::fs::create_dir_all(&node_dir)?;
             let (cert, key) = ca.issue_node(&tls_dir, p.id, &LOOPBACK_HOSTS.map(String::from))?;
-            let metrics = format!("127.0.0.1:{}", free_port()?);
+            let metrics = format!("127.0.0.1:{}", ports.pick()?);
             let config = NodeConfig {
                 node_id: p.id,
                 listen: p.endpoint.parse()?,
@@ -547,5 +564,27 @@ mod tests {
         let parsed: ClusterFile = serde_json::from_str(&text).expect("round trip");
         assert_eq!(parsed.nodes[0].pid, None);
         assert_eq!(parsed.nodes[1].pid, Some(running_pid));
+    }
+
+    // Every endpoint of a prepared cluster is its own port. Before ports
+    // were held until all were picked, a 300-node cluster (900 draws from
+    // the kernel's random choice) all but surely repeated one.
+    #[test]
+    fn prepared_endpoints_never_share_a_port() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cluster = LocalCluster::prepare_topology(
+            Path::new("/nonexistent/geowallet"),
+            dir.path(),
+            &Topology::single_region(300),
+            RaftTuning::default(),
+        )
+        .expect("prepare");
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &cluster.nodes {
+            for addr in [&n.endpoint, &n.raft_endpoint, &n.metrics] {
+                assert!(seen.insert(addr.clone()), "{addr} given twice");
+            }
+        }
+        assert_eq!(seen.len(), 900);
     }
 }

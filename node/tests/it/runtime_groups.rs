@@ -14,14 +14,6 @@ use openraft::async_runtime::WatchReceiver;
 
 const GROUP: GroupId = GroupId(7);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn host(
     id: u64,
     nodes: &BTreeMap<u64, NodeInfo>,
@@ -68,16 +60,18 @@ async fn host(
 
 /// Three hosts on loopback (eu/a, eu/b, eu/a), serving Raft, no group yet.
 async fn three_hosts(dir: &std::path::Path) -> Vec<Arc<GroupHost<geowallet_storage::RocksEngine>>> {
+    let mut ports = geowallet_node::local_cluster::PortPicker::default();
     let nodes: BTreeMap<u64, NodeInfo> = (1..=3)
         .map(|id| {
             let info = NodeInfo {
-                addr: format!("127.0.0.1:{}", free_port()),
+                addr: format!("127.0.0.1:{}", ports.pick().unwrap()),
                 region: "eu".into(),
                 dc: if id == 2 { "b" } else { "a" }.into(),
             };
             (id, info)
         })
         .collect();
+    drop(ports);
     let mut hosts = Vec::new();
     for id in 1..=3 {
         hosts.push(host(id, &nodes, dir).await);
