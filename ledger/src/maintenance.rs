@@ -39,17 +39,23 @@ impl<R: LedgerRows + ?Sized> Overlay<'_, R> {
         let due = self.swept_due(TimeIndex::HoldExpiry, e.now_ns, limit);
         let count = due.len();
         for key in due {
-            let TimeKey::HoldExpiry { account, hold, .. } = key else {
+            let TimeKey::HoldExpiry { account, hold, .. } = key.clone() else {
                 unreachable!("the expiry index holds expiry keys only");
             };
-            let h = self.hold(&account, &hold);
-            let h = h.expect("active hold index points at a hold");
-            let a = self.account(&account);
-            let a = a.expect("a hold belongs to an existing account");
-            // Cannot fail: available + held fits a u64 and held >= remaining.
-            let next = a
-                .release_with(h.remaining)
-                .expect("expiry fits in the account");
+            // An index key without its active hold and account exists only
+            // in damaged or forged rows (a snapshot's checks cover the
+            // books, not the indexes): it is dropped, on every replica
+            // alike, never a panic.
+            let found = self
+                .hold(&account, &hold)
+                .filter(|h| h.status == HoldStatus::Active)
+                .and_then(|h| Some((h.clone(), self.account(&account)?)))
+                // Cannot fail for consistent rows: held >= remaining.
+                .and_then(|(h, a)| Some((a.release_with(h.remaining)?, h)));
+            let Some((next, h)) = found else {
+                self.changes.time_index.insert(key, false);
+                continue;
+            };
             let amount = h.remaining;
             let closed = Hold {
                 remaining: 0,

@@ -522,6 +522,32 @@ mod tests {
         );
     }
 
+    // Proves an expiry index key with no hold behind it (damaged or forged
+    // rows: a snapshot's checks cover the books, not the indexes) is passed
+    // over instead of panicking the node; the next entry applies and the
+    // sweep moves past it. Found by the `snapshot` fuzz target.
+    #[test]
+    fn a_dangling_expiry_key_is_passed_over() {
+        let mut l = Ledger::funded(eur(1), 100);
+        let ghost = TimeKey::HoldExpiry {
+            expires_at_ns: START_NS + 1,
+            account: eur(1),
+            hold: hid("ghost"),
+        };
+        l.state
+            .rows
+            .time_index
+            .entry(TimeIndex::HoldExpiry)
+            .or_default()
+            .insert(ghost);
+        l.state.rows.meta.next_due_ns[TimeIndex::HoldExpiry.slot()] = START_NS + 1;
+        l.now_ns = START_NS + 1_000;
+        let outcome = l.run(bet(10));
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(l.balance(eur(1)), bal(90, 0));
+        assert!(l.state.meta().swept_ns(TimeIndex::HoldExpiry) > START_NS);
+    }
+
     // Proves due keys merge the base rows with the entry's own writes, in
     // order, skipping what the entry removed.
     #[test]
