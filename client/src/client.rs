@@ -712,6 +712,44 @@ impl Client {
         Ok(resp.term)
     }
 
+    /// Opens a backup of `of` at its leader (following redirects and
+    /// retrying within the budget): the group's state after every write
+    /// acknowledged before this call, streamed as a snapshot file. Write
+    /// [`BackupStream::next`]'s pieces in order; a stream that fails midway
+    /// cannot be resumed: start again.
+    pub async fn backup(&self, of: BackupOf) -> Result<BackupStream, Error> {
+        let (key, req) = match of {
+            BackupOf::Group(group) => (
+                group,
+                pb::BackupRequest {
+                    group_id: group,
+                    directory: false,
+                },
+            ),
+            BackupOf::Directory => (
+                DIRECTORY,
+                pb::BackupRequest {
+                    group_id: 0,
+                    directory: true,
+                },
+            ),
+        };
+        // The leader confirms a read index and takes a checkpoint first.
+        let timeout = self.inner.config.rpc_timeout.max(Duration::from_secs(10));
+        let stream = self
+            .with_retries(key, None, |endpoint| {
+                let conn = self.conn(&endpoint);
+                async move { unary(timeout, conn?.client.clone().backup(req)).await }
+            })
+            .await?;
+        Ok(BackupStream {
+            stream,
+            of,
+            offset: 0,
+            piece_timeout: timeout,
+        })
+    }
+
     /// `player`'s placement (group, epoch), or `None` if it is not placed
     /// (linearizable directory read).
     pub async fn placement(&self, player: u64) -> Result<Option<(u64, u64)>, Error> {
@@ -1373,5 +1411,75 @@ mod tests {
             let again = backoff(min, max, jitter_key("tx-7"), attempt);
             assert_eq!(again, pauses[7]);
         }
+    }
+}
+
+/// Which group [`Client::backup`] copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupOf {
+    /// A shard group (0: the default group of the node asked).
+    Group(u64),
+    /// The directory group (player placements).
+    Directory,
+}
+
+impl std::fmt::Display for BackupOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackupOf::Group(g) => write!(f, "group {g}"),
+            BackupOf::Directory => write!(f, "the directory group"),
+        }
+    }
+}
+
+/// A backup being received (see [`Client::backup`]).
+pub struct BackupStream {
+    stream: tonic::Streaming<pb::BackupChunk>,
+    of: BackupOf,
+    offset: u64,
+    piece_timeout: Duration,
+}
+
+impl BackupStream {
+    /// The next piece of the snapshot file, its crc32 and offset checked;
+    /// `None` once the server said the file is complete. A stream that
+    /// ends without saying so is an error, never a short file.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        let of = self.of;
+        let at = self.offset;
+        let cut = |why: String| Error::Unavailable {
+            message: format!("the backup of {of} was cut at byte {at}: {why}; start it again"),
+        };
+        let chunk = match tokio::time::timeout(self.piece_timeout, self.stream.message()).await {
+            Err(_) => return Err(cut(format!("no piece for {:?}", self.piece_timeout))),
+            Ok(Err(status)) => {
+                return Err(match call_error(&status) {
+                    CallError::PermissionDenied(message) => Error::PermissionDenied { message },
+                    _ => cut(status.message().to_string()),
+                });
+            }
+            Ok(Ok(None)) => return Err(cut("the stream ended without its end marker".into())),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if chunk.last {
+            return Ok(None);
+        }
+        if chunk.offset != at || crc32fast::hash(&chunk.data) != chunk.crc32 {
+            return Err(Error::Protocol {
+                message: format!(
+                    "the backup of {of}: a piece at offset {} ({} bytes) where byte {at} was \
+                     due, or its crc32 does not match: start it again",
+                    chunk.offset,
+                    chunk.data.len()
+                ),
+            });
+        }
+        self.offset += chunk.data.len() as u64;
+        Ok(Some(chunk.data))
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.offset
     }
 }

@@ -16,7 +16,7 @@ mod error;
 mod events;
 mod types;
 
-pub use client::{Client, ClientConfig, ClientTls};
+pub use client::{BackupOf, BackupStream, Client, ClientConfig, ClientTls};
 pub use error::Error;
 pub use events::{Chain, EventLine, EventStream, GroupEvents, Resume};
 pub use types::{

@@ -424,6 +424,11 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// Where the node's RocksDB lives (under `data_dir`).
+    pub fn db_dir(&self) -> std::path::PathBuf {
+        self.data_dir.join("db")
+    }
+
     /// The groups of the cluster: as configured, or, in a config that lists
     /// none, group 1 on every peer, homed where the lowest-id peer is.
     pub fn groups(&self) -> Vec<GroupConfig> {

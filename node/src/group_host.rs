@@ -28,6 +28,8 @@ use crate::proposer::Proposer;
 /// How often a group's leader proposes an empty entry, so hold expiry
 /// advances with leader time even when no client writes.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
+/// Under `snapshot_root`: checkpoints of backups being streamed.
+pub const BACKUP_SCRATCH: &str = "backups";
 
 /// What every group of a node shares.
 pub struct HostConfig {
@@ -183,6 +185,17 @@ impl<E: Engine> GroupHost<E> {
             .get(&id)
             .ok_or_else(|| format!("node {id} is not in this node's address book"))?;
         self.channels.channel(id, node)
+    }
+
+    /// A new path for a backup's checkpoint of group `id` (under
+    /// `snapshot_root/backups`, which a starting node empties).
+    pub fn backup_scratch(&self, id: GroupId) -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.config
+            .snapshot_root
+            .join(BACKUP_SCRATCH)
+            .join(format!("{}-{n}", id.0))
     }
 
     /// This node's own entry of the address book.

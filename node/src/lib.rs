@@ -6,6 +6,8 @@
 //! runs under madsim.
 
 #[cfg(all(feature = "rocksdb", not(madsim)))]
+pub mod backup;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod certs;
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 pub mod config;

@@ -54,6 +54,28 @@ enum Cmd {
         /// The exported CSV file.
         file: PathBuf,
     },
+    /// Builds a new cluster from a backup (`ctl backup --to DIR`). Checks
+    /// every file first (size and SHA-256 against the manifest, frame
+    /// checksums, balanced books) and writes nothing from a backup that
+    /// fails. `--dir NEW`: a local cluster like `geowallet dev`'s (127.0.0.1,
+    /// new ports and certificates) in the backup's shape, started and run
+    /// until Ctrl-C (`--no-start`: written only). `--config NODE.toml`:
+    /// that node's new, empty data dir (do it for every node of a cluster of
+    /// the backup's shape, then start them).
+    Restore {
+        /// The backup directory (with `manifest.json`).
+        #[arg(long)]
+        from: PathBuf,
+        /// A new directory for a local cluster.
+        #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+        dir: Option<PathBuf>,
+        /// One node's config: restore into its data dir.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// With `--dir`: write the cluster, do not start it.
+        #[arg(long, requires = "dir")]
+        no_start: bool,
+    },
     /// Issue TLS certificates into a directory: the cluster's CA (made
     /// once, reused after), node certificates and client certificates.
     /// Reissuing a certificate over an existing one is a rotation: nodes
@@ -201,6 +223,12 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Restore {
+            from,
+            dir,
+            config,
+            no_start,
+        } => restore(&from, dir, config, no_start).await,
         Cmd::Ctl(_) | Cmd::Verify { .. } => unreachable!("handled in main"),
     }
 }
@@ -303,6 +331,57 @@ async fn dev(dir: Option<PathBuf>, run_demo: bool, nodes: u64) -> anyhow::Result
         cluster.stop_all();
         return result;
     }
+    run_until_ctrl_c(cluster).await
+}
+
+async fn restore(
+    from: &std::path::Path,
+    dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    no_start: bool,
+) -> anyhow::Result<()> {
+    let mut progress = |line: &str| eprintln!("restore: {line}");
+    if let Some(config) = config {
+        let manifest = geowallet_node::backup::verify(from)?;
+        let config = NodeConfig::load(&config)?;
+        for (group, index) in geowallet_node::backup::restore_node(from, &manifest, &config)? {
+            progress(&format!(
+                "node {}: group {group} restored at log index {index}",
+                config.node_id
+            ));
+        }
+        println!(
+            "restored node {} into {}; start it with geowallet node --config",
+            config.node_id,
+            config.data_dir.display()
+        );
+        return Ok(());
+    }
+    let dir = dir.expect("clap requires --dir without --config");
+    let binary = std::env::current_exe().context("find the geowallet binary")?;
+    let mut cluster = geowallet_node::backup::restore_local(
+        &binary,
+        from,
+        &dir,
+        RaftTuning::default(),
+        &mut progress,
+    )?;
+    let endpoints = cluster.endpoints().join(",");
+    println!("geowallet restore: cluster written to {}", dir.display());
+    println!("  cluster file:  {}", dir.join("cluster.json").display());
+    println!("  endpoints:     {endpoints}");
+    println!("  certificates:  {}", dir.join("tls").display());
+    if no_start {
+        return Ok(());
+    }
+    for id in cluster.nodes.iter().map(|n| n.id).collect::<Vec<_>>() {
+        cluster.spawn(id)?;
+    }
+    let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;
+    println!(
+        "geowallet restore: {} nodes up, leader is node {leader}",
+        cluster.nodes.len()
+    );
     run_until_ctrl_c(cluster).await
 }
 

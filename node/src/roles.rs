@@ -51,7 +51,7 @@ pub enum Role {
     Game,
     /// Payment services: deposits, withdrawals, their holds, transfers.
     Payments,
-    /// Operators: status, freezing, moves, leadership, placement.
+    /// Operators: status, freezing, moves, leadership, placement, backups.
     Ops,
     /// Auditors: reads only.
     Auditor,
@@ -105,7 +105,7 @@ impl Role {
             ),
             Role::Ops => matches!(
                 action,
-                Status | Freeze | Unfreeze | Migrate | TransferLeader | Place | Placement
+                Status | Freeze | Unfreeze | Migrate | TransferLeader | Backup | Place | Placement
             ),
             Role::Auditor => matches!(
                 action,
@@ -146,10 +146,12 @@ pub enum Action {
     Placement,
     TransferLeader,
     Migrate,
+    /// A consistent copy of a group's state (`ctl backup`).
+    Backup,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Open,
         Action::Deposit,
         Action::Win,
@@ -171,6 +173,7 @@ impl Action {
         Action::Placement,
         Action::TransferLeader,
         Action::Migrate,
+        Action::Backup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -196,6 +199,7 @@ impl Action {
             Action::Placement => "placement",
             Action::TransferLeader => "transfer-leader",
             Action::Migrate => "migrate",
+            Action::Backup => "backup",
         }
     }
 }

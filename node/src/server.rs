@@ -48,7 +48,7 @@ fn raft_config(c: &NodeConfig) -> anyhow::Result<Config> {
 /// Runs one node until SIGINT/SIGTERM: hosts every group of the topology
 /// this node is a replica of.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
-    let db_dir = config.data_dir.join("db");
+    let db_dir = config.db_dir();
     std::fs::create_dir_all(&db_dir)
         .with_context(|| format!("create data dir {}", db_dir.display()))?;
     let db =
@@ -72,6 +72,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         tokio::spawn(tls.clone().watch());
     }
     let limits = MessageLimits::new(config.raft.message_bytes_max);
+    // Checkpoints of backups a previous run did not finish streaming.
+    let snapshot_root = config.data_dir.join("snapshots");
+    let scratch = snapshot_root.join(crate::group_host::BACKUP_SCRATCH);
+    if let Err(e) = std::fs::remove_dir_all(&scratch)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        anyhow::bail!("remove unfinished backups at {}: {e}", scratch.display());
+    }
     let clocks = ClockQuorum::new(
         config.node_id,
         WallClock::default(),
@@ -102,7 +110,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             raft: Arc::new(raft_config(&config)?),
             limits,
             clocks: clocks.clone(),
-            snapshot_root: config.data_dir.join("snapshots"),
+            snapshot_root: snapshot_root.clone(),
             dual_dc_wait: Duration::from_millis(config.raft.dual_dc_wait_ms),
             dc_down_after: Duration::from_millis(config.raft.election_timeout_ms_min),
             placement_interval: Duration::from_millis(config.raft.election_timeout_ms_min / 2),

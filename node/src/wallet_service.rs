@@ -726,6 +726,50 @@ impl<E: Engine> Wallet for WalletService<E> {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    type BackupStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::BackupChunk, Status>> + Send + 'static>,
+    >;
+
+    async fn backup(
+        &self,
+        req: Request<pb::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        self.access.check(req.extensions(), &[Action::Backup])?;
+        let req = req.into_inner();
+        let group = if req.directory {
+            self.directory_group()?
+        } else {
+            self.group(req.group_id)?
+        };
+        // Everything acknowledged before this call is applied here after it.
+        self.linearize(&group).await?;
+        let dir = self.host.backup_scratch(group.id);
+        let store = group.store.clone();
+        let at = dir.clone();
+        let built = geowallet_raft::blocking(move || {
+            if let Some(parent) = at.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            store.build_snapshot(&at).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+        if let Err(e) = built {
+            let at = dir.clone();
+            let _ = geowallet_raft::blocking(move || geowallet_storage::remove_snapshot(&at)).await;
+            return Err(unavailable(format!(
+                "group {}: cannot take a checkpoint for the backup: {e}; retry",
+                group.id
+            )));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(BACKUP_PIECES_AHEAD);
+        tokio::spawn(stream_backup(group.id, dir, tx));
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn place(
         &self,
         req: Request<pb::PlaceRequest>,
@@ -926,6 +970,66 @@ fn moved_away(
 }
 
 /// The players a command touches (both sides of a transfer).
+/// Backup pieces read ahead of the client at most (back-pressure).
+const BACKUP_PIECES_AHEAD: usize = 4;
+/// Bytes per backup piece at most.
+const BACKUP_PIECE_BYTES: usize = 1 << 20;
+
+/// Streams the checkpoint at `dir` as group `group`'s snapshot file, then
+/// deletes it (also when the client went away or a read failed).
+async fn stream_backup(
+    group: GroupId,
+    dir: std::path::PathBuf,
+    tx: tokio::sync::mpsc::Sender<Result<pb::BackupChunk, Status>>,
+) {
+    if let Err(status) = send_backup(group, &dir, &tx).await {
+        tracing::warn!(%group, error = %status.message(), "backup stream failed");
+        let _ = tx.send(Err(status)).await;
+    }
+    let _ = geowallet_raft::blocking(move || geowallet_storage::remove_snapshot(&dir)).await;
+}
+
+async fn send_backup(
+    group: GroupId,
+    dir: &std::path::Path,
+    tx: &tokio::sync::mpsc::Sender<Result<pb::BackupChunk, Status>>,
+) -> Result<(), Status> {
+    let failed = |e: String| Status::internal(format!("group {group}: read the backup: {e}"));
+    let path = dir.to_path_buf();
+    let mut reader = geowallet_raft::blocking(move || {
+        geowallet_storage::SnapshotChunkReader::open(&path, group)
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(|e| failed(e.to_string()))?;
+    loop {
+        let (back, piece) = geowallet_raft::blocking(move || {
+            let piece = reader.next_piece(BACKUP_PIECE_BYTES);
+            (reader, piece)
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+        reader = back;
+        let chunk = match piece.map_err(|e| failed(e.to_string()))? {
+            Some((offset, data, crc32)) => pb::BackupChunk {
+                offset,
+                data,
+                crc32,
+                last: false,
+            },
+            None => pb::BackupChunk {
+                last: true,
+                ..Default::default()
+            },
+        };
+        let last = chunk.last;
+        if tx.send(Ok(chunk)).await.is_err() || last {
+            // Sent whole, or the client went away.
+            return Ok(());
+        }
+    }
+}
+
 /// Change stream batches read ahead of the client at most (back-pressure:
 /// the reader waits while they are unsent).
 const EVENT_BATCHES_AHEAD: usize = 4;

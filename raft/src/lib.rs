@@ -12,6 +12,7 @@ mod log_adapter;
 mod message_limits;
 mod network;
 mod proposal;
+mod restore;
 mod service;
 pub mod sim_runtime;
 mod sim_watch;
@@ -26,6 +27,7 @@ pub use message_limits::{
 };
 pub use network::{Dial, NetworkFactory, PeerChannels, plain_dial};
 pub use proposal::{Applied, Proposal};
+pub use restore::restore_group;
 pub use service::{GroupRegistry, RaftRpcService};
 pub use state_machine::{AppliedState, LedgerStateMachine, SnapshotHandle, blocking};
 pub use types::{GroupRaft, NodeInfo, TypeConfig, base_config};

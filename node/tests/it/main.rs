@@ -1,6 +1,7 @@
 //! Integration tests: three real `geowallet node` processes on loopback,
 //! real RocksDB, real gRPC, driven through the client library.
 
+mod backup;
 mod bounded;
 mod clock;
 mod cluster;

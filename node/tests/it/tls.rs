@@ -163,6 +163,10 @@ fn verb_args(action: Action) -> Option<Vec<&'static str>> {
         Action::Placement => vec!["placement", "--player", "1"],
         Action::Migrate => vec!["migrate", "--player", "1", "--region", "local"],
         Action::TransferLeader => vec!["transfer-leader", "--node", "2"],
+        Action::Backup => {
+            let to = std::env::temp_dir().join("geowallet-refused-backup");
+            vec!["backup", "--to", String::leak(to.display().to_string())]
+        }
         Action::Place => return None,
     };
     Some(args)
@@ -219,7 +223,7 @@ async fn each_role_is_refused_what_it_may_not_call() {
             refused += 1;
         }
     }
-    assert_eq!(refused, 49, "refusals checked (the role table changed?)");
+    assert_eq!(refused, 52, "refusals checked (the role table changed?)");
     // The kind of money decides too: a game server captures a bet's hold,
     // never a withdrawal's; a payment service does not pay wins.
     for (role, args) in [
