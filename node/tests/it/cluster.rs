@@ -110,6 +110,25 @@ impl TestCluster {
         }
     }
 
+    /// Waits (at most 30 s) until every node applied what node `id` has
+    /// applied now: a node slow to start on a busy machine may not have
+    /// received a single entry when the writes a test made were acknowledged.
+    pub async fn wait_all_caught_up_with(&self, id: u64) {
+        let target = self.applied_index(id).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        for n in &self.cluster.nodes {
+            while self.applied_index(n.id).await < target {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "node {} did not apply index {target} within 30 s\n{}",
+                    n.id,
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
     /// Every node's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();

@@ -177,6 +177,7 @@ async fn metrics_endpoint_is_scraped_and_follows_the_cluster() {
         .await
         .unwrap()
         .leader_id;
+    tc.wait_all_caught_up_with(leader).await;
     let mut leaders = 0.0;
     let mut terms = Vec::new();
     for n in &file.nodes {

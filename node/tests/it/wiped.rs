@@ -27,15 +27,7 @@ async fn wiped_voter_refuses_to_start() {
     let victim = (1..=3).find(|id| *id != leader).unwrap();
     // The victim must have acknowledged the writes (the leader then holds a
     // matched index for it) before its disk is lost.
-    let target = tc.applied_index(leader).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while tc.applied_index(victim).await < target {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "node {victim} never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tc.wait_all_caught_up_with(leader).await;
     tc.cluster.kill(victim).unwrap();
     std::fs::remove_dir_all(tc.cluster.node(victim).dir.join("data")).unwrap();
     tc.cluster.spawn(victim).unwrap();
